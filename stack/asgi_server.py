@@ -1,0 +1,76 @@
+"""Run an ASGI app as a real HTTP server on 127.0.0.1 with an ephemeral port.
+
+Every in-process server of the explorer (embedded IdP and OPA, tool services, MCP server,
+scripted model) starts through this one helper, so many sessions can share a host: the
+socket is bound to port 0 and the kernel picks a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class ServerStartError(RuntimeError):
+    """The server could not bind or did not come up in time."""
+
+
+@dataclass
+class AsgiServer:
+    app: ASGIApp
+    name: str = "server"
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: uvicorn.Server | None = field(default=None, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise ServerStartError(f"{self.name} is not started")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, timeout: float = 5.0) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ServerStartError(f"{self.name}: cannot bind {self.host}:{self.port}: {exc}") from exc
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="critical",
+            access_log=False,
+            lifespan="on",
+            ws="none",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._server.started:
+            if self._task.done():
+                exc = self._task.exception() if not self._task.cancelled() else None
+                raise ServerStartError(f"{self.name} exited during start: {exc}")
+            if loop.time() > deadline:
+                raise ServerStartError(f"{self.name} did not start within {timeout}s")
+            await asyncio.sleep(0.005)
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(self._task, timeout=3)
+        except (TimeoutError, asyncio.CancelledError):
+            self._task.cancel()
+        self._server = None
+        self._task = None
