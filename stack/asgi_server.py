@@ -35,7 +35,9 @@ class AsgiServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self, timeout: float = 5.0) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # is TCP, and without it every keep-alive POST waits ~40 ms (Nagle + delayed ACK).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

@@ -1,0 +1,6 @@
+"""Pattern 08: verify the bound token and its per-request proof, then ask OPA (ReBAC)."""
+
+from runtime import presets
+
+get_identity = presets.dpop_bound_jwt(azp_is_actor=True)
+authorize = presets.opa_policy("agentauth/rebac/decision")

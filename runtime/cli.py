@@ -1,0 +1,116 @@
+"""`agent-auth`: no arguments opens the explorer; subcommands run headless.
+
+    agent-auth                                  the TUI on the embedded stack
+    agent-auth run --pattern p05 --user dave "Make me an admin."
+    agent-auth run --pattern p08 --step A7
+    agent-auth matrix [--json] [--stack external]
+    agent-auth stack status | doctor | export
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from runtime.settings import Settings, SettingsError
+
+
+class CliError(Exception):
+    """A problem to report in one clear line (exit code 2), never as a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-auth",
+        description="Agent Auth Explorer: eight identity and authorization patterns for an AI "
+        "agent calling tools. With no command, opens the explorer.",
+    )
+    parser.add_argument("--stack", choices=["embedded", "external"],
+                        help="embedded IdP+OPA (default) or Keycloak+OPA at KEYCLOAK_URL/OPA_URL")
+    parser.add_argument("--model", help="'scripted' (default) or a model name for "
+                        "OPENAI_BASE_URL / OPENAI_API_KEY")
+    parser.add_argument("--demo", action="store_true", help="play the deterministic tour")
+    parser.add_argument("--lab", action="store_true",
+                        help="lab mode for SSH-hosted classes (no Docker controls, temp dir only)")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="send one prompt (or one script step) under a pattern")
+    run.add_argument("--pattern", "-p", required=True, help="p01..p08")
+    run.add_argument("--user", "-u", default="alice", help="alice, bob or dave")
+    run.add_argument("--step", "-s", help="run a script step (L1..L4, A1..A7) instead")
+    run.add_argument("--json", action="store_true", help="machine-readable output")
+    run.add_argument("prompt", nargs="?", default="")
+
+    matrix = sub.add_parser("matrix", help="run the script under every pattern")
+    matrix.add_argument("--json", action="store_true")
+    matrix.add_argument("--patterns", nargs="*", help="only these patterns")
+
+    stack = sub.add_parser("stack", help="the identity and policy stack")
+    stack.add_argument("action", choices=["status"])
+
+    sub.add_parser("doctor", help="check that everything the explorer needs is in place")
+
+    export = sub.add_parser("export", help="run a prompt and export its wire (HAR or JSONL)")
+    export.add_argument("--pattern", "-p", required=True)
+    export.add_argument("--user", "-u", default="alice")
+    export.add_argument("--format", choices=["har", "jsonl"], default="har")
+    export.add_argument("--output", "-o", type=Path, required=True)
+    export.add_argument("prompt")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(os.environ, stack=args.stack, model=args.model,
+                             demo=args.demo or None, lab=args.lab or None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Libraries (the MCP SDK) call logging.basicConfig; a handler here keeps their log lines
+    # from being printed over the TUI or the CLI's output.
+    logging.getLogger().addHandler(logging.NullHandler())
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command is None:
+            from tui.app import run_app
+
+            return run_app(settings)
+        return asyncio.run(_dispatch(args, settings))
+    except (CliError, SettingsError) as exc:
+        print(f"agent-auth: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime import cli_commands as commands
+    from runtime.pattern_loader import PatternError
+    from runtime.runner import InputError, RunnerError
+    from runtime.stack_handle import StackUnavailable
+    from stack.asgi_server import ServerStartError
+
+    try:
+        if args.command == "run":
+            return await commands.run(args, settings)
+        if args.command == "matrix":
+            return await commands.matrix(args, settings)
+        if args.command == "stack":
+            return await commands.stack_status(settings)
+        if args.command == "doctor":
+            return await commands.doctor(settings)
+        if args.command == "export":
+            return await commands.export(args, settings)
+    except (PatternError, InputError, RunnerError, StackUnavailable, ServerStartError) as exc:
+        raise CliError(str(exc)) from None
+    raise CliError(f"unknown command {args.command!r}")
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, indent=2, default=str)

@@ -1,0 +1,198 @@
+"""The headless commands behind `agent-auth`: plain text for people, `--json` for machines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from runtime.agent import TurnResult
+from runtime.cli import CliError, dump_json
+from runtime.export import hop_to_dict, to_har, to_jsonl
+from runtime.matrix import COLUMN_NAMES, Cell, MatrixResult, run_matrix
+from runtime.runner import PatternRunner
+from runtime.script import StepResult
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle, probe
+from runtime.wire import Hop
+
+
+def _hop_line(hop: Hop) -> str:
+    status = f" {hop.status}" if hop.status is not None else ""
+    took = f" {hop.duration_ms:6.1f}ms" if hop.duration_ms else ""
+    return f"  {hop.kind:<8} {hop.source:>11} -> {hop.target:<12}{status}{took}  {hop.summary}"
+
+
+def _print_turn(turn: TurnResult, hops: list[Hop]) -> None:
+    print(f"{turn.user}> {turn.prompt}")
+    for call in turn.tool_calls:
+        args = json.dumps(call.arguments)
+        print(f"  tool {call.name}({args}) -> {call.result.replace(chr(10), ' ')[:160]}")
+    print(f"agent ({turn.model})> {turn.answer}")
+    print("wire:")
+    for hop in hops:
+        print(_hop_line(hop))
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.step and not args.prompt.strip():
+        raise CliError("give a prompt, or --step L1..A7")
+    async with PatternRunner(args.pattern, settings=settings) as runner:
+        if args.step:
+            result = await runner.run_step(args.step)
+            hops = [h for h in runner.tap.hops if h.trace_id in result.trace_ids]
+            if args.json:
+                print(dump_json({"step": result.step, "pattern": result.pattern,
+                                 "outcome": result.outcome, "decided_by": result.decided_by,
+                                 "parts": [p.__dict__ for p in result.parts],
+                                 "hops": [hop_to_dict(h) for h in hops]}))
+            else:
+                _print_step(result, hops)
+            return 0
+        turn = await runner.run_as(args.user, args.prompt)
+        hops = runner.tap.trace(turn.trace_id)
+        if args.json:
+            print(dump_json({"pattern": runner.id, "user": turn.user, "prompt": turn.prompt,
+                             "answer": turn.answer, "model": turn.model,
+                             "error": turn.error, "trace_id": turn.trace_id,
+                             "tool_calls": [c.__dict__ for c in turn.tool_calls],
+                             "hops": [hop_to_dict(h) for h in hops]}))
+        else:
+            _print_turn(turn, hops)
+        return 0 if turn.error is None else 1
+
+
+def _print_step(result: StepResult, hops: list[Hop]) -> None:
+    print(f"{result.pattern} {result.step}: {result.outcome} (decided by {result.decided_by})")
+    for part in result.parts:
+        mark = "went through" if part.succeeded else "stopped"
+        print(f"  - {part.label}: {mark}; audit: {part.audit}; {part.reason}")
+    for turn in result.turns:
+        print(f"  {turn.user}> {turn.prompt}\n  agent> {turn.answer}")
+    print("wire:")
+    for hop in hops:
+        print(_hop_line(hop))
+
+
+def _mark(cell: Cell) -> str:
+    text = "ALLOW" if cell.actual == "ALLOW" else "deny"
+    return text if cell.ok else f"{text}!"
+
+
+def render_matrix(result: MatrixResult) -> str:
+    lines = []
+    head = "step  " + "".join(f"{p:>8}" for p in result.patterns)
+    lines.append(head)
+    for step in result.steps:
+        row = f"{step:<6}"
+        for pattern in result.patterns:
+            cell = result.cell(step, pattern)
+            row += f"{_mark(cell) if cell else '-':>8}"
+        lines.append(row)
+    lines.append("")
+    lines.append("'!' marks a cell whose actual outcome differs from the expected one.")
+    wrong = [c for c in result.cells if not c.ok]
+    for cell in wrong:
+        lines.append(f"  {cell.pattern} {cell.step}: expected {cell.expected}, got {cell.actual}"
+                     f" (decided by {cell.decided_by}; audit: {cell.audit})")
+    lines.append("")
+    lines.append("who decided / audit attributes the action to:")
+    for step in result.steps:
+        cells = [result.cell(step, p) for p in result.patterns]
+        text = "  ".join(f"{c.pattern}:{c.decided_by}/{c.audit}" for c in cells if c)
+        lines.append(f"  {step}: {text}")
+    lines.append("")
+    lines.append("measured columns:")
+    width = max(len(n) for n in COLUMN_NAMES)
+    for pattern in result.patterns:
+        cols = result.columns.get(pattern, {})
+        lines.append(f"  {pattern} {result.titles.get(pattern, '')}")
+        for name in COLUMN_NAMES:
+            lines.append(f"      {name:<{width}}  {cols.get(name, '?')}")
+    verdict = "matches the expected table" if result.ok else "DIFFERS from the expected table"
+    lines.append("")
+    lines.append(f"{len(result.cells)} cells on the {result.stack} stack in "
+                 f"{result.seconds:.2f}s: {verdict}")
+    return "\n".join(lines)
+
+
+async def matrix(args: argparse.Namespace, settings: Settings) -> int:
+    def progress(pattern: str, step: str, cell: Cell) -> None:
+        if not args.json:
+            print(f"\r{pattern} {step} {cell.actual:<5}", end="", file=sys.stderr, flush=True)
+
+    result = await run_matrix(settings, args.patterns, progress=progress)
+    if not args.json:
+        print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
+        print(render_matrix(result))
+    else:
+        print(dump_json(result.to_json()))
+    return 0 if result.ok else 1
+
+
+async def stack_status(settings: Settings) -> int:
+    print(f"stack mode: {settings.stack}")
+    if settings.stack == "embedded":
+        stack = StackHandle(settings)
+        started = time.perf_counter()
+        endpoints = await stack.start()
+        took = (time.perf_counter() - started) * 1000
+        health = await probe(endpoints, settings.timeout)
+        await stack.stop()
+        print(f"  embedded IdP and OPA start in-process on 127.0.0.1 (ephemeral ports); "
+              f"started and checked in {took:.0f} ms")
+        print(f"  IdP (Keycloak-compatible): {health['idp']}")
+        print(f"  OPA (regopy):              {health['opa']}")
+        return 0 if set(health.values()) == {"ok"} else 1
+    from runtime.stack_handle import _endpoints
+
+    endpoints = _endpoints(settings.keycloak_url, settings.opa_url, settings.realm)
+    health = await probe(endpoints, settings.timeout)
+    print(f"  Keycloak {settings.keycloak_url} realm {settings.realm}: {health['idp']}")
+    print(f"  OPA {settings.opa_url}: {health['opa']}")
+    print("  containers: " + _docker_state())
+    return 0 if set(health.values()) == {"ok"} else 1
+
+
+def _docker_state() -> str:
+    try:
+        import docker  # type: ignore[import-not-found]
+    except ImportError:
+        return "docker SDK not installed (pip install docker) - container state not shown"
+    try:
+        client = docker.from_env(timeout=2)
+        names = [f"{c.name}: {c.status}" for c in client.containers.list(all=True)
+                 if "keycloak" in c.name or "opa" in c.name]
+        return ", ".join(names) or "no keycloak/opa containers"
+    except Exception as exc:  # docker raises many kinds; this is a status line only
+        return f"no Docker engine reachable ({type(exc).__name__})"
+
+
+async def doctor(settings: Settings) -> int:
+    from runtime.pattern_loader import PatternError, discover, load
+
+    problems = 0
+    print(f"python {sys.version.split()[0]}; stack {settings.stack}; model {settings.model}")
+    for info in discover():
+        try:
+            load(info)
+            print(f"  ok    {info.id} {info.title}")
+        except PatternError as exc:
+            problems += 1
+            print(f"  FAIL  {exc}")
+    code = await stack_status(settings)
+    return 1 if problems or code else 0
+
+
+async def export(args: argparse.Namespace, settings: Settings) -> int:
+    async with PatternRunner(args.pattern, settings=settings) as runner:
+        turn = await runner.run_as(args.user, args.prompt)
+        hops = runner.tap.trace(turn.trace_id)
+    text = (json.dumps(to_har(hops), indent=1) if args.format == "har" else to_jsonl(hops))
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc}") from None
+    print(f"wrote {len(hops)} hops to {args.output} ({args.format})")
+    return 0

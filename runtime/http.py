@@ -1,0 +1,185 @@
+"""The one factory that builds every HTTP client, with the wire tap attached by event hooks.
+
+The agent's OpenAI client, the MCP client (which uses httpx2), the MCP server's clients to
+services, IdP and OPA, and the scripted attacker all come from here, so every hop is seen
+and carries the prompt's trace id. No monkeypatching.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import httpx2
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from runtime.wire import (
+    HopKind,
+    WireTap,
+    current_trace,
+    reset_trace,
+    set_trace,
+    trace_from_traceparent,
+    traceparent,
+)
+
+_START = "agent_auth_started"
+MAX_BODY_SHOWN = 64_000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    prefix: str
+    kind: HopKind
+    name: str
+
+
+@dataclass
+class EndpointMap:
+    """Which base URL is which party, so a hop can be labelled (service, idp, opa, ...)."""
+
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def add(self, prefix: str, kind: HopKind, name: str) -> None:
+        self.endpoints.append(Endpoint(prefix.rstrip("/"), kind, name))
+
+    def classify(self, url: str) -> Endpoint:
+        best: Endpoint | None = None
+        for endpoint in self.endpoints:
+            if url.startswith(endpoint.prefix) and (
+                best is None or len(endpoint.prefix) > len(best.prefix)
+            ):
+                best = endpoint
+        return best or Endpoint("", "service", httpx.URL(url).host or "?")
+
+
+def _text(content: bytes) -> str:
+    text = content[:MAX_BODY_SHOWN].decode("utf-8", errors="replace")
+    return text if len(content) <= MAX_BODY_SHOWN else text + "\n[... truncated]"
+
+
+def _summarize(kind: HopKind, method: str, url: str, body: str) -> str:
+    path = httpx.URL(url).path
+    if kind == "mcp" and body.startswith("{"):
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return f"{method} {path}"
+        rpc = message.get("method", "")
+        if rpc == "tools/call":
+            return f"tools/call {message.get('params', {}).get('name', '?')}"
+        return str(rpc or f"{method} {path}")
+    if kind == "idp" and "grant_type=" in body:
+        grant = dict(httpx.QueryParams(body)).get("grant_type", "")
+        return "token " + grant.rsplit(":", 1)[-1]
+    if kind == "opa":
+        return "decide " + path.removeprefix("/v1/data/")
+    return f"{method} {path}"
+
+
+class TapHooks:
+    """httpx/httpx2 event hooks that record a hop per request/response pair."""
+
+    def __init__(
+        self, tap: WireTap, endpoints: EndpointMap, source: str, kind: HopKind | None = None
+    ) -> None:
+        self.tap, self.endpoints, self.source, self.kind = tap, endpoints, source, kind
+
+    async def on_request(self, request: Any) -> None:
+        trace = current_trace()
+        if trace:
+            request.headers["traceparent"] = traceparent(trace)
+        request.extensions[_START] = (time.perf_counter(), time.time())
+
+    async def on_response(self, response: Any) -> None:
+        await response.aread()
+        request = response.request
+        started, wall = request.extensions.get(_START, (time.perf_counter(), time.time()))
+        url = str(request.url)
+        endpoint = self.endpoints.classify(url)
+        body = _text(request.content if hasattr(request, "content") else b"")
+        extra: dict[str, Any] = {}
+        if endpoint.kind == "opa":
+            extra = _opa_fields(body, response.text)
+        self.tap.record(
+            self.kind or endpoint.kind,
+            self.source,
+            endpoint.name,
+            _summarize(endpoint.kind, request.method, url, body),
+            trace_id=trace_from_traceparent(request.headers.get("traceparent")) or None,
+            method=request.method,
+            url=url,
+            status=response.status_code,
+            request_headers=tuple(request.headers.items()),
+            request_body=body,
+            response_headers=tuple(response.headers.items()),
+            response_body=_text(response.content),
+            started_at=wall,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            data=extra,
+        )
+
+
+def _opa_fields(request_body: str, response_body: str) -> dict[str, Any]:
+    try:
+        return {
+            "opa_input": json.loads(request_body).get("input"),
+            "opa_result": json.loads(response_body).get("result"),
+        }
+    except (ValueError, AttributeError):
+        return {}
+
+
+def make_client(
+    tap: WireTap,
+    endpoints: EndpointMap,
+    source: str,
+    *,
+    timeout: float = 10.0,
+    kind: HopKind | None = None,
+    **kwargs: Any,
+) -> httpx.AsyncClient:
+    """`kind` labels every hop of this client (the attacker's); else the URL decides."""
+    hooks = TapHooks(tap, endpoints, source, kind)
+    return httpx.AsyncClient(
+        timeout=timeout,
+        event_hooks={"request": [hooks.on_request], "response": [hooks.on_response]},
+        **kwargs,
+    )
+
+
+def make_mcp_client(
+    tap: WireTap, endpoints: EndpointMap, source: str, *, timeout: float = 30.0, **kwargs: Any
+) -> httpx2.AsyncClient:
+    """The MCP SDK's transport takes an httpx2 client; the same hooks apply."""
+    hooks = TapHooks(tap, endpoints, source)
+    return httpx2.AsyncClient(
+        timeout=timeout,
+        event_hooks={"request": [hooks.on_request], "response": [hooks.on_response]},
+        **kwargs,
+    )
+
+
+class TraceMiddleware:
+    """ASGI middleware: adopt the caller's trace id so this server's own hops join the trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = ""
+        for key, raw in scope.get("headers", []):
+            if key == b"traceparent":
+                value = raw.decode("latin-1")
+                break
+        token = set_trace(trace_from_traceparent(value))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_trace(token)

@@ -1,0 +1,163 @@
+"""The teaching matrix: the script under every pattern, actual next to expected.
+
+The five columns of the pattern table are *measured* from the audit records of the run:
+who decided, which identity the service extracted, whether it was verified, what audience
+the credential carried, and whom the audit log names (compared with the human who asked).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.identity import Outcome
+from runtime.pattern_loader import PatternInfo, discover, find
+from runtime.runner import PatternRunner
+from runtime.script import STEP_IDS, StepId, StepResult, expected
+from runtime.services.guard import AuditRecord
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle
+
+COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least privilege",
+                "audit trail")
+
+
+@dataclass(frozen=True)
+class Cell:
+    step: StepId
+    pattern: str
+    expected: Outcome
+    actual: Outcome
+    decided_by: str
+    audit: str
+    detail: str
+    result: StepResult
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "pattern": self.pattern, "expected": self.expected,
+                "actual": self.actual, "decided_by": self.decided_by, "audit": self.audit,
+                "detail": self.detail,
+                "parts": [{"label": p.label, "succeeded": p.succeeded,
+                           "decided_by": p.decided_by, "audit": p.audit, "reason": p.reason}
+                          for p in self.result.parts]}
+
+
+@dataclass
+class MatrixResult:
+    patterns: list[str]
+    steps: list[StepId]
+    cells: list[Cell] = field(default_factory=list)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    stack: str = "embedded"
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.cells) and len(self.cells) == len(self.patterns) * len(
+            self.steps)
+
+    def cell(self, step: str, pattern: str) -> Cell | None:
+        for cell in self.cells:
+            if cell.step == step and cell.pattern == pattern:
+                return cell
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "stack": self.stack, "seconds": round(self.seconds, 3),
+                "patterns": self.patterns, "steps": list(self.steps),
+                "titles": self.titles,
+                "cells": [c.to_json() for c in self.cells], "columns": self.columns}
+
+
+def _human_of(result: StepResult) -> dict[str, str]:
+    return {turn.trace_id: turn.user for turn in result.turns}
+
+
+def measure_columns(results: list[StepResult]) -> dict[str, str]:
+    """The pattern table's five columns, from what the services actually saw."""
+    records: list[tuple[AuditRecord, str]] = []
+    for result in results:
+        humans = _human_of(result)
+        records += [(r, humans[r.trace_id]) for r in result.audit if r.trace_id in humans]
+    decided = [r for r, _ in records if r.status in (200, 403)]
+    deciders = {r.decided_by for r in decided}
+    delegated = any(r.actor for r, _ in records if r.verified)
+    if deciders <= {"nobody"}:
+        authz = "nowhere"
+    elif "OPA" in deciders:
+        authz = "IdP + OPA" if delegated else "OPA"
+    else:
+        authz = ", ".join(sorted(deciders - {"nobody"}))
+    methods = {r.method for r, _ in records}
+    if any(r.user for r, _ in records):
+        kind = "JWT" if methods & {"jwt", "dpop_jwt"} else "string"
+        sees_user = f"yes ({kind})"
+    else:
+        sees_user = "no"
+    crypto = "yes" if records and all(r.verified for r, _ in records if r.status != 401) else "no"
+    allowed = [r for r, _ in records if r.allowed]
+    narrow = allowed and all(
+        len(r.audience) == 1 and r.audience[0].startswith(r.service) for r in allowed
+    )
+    least = "yes" if narrow else "no"
+    if not any(r.user or r.method == "shared_key" for r, _ in records):
+        audit = "no"
+    elif any(r.user != human for r, human in records if r.status == 200):
+        audit = "partial"
+    elif any(r.actor for r, _ in allowed):
+        audit = "yes (user and actor)"
+    else:
+        audit = "yes"
+    return dict(zip(COLUMN_NAMES, (authz, sees_user, crypto, least, audit), strict=True))
+
+
+ProgressFn = Callable[[str, StepId, Cell], None]
+
+
+async def run_pattern(
+    runner: PatternRunner, steps: tuple[StepId, ...] = STEP_IDS,
+    progress: ProgressFn | None = None,
+) -> tuple[list[Cell], dict[str, str]]:
+    cells, results = [], []
+    for step in steps:
+        result = await runner.run_step(step)
+        results.append(result)
+        part = result.deciding_part
+        cell = Cell(step, runner.id, expected(step, runner.loaded.info.number),
+                    result.outcome, part.decided_by, part.audit, result.detail, result)
+        cells.append(cell)
+        if progress:
+            progress(runner.id, step, cell)
+    return cells, measure_columns(results)
+
+
+async def run_matrix(
+    settings: Settings | None = None,
+    patterns: list[str] | None = None,
+    steps: tuple[StepId, ...] = STEP_IDS,
+    progress: ProgressFn | None = None,
+) -> MatrixResult:
+    settings = settings or Settings()
+    infos: list[PatternInfo] = [find(p) for p in patterns] if patterns else discover()
+    started = time.perf_counter()
+    stack = StackHandle(settings)
+    await stack.start()
+    result = MatrixResult([i.id for i in infos], list(steps), stack=settings.stack)
+    try:
+        for info in infos:
+            result.titles[info.id] = info.title
+            async with PatternRunner(info, settings=settings, stack=stack) as runner:
+                cells, columns = await run_pattern(runner, steps, progress)
+            result.cells += cells
+            result.columns[info.id] = columns
+    finally:
+        await stack.stop()
+    result.seconds = time.perf_counter() - started
+    return result

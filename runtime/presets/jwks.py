@@ -1,0 +1,64 @@
+"""A JWKS cache as a real resource server keeps one: fetched once, refreshed on expiry, and
+refreshed at most once per `min_refresh` seconds when an unknown `kid` shows up (so a flood
+of made-up kids cannot turn the service into a JWKS-fetching amplifier)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import jwt
+
+from runtime.identity import AuthError, DependencyError
+from stack.clock import Clock
+
+MAX_KID_CHARS = 128
+
+
+class JwksCache:
+    def __init__(
+        self, url: str, http: httpx.AsyncClient, clock: Clock, *, ttl: float = 300.0,
+        min_refresh: float = 10.0,
+    ) -> None:
+        self.url, self.http, self.clock = url, http, clock
+        self.ttl, self.min_refresh = ttl, min_refresh
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def key(self, kid: Any) -> jwt.PyJWK:
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+            raise AuthError("token header has no usable kid")
+        now = self.clock.now()
+        stale = self._fetched_at is None or now - self._fetched_at > self.ttl
+        if stale or (kid not in self._keys and self._may_refresh(now)):
+            await self._refresh()
+        found = self._keys.get(kid)
+        if found is None:
+            raise AuthError("token signed with an unknown key")
+        return found
+
+    def _may_refresh(self, now: float) -> bool:
+        return self._fetched_at is None or now - self._fetched_at >= self.min_refresh
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            try:
+                response = await self.http.get(self.url)
+                response.raise_for_status()
+                keys = jwt.PyJWKSet.from_dict(response.json()).keys
+            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+                if self._keys:  # keep serving the keys we have; fail closed on unknown ones
+                    self._fetched_at = self.clock.now()
+                    return
+                raise DependencyError(f"identity provider keys unavailable: {exc}",
+                                      decided_by="IdP") from exc
+            self._keys = {k.key_id: k for k in keys if k.key_id}
+            self._fetched_at = self.clock.now()
+            self.fetches += 1
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self._fetched_at = None

@@ -1,0 +1,320 @@
+"""PatternRunner: one pattern's whole runtime, usable from the CLI, the TUI, tests or a notebook.
+
+    runner = PatternRunner("p05")
+    await runner.start()
+    turn = await runner.run_as("dave", "Make me an admin.")
+    step = await runner.run_step("A4")
+    await runner.stop()
+
+`start()` brings up the tool services, the MCP server and the scripted model as real HTTP
+servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a shared
+`StackHandle` is passed in. `reset()` gives a fresh world (seed data, keys, caches, clock).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+from runtime.agent import MAX_PROMPT_CHARS, Agent, TurnResult, UserSession
+from runtime.http import EndpointMap, TraceMiddleware, make_client
+from runtime.mcp_server import ToolBackend, build_mcp_app
+from runtime.pattern_api import McpContext, ServiceContext, ServiceName
+from runtime.pattern_loader import LoadedPattern, PatternInfo, load
+from runtime.presets.jwks import JwksCache
+from runtime.services.directory import build_directory_app
+from runtime.services.guard import Guard
+from runtime.services.records import build_records_app
+from runtime.services.world import USERS, KeySource, World
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle
+from runtime.wire import (
+    Redactor,
+    WireTap,
+    new_trace_id,
+    reset_trace,
+    reset_user,
+    set_trace,
+    set_user,
+)
+from stack.asgi_server import AsgiServer
+from stack.jose import ReplayCache
+
+REALM_FILE = Path(__file__).resolve().parent.parent / "stack" / "keycloak" / "realm-agentauth.json"
+LOGIN_CLIENT = "explorer-cli"
+AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
+                                     "directory": "directory-service"}
+
+
+class InputError(ValueError):
+    """A user, prompt or step the runner cannot accept; the message says why."""
+
+
+class RunnerError(RuntimeError):
+    """The runner could not do what was asked (not started, a server failed, ...)."""
+
+
+def demo_passwords(realm_file: Path = REALM_FILE) -> dict[str, str]:
+    """The demo users' passwords, from the realm file (a lab convenience, never real users)."""
+    realm = json.loads(realm_file.read_text(encoding="utf-8"))
+    out = {}
+    for user in realm.get("users", []):
+        for cred in user.get("credentials", []):
+            if cred.get("type") == "password":
+                out[user["username"]] = cred["value"]
+    return out
+
+
+@dataclass
+class PatternRunner:
+    pattern: str | PatternInfo | LoadedPattern
+    settings: Settings = field(default_factory=Settings)
+    stack: StackHandle | None = None
+    tap: WireTap | None = None
+    keys: KeySource = field(default_factory=KeySource)
+
+    def __post_init__(self) -> None:
+        self.loaded = (self.pattern if isinstance(self.pattern, LoadedPattern)
+                       else load(self.pattern))
+        self._owns_stack = self.stack is None
+        self.stack = self.stack or StackHandle(self.settings)
+        secrets_to_hide = (self.settings.openai_api_key or "",)
+        self.tap = self.tap or WireTap(Redactor(secrets_to_hide))
+        self.endpoints = EndpointMap()
+        self._servers: list[AsgiServer] = []
+        self._clients: list[httpx.AsyncClient] = []
+        self._world = World.seed(self.keys)
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._passwords = demo_passwords()
+        self.started = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.loaded.id
+
+    @property
+    def world(self) -> World:
+        return self._world
+
+    @property
+    def clock(self):  # noqa: ANN201 - stack.clock.Clock
+        assert self.stack is not None
+        return self.stack.clock
+
+    async def start(self) -> PatternRunner:
+        if self.started:
+            return self
+        assert self.stack is not None and self.tap is not None
+        try:
+            stack = await self.stack.start()
+            self.endpoints.add(stack.issuer.rsplit("/realms/", 1)[0], "idp", "idp")
+            self.endpoints.add(stack.opa_url, "opa", "opa")
+            await self._start_services(stack)
+            await self._start_mcp(stack)
+            await self._start_agent()
+        except BaseException:
+            await self.stop()
+            raise
+        self.started = True
+        return self
+
+    async def _serve(self, app: Any, name: str) -> str:
+        server = AsgiServer(app, name=name)
+        self._servers.append(server)
+        return await server.start()
+
+    def _client(self, source: str, **kwargs: Any) -> httpx.AsyncClient:
+        assert self.tap is not None
+        kwargs.setdefault("timeout", self.settings.timeout)
+        client = make_client(self.tap, self.endpoints, source, **kwargs)
+        self._clients.append(client)
+        return client
+
+    async def _start_services(self, stack: Any) -> None:
+        assert self.tap is not None
+        self.service_urls: dict[ServiceName, str] = {}
+        self.service_contexts: dict[ServiceName, ServiceContext] = {}
+        for name, builder in (("records", build_records_app),
+                              ("directory", build_directory_app)):
+            http = self._client(name)
+            ctx = ServiceContext(
+                service=name, audience=AUDIENCES[name], stack=stack, clock=self.clock,
+                http=http, world=lambda: self._world,
+                jwks=JwksCache(stack.jwks_url, http, self.clock),
+                replay=ReplayCache(max_entries=10_000, ttl=120),
+                timeout=self.settings.timeout,
+            )
+            guard = Guard(self.loaded.service_auth, ctx, self.tap)  # type: ignore[arg-type]
+            url = await self._serve(TraceMiddleware(builder(guard)), name)
+            ctx.base_url = url
+            self.endpoints.add(url, "service", name)
+            self.service_urls[name] = url
+            self.service_contexts[name] = ctx
+
+    async def _start_mcp(self, stack: Any) -> None:
+        assert self.tap is not None
+        self.mcp_context = McpContext(
+            stack=stack, clock=self.clock, http=self._client("mcp-server"),
+            world=lambda: self._world, audiences=dict(AUDIENCES),
+            timeout=self.settings.timeout,
+        )
+        backend = ToolBackend(self.loaded.handler, self.mcp_context, self.service_urls, self.tap)
+        base = await self._serve(build_mcp_app(backend), "mcp-server")
+        self.mcp_url = base + "/mcp"
+        self.endpoints.add(base, "mcp", "mcp-server")
+
+    async def _start_agent(self) -> None:
+        assert self.tap is not None
+        if self.settings.scripted:
+            from runtime.model import ScriptedModel
+
+            model = ScriptedModel()
+            base = await self._serve(model.app, "scripted-model")
+            base_url, api_key, model_name = base + "/v1", "scripted", "scripted"
+        else:
+            base_url = self.settings.openai_base_url or "https://api.openai.com/v1"
+            api_key = self.settings.openai_api_key or "not-needed"
+            model_name = self.settings.model
+        self.endpoints.add(base_url, "llm", "llm")
+        llm = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, max_retries=0,
+            timeout=self.settings.llm_timeout,
+            http_client=self._client("agent", timeout=self.settings.llm_timeout),
+        )
+        self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.handler, self.tap,
+                           self.endpoints)
+
+    async def stop(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        for server in reversed(self._servers):
+            await server.stop()
+        self._servers.clear()
+        if self._owns_stack and self.stack is not None:
+            await self.stack.stop()
+        self.started = False
+
+    async def __aenter__(self) -> PatternRunner:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def reset(self) -> None:
+        """Fresh state: seed data and keys, empty replay and token caches, clock back to now."""
+        self._world = World.seed(self.keys)
+        self._tokens.clear()
+        self.clock.reset()
+        self.mcp_context.cache.clear()
+        for ctx in self.service_contexts.values():
+            ctx.replay.clear()
+
+    # -- acting as a user ----------------------------------------------------------
+
+    def _require_started(self) -> None:
+        if not self.started:
+            raise RunnerError("the runner is not started; call `await runner.start()` first")
+
+    async def login(self, user: str) -> str:
+        """The user's access token from the IdP (password grant, public client)."""
+        self._require_started()
+        cached = self._tokens.get(user)
+        if cached and cached[1] > self.clock.now() + 10:
+            return cached[0]
+        assert self.stack is not None and self.stack.endpoints is not None
+        response = await self.mcp_context.http.post(
+            self.stack.endpoints.token_url,
+            data={"grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
+                  "password": self._passwords.get(user, ""), "scope": "openid"},
+        )
+        if response.status_code != 200:
+            raise RunnerError(f"login for {user} failed: HTTP {response.status_code} "
+                              f"{response.text[:200]}")
+        body = response.json()
+        self._tokens[user] = (body["access_token"], self.clock.now() + body["expires_in"])
+        return body["access_token"]
+
+    def check_user(self, user: str) -> str:
+        name = user.strip().lower()
+        if name not in USERS:
+            raise InputError(f"unknown user {user!r}: choose one of {', '.join(USERS)}")
+        return name
+
+    async def run_as(self, user: str, prompt: str) -> TurnResult:
+        self._require_started()
+        assert self.tap is not None
+        user = self.check_user(user)
+        text = prompt.strip()
+        if not text:
+            raise InputError("the prompt is empty")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise InputError(f"the prompt is {len(text)} characters; the limit is "
+                             f"{MAX_PROMPT_CHARS}")
+        trace_id = new_trace_id()
+        trace_token, user_token = set_trace(trace_id), set_user(user)
+        try:
+            self.tap.record("prompt", user, "agent", text, request_body=text)
+            result = await self._run_agent(user, text, trace_id)
+            self.tap.record("answer", "agent", user, result.answer,
+                            response_body=result.answer,
+                            data={"model": result.model, "error": result.error})
+            return result
+        finally:
+            reset_trace(trace_token)
+            reset_user(user_token)
+
+    async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
+        assert self.tap is not None
+        try:
+            token = None
+            if self.loaded.handler.user_context == "bearer_header":
+                token = await self.login(user)
+            session = UserSession(user, token, self._world.key_for(user))
+            return await self.agent.run(session, text, trace_id)
+        except (openai.APIError, httpx.HTTPError, RunnerError, OSError) as exc:
+            reason = _describe_failure(exc)
+            self.tap.record("error", "agent", "runtime", reason)
+            return TurnResult(user, text, f"The agent could not finish: {reason}", trace_id,
+                              self.settings.model, error=reason)
+
+    # -- the scripted attacker -------------------------------------------------------
+
+    async def attack(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None, note: str = "",
+    ) -> httpx.Response:
+        """A request by the scripted attacker, straight at a service (no agent involved)."""
+        self._require_started()
+        assert self.tap is not None
+        if note:
+            self.tap.record("attacker", "attacker", "wire", note)
+        client = self._attacker_client()
+        return await client.request(method, url, headers=headers or {}, json=json_body)
+
+    def _attacker_client(self) -> httpx.AsyncClient:
+        if not hasattr(self, "_attacker"):
+            self._attacker = self._client("attacker", kind="attacker")
+        return self._attacker
+
+    async def run_step(self, step_id: str) -> Any:
+        from runtime.script import run_step
+
+        return await run_step(self, step_id)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return "the model endpoint timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "the model endpoint is unreachable"
+    if isinstance(exc, openai.APIStatusError):
+        return f"the model endpoint answered HTTP {exc.status_code}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,109 @@
+"""The one place a tool service authenticates, authorizes and audits a request.
+
+Both services call `Guard.check(request, action, resource)`; it runs the pattern's
+`get_identity` and `authorize`, writes the audit record and turns failures into the one
+prebuilt 401 (with WWW-Authenticate), the one 403 and the one 503. Fail closed: anything the
+pattern raises that is not a clean decision becomes a 503 and a DENY in the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.requests import Request
+
+from runtime.identity import AuthError, DecidedBy, Decision, DependencyError, Identity
+from runtime.pattern_api import ServiceAuthModule, ServiceContext
+from runtime.wire import WireTap, current_trace
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    trace_id: str
+    service: str
+    action: str
+    allowed: bool
+    status: int
+    user: str | None
+    actor: str | None
+    method: str
+    verified: bool
+    audience: tuple[str, ...]
+    decided_by: DecidedBy
+    reason: str
+    resource: dict[str, Any]
+
+    @property
+    def attributed_to(self) -> str:
+        who = self.user or ("the agent" if self.method == "shared_key" else "anonymous")
+        return f"{who} (actor {self.actor})" if self.actor else who
+
+
+class GuardError(HTTPException):
+    pass
+
+
+class Guard:
+    def __init__(self, auth: ServiceAuthModule, ctx: ServiceContext, tap: WireTap) -> None:
+        self.auth, self.ctx, self.tap = auth, ctx, tap
+
+    async def check(self, request: Request, action: str, resource: dict[str, Any]) -> Identity:
+        identity: Identity | None = None
+        try:
+            identity = await self.auth.get_identity(request, self.ctx)
+            decision = await self.auth.authorize(identity, action, resource, self.ctx)
+        except AuthError as exc:
+            self._audit(identity, action, resource, 401, exc.decided_by, exc.reason)
+            raise GuardError(
+                401,
+                detail={"error": exc.error, "reason": exc.reason},
+                headers={"WWW-Authenticate": exc.www_authenticate},
+            ) from None
+        except DependencyError as exc:
+            self._audit(identity, action, resource, 503, exc.decided_by, exc.reason)
+            raise GuardError(503, detail={"error": "unavailable", "reason": exc.reason}) from None
+        if not isinstance(decision, Decision):
+            reason = "pattern authorizer returned no Decision; failing closed"
+            self._audit(identity, action, resource, 503, "service", reason)
+            raise GuardError(503, detail={"error": "unavailable", "reason": reason})
+        if not decision.allow:
+            self._audit(identity, action, resource, 403, decision.decided_by, decision.reason)
+            raise GuardError(
+                403,
+                detail={"error": "forbidden", "reason": decision.reason,
+                        "decided_by": decision.decided_by},
+            )
+        self._audit(identity, action, resource, 200, decision.decided_by, decision.reason)
+        return identity
+
+    def _audit(
+        self, identity: Identity | None, action: str, resource: dict[str, Any], status: int,
+        decided_by: DecidedBy, reason: str,
+    ) -> None:
+        record = AuditRecord(
+            trace_id=current_trace(),
+            service=self.ctx.service,
+            action=action,
+            allowed=status < 400,
+            status=status,
+            user=identity.user_id if identity else None,
+            actor=identity.actor if identity else None,
+            method=identity.method if identity else "anonymous",
+            verified=identity.verified if identity else False,
+            audience=identity.audience if identity else (),
+            decided_by=decided_by,
+            reason=reason,
+            resource=resource,
+        )
+        self.ctx.world().audit.append(record)
+        verdict = "ALLOW" if record.allowed else "DENY"
+        self.tap.record(
+            "audit",
+            self.ctx.service,
+            "audit log",
+            f"{verdict} {action} by {record.attributed_to} ({decided_by})",
+            status=status,
+            data={"audit": asdict(record)},
+        )

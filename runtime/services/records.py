@@ -1,0 +1,98 @@
+"""The records service: expenses, documents and public notes (audience `records-service`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from runtime.identity import Identity
+from runtime.services.guard import Guard
+from runtime.services.world import Document, Expense, Note, World
+
+
+class ExpenseIn(BaseModel):
+    amount: float = Field(gt=0, lt=1_000_000)
+    description: str = Field(min_length=1, max_length=500)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+def _sees_document(identity: Identity, doc: Document, world: World) -> bool:
+    """With a known user, documents are filtered by visibility; without one, all are shown."""
+    if identity.user_id is None:
+        return True
+    user = world.users.get(identity.user_id)
+    role = identity.role or (user.role if user else None)
+    department = identity.claims.get("department") or (user.department if user else None)
+    if doc.visibility == "public":
+        return True
+    if doc.visibility == "admin":
+        return role == "admin"
+    return doc.visibility == department
+
+
+def _expense_resource(expense: Expense) -> dict[str, object]:
+    return {"type": "expense", "id": expense.id, "owner": expense.owner,
+            "department": expense.department}
+
+
+def build_records_app(guard: Guard) -> FastAPI:
+    app = FastAPI(title="Acme records service", version="1.0")
+    world = guard.ctx.world
+
+    @app.get("/expenses")
+    async def list_expenses(request: Request) -> dict[str, object]:
+        identity = await guard.check(request, "read_expenses", {"type": "expense"})
+        items = world().expenses.values()
+        if identity.user_id is not None:
+            items = [e for e in items if e.owner == identity.user_id]
+        return {"expenses": [asdict(e) for e in items]}
+
+    @app.post("/expenses", status_code=201)
+    async def submit_expense(body: ExpenseIn, request: Request) -> dict[str, object]:
+        identity = await guard.check(request, "submit_expense", {"type": "expense"})
+        owner = identity.user_id or "unknown"
+        department = world().users[owner].department if owner in world().users else "unknown"
+        expense = Expense(world().next_expense_id(), owner, department, body.amount,
+                          body.description)
+        world().expenses[expense.id] = expense
+        return {"expense": asdict(expense)}
+
+    @app.post("/expenses/{expense_id}/approve")
+    async def approve_expense(expense_id: int, request: Request) -> dict[str, object]:
+        expense = world().expenses.get(expense_id)
+        if expense is None:
+            await guard.check(request, "approve_expense", {"type": "expense", "id": expense_id})
+            raise HTTPException(404, detail={"error": "not_found", "reason": "no such expense"})
+        identity = await guard.check(request, "approve_expense", _expense_resource(expense))
+        expense.status = "approved"
+        expense.approved_by = identity.user_id or "unknown"
+        return {"expense": asdict(expense)}
+
+    @app.get("/documents")
+    async def list_documents(request: Request, query: str | None = None) -> dict[str, object]:
+        identity = await guard.check(request, "read_documents", {"type": "document"})
+        docs = [d for d in world().documents.values() if _sees_document(identity, d, world())]
+        if query:
+            words = query.lower().split()
+            docs = [d for d in docs if all(w in d.title.lower() for w in words)]
+        return {"documents": [asdict(d) for d in docs]}
+
+    @app.get("/notes")
+    async def list_notes(request: Request) -> dict[str, object]:
+        await guard.check(request, "read_notes", {"type": "note"})
+        return {"notes": [asdict(n) for n in world().notes]}
+
+    @app.post("/notes", status_code=201)
+    async def post_note(body: NoteIn, request: Request) -> dict[str, object]:
+        identity = await guard.check(request, "post_note", {"type": "note"})
+        note = Note(world().next_note_id(), identity.user_id or "anonymous", body.text)
+        world().notes.append(note)
+        return {"note": asdict(note)}
+
+    return app
+

@@ -1,0 +1,82 @@
+"""One settings object, built once (from the environment and CLI flags) and passed down.
+
+Nothing reads the environment at import time; `Settings.from_env` is called by the CLI, the
+TUI and tests, each with the mapping they choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+StackMode = Literal["embedded", "external"]
+SCRIPTED = "scripted"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the explorer cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: StackMode = "embedded"
+    keycloak_url: str = "http://127.0.0.1:8080"
+    opa_url: str = "http://127.0.0.1:8181"
+    realm: str = "agentauth"
+    model: str = SCRIPTED
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    timeout: float = 5.0
+    llm_timeout: float = 60.0
+    demo: bool = False
+    lab: bool = False
+
+    @property
+    def scripted(self) -> bool:
+        return self.model == SCRIPTED
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.keycloak_url.rstrip('/')}/realms/{self.realm}"
+
+    def with_(self, **changes: Any) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **clean).validated()
+
+    def validated(self) -> Settings:
+        if self.stack not in ("embedded", "external"):
+            raise SettingsError(f"stack must be 'embedded' or 'external', not {self.stack!r}")
+        for name in ("keycloak_url", "opa_url"):
+            value = getattr(self, name)
+            if not value.startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must be an http(s) URL, not {value!r}")
+        if not self.scripted and not (self.openai_api_key or self.openai_base_url):
+            raise SettingsError(
+                f"model {self.model!r} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
+                "OpenAI-compatible server such as Ollama or vLLM)"
+            )
+        if self.timeout <= 0 or self.llm_timeout <= 0:
+            raise SettingsError("timeouts must be positive")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        def number(key: str, default: float) -> float:
+            try:
+                return float(env.get(key, default))
+            except ValueError as exc:
+                raise SettingsError(f"{key} must be a number, not {env[key]!r}") from exc
+
+        base = cls(
+            stack=env.get("AGENT_AUTH_STACK", "embedded"),  # type: ignore[arg-type]
+            keycloak_url=env.get("KEYCLOAK_URL", cls.keycloak_url),
+            opa_url=env.get("OPA_URL", cls.opa_url),
+            realm=env.get("AGENT_AUTH_REALM", cls.realm),
+            model=env.get("AGENT_AUTH_MODEL", SCRIPTED),
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            timeout=number("AGENT_AUTH_TIMEOUT", cls.timeout),
+            llm_timeout=number("AGENT_AUTH_LLM_TIMEOUT", cls.llm_timeout),
+        )
+        return base.with_(**overrides)

@@ -1,0 +1,182 @@
+"""The wire tap: one event stream with every hop of every request.
+
+Hops are captured where they happen (httpx event hooks on the clients built by
+`runtime.http`, and explicit records for prompts, answers, audit entries and the scripted
+attacker). Each hop carries the trace id of the prompt that caused it; the id travels between
+in-process servers in a W3C `traceparent` header, so a service hop lands on the right trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runtime.tokens import DecodedToken, find_tokens
+
+HopKind = Literal[
+    "prompt", "answer", "llm", "mcp", "service", "idp", "opa", "audit", "attacker", "error"
+]
+HOP_KINDS: tuple[HopKind, ...] = (
+    "prompt", "answer", "llm", "mcp", "service", "idp", "opa", "audit", "attacker", "error",
+)
+
+_trace: contextvars.ContextVar[str] = contextvars.ContextVar("agent_auth_trace", default="")
+_actor: contextvars.ContextVar[str] = contextvars.ContextVar("agent_auth_actor", default="")
+
+REDACTED = "[redacted]"
+# Real provider secrets never appear; demo tokens and keys do, because they are the lesson.
+_PROVIDER_KEY = re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{16,}\b")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One captured exchange on the wire (or one event such as a prompt or audit record)."""
+
+    seq: int
+    trace_id: str
+    kind: HopKind
+    source: str
+    target: str
+    summary: str
+    method: str = ""
+    url: str = ""
+    status: int | None = None
+    request_headers: tuple[tuple[str, str], ...] = ()
+    request_body: str = ""
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_body: str = ""
+    started_at: float = 0.0
+    duration_ms: float = 0.0
+    tokens: tuple[DecodedToken, ...] = ()
+    user: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is None or self.status < 400
+
+
+def new_trace_id() -> str:
+    return secrets.token_hex(16)
+
+
+def current_trace() -> str:
+    return _trace.get()
+
+
+def set_trace(trace_id: str) -> contextvars.Token[str]:
+    return _trace.set(trace_id)
+
+
+def reset_trace(token: contextvars.Token[str]) -> None:
+    _trace.reset(token)
+
+
+def current_user() -> str:
+    return _actor.get()
+
+
+def set_user(user: str) -> contextvars.Token[str]:
+    return _actor.set(user)
+
+
+def reset_user(token: contextvars.Token[str]) -> None:
+    _actor.reset(token)
+
+
+def traceparent(trace_id: str) -> str:
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def trace_from_traceparent(value: str | None) -> str:
+    if not value:
+        return ""
+    parts = value.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and all(c in "0123456789abcdef" for c in parts[1]):
+        return parts[1]
+    return ""
+
+
+class Redactor:
+    """Masks real secrets (a provider API key) wherever they would be shown or exported."""
+
+    def __init__(self, secrets_to_hide: tuple[str, ...] = ()) -> None:
+        self._secrets = tuple(s for s in secrets_to_hide if s)
+
+    def __call__(self, text: str) -> str:
+        for value in self._secrets:
+            text = text.replace(value, REDACTED)
+        return _PROVIDER_KEY.sub(REDACTED, text)
+
+
+Listener = Callable[[Hop], None]
+
+
+class WireTap:
+    """Collects hops in order and fans them out to listeners (the TUI, the CLI, tests)."""
+
+    def __init__(self, redactor: Redactor | None = None, clock: Callable[[], float] = time.time):
+        self.hops: list[Hop] = []
+        self.redact = redactor or Redactor()
+        self._listeners: list[Listener] = []
+        self._seq = itertools.count(1)
+        self._clock = clock
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def record(
+        self,
+        kind: HopKind,
+        source: str,
+        target: str,
+        summary: str,
+        *,
+        trace_id: str | None = None,
+        request_headers: tuple[tuple[str, str], ...] = (),
+        request_body: str = "",
+        response_headers: tuple[tuple[str, str], ...] = (),
+        response_body: str = "",
+        started_at: float | None = None,
+        **fields: Any,
+    ) -> Hop:
+        redact = self.redact
+        req_headers = tuple((k, redact(v)) for k, v in request_headers)
+        resp_headers = tuple((k, redact(v)) for k, v in response_headers)
+        req_body, resp_body = redact(request_body), redact(response_body)
+        tokens = find_tokens(
+            " ".join(v for _, v in req_headers) + " " + req_body + " " + resp_body
+        )
+        hop = Hop(
+            seq=next(self._seq),
+            trace_id=trace_id if trace_id is not None else current_trace(),
+            kind=kind,
+            source=source,
+            target=target,
+            summary=redact(summary),
+            request_headers=req_headers,
+            request_body=req_body,
+            response_headers=resp_headers,
+            response_body=resp_body,
+            started_at=started_at if started_at is not None else self._clock(),
+            tokens=tokens,
+            user=fields.pop("user", None) or current_user(),
+            **fields,
+        )
+        self.hops.append(hop)
+        for listener in list(self._listeners):
+            listener(hop)
+        return hop
+
+    def trace(self, trace_id: str) -> list[Hop]:
+        return [h for h in self.hops if h.trace_id == trace_id]
+
+    def clear(self) -> None:
+        self.hops.clear()

@@ -1,0 +1,37 @@
+import pytest
+
+from runtime.settings import Settings, SettingsError
+
+
+def test_defaults_are_embedded_and_scripted():
+    settings = Settings.from_env({})
+    assert settings.stack == "embedded" and settings.scripted
+
+
+def test_environment_and_overrides_combine_with_overrides_winning():
+    env = {"AGENT_AUTH_STACK": "external", "KEYCLOAK_URL": "http://127.0.0.1:9999"}
+    settings = Settings.from_env(env, stack="embedded")
+    assert settings.stack == "embedded"
+    assert settings.issuer == "http://127.0.0.1:9999/realms/agentauth"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AGENT_AUTH_STACK": "cloud"}, "stack must be"),
+        ({"KEYCLOAK_URL": "ftp://x"}, "keycloak_url must be"),
+        ({"AGENT_AUTH_TIMEOUT": "soon"}, "must be a number"),
+        ({"AGENT_AUTH_TIMEOUT": "-1"}, "timeouts must be positive"),
+        ({"AGENT_AUTH_MODEL": "gpt-4o-mini"}, "needs OPENAI_API_KEY"),
+    ],
+)
+def test_bad_settings_give_clear_errors(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_real_model_key_is_not_in_repr():
+    settings = Settings.from_env({"AGENT_AUTH_MODEL": "gpt-4o-mini",
+                                  "OPENAI_API_KEY": "sk-secret-value-123456789"})
+    assert "sk-secret" not in repr(settings)
+    assert not settings.scripted

@@ -1,0 +1,90 @@
+import base64
+import json
+
+from runtime.tokens import claims_diff, decode_unverified, find_tokens
+from runtime.wire import (
+    REDACTED,
+    Redactor,
+    WireTap,
+    new_trace_id,
+    reset_trace,
+    set_trace,
+    trace_from_traceparent,
+    traceparent,
+)
+
+
+def _jwt(claims: dict, header: dict | None = None) -> str:
+    def seg(obj: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{seg(header or {'alg': 'RS256', 'typ': 'JWT'})}.{seg(claims)}.c2lnbmF0dXJl"
+
+
+def test_hops_carry_the_current_trace_id_and_reach_listeners():
+    tap = WireTap()
+    seen = []
+    unsubscribe = tap.subscribe(seen.append)
+    trace = new_trace_id()
+    token = set_trace(trace)
+    try:
+        hop = tap.record("prompt", "alice", "agent", "What are my expenses?")
+    finally:
+        reset_trace(token)
+    assert hop.trace_id == trace
+    assert seen == [hop]
+    unsubscribe()
+    tap.record("answer", "agent", "alice", "done")
+    assert len(seen) == 1
+    assert [h.seq for h in tap.hops] == [1, 2]
+
+
+def test_provider_keys_are_redacted_but_demo_tokens_are_shown():
+    real_key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
+    tap = WireTap(Redactor((real_key,)))
+    demo = _jwt({"sub": "alice", "aud": "records-service"})
+    hop = tap.record(
+        "llm", "agent", "llm", "chat",
+        request_headers=(("authorization", f"Bearer {real_key}"),),
+        request_body=json.dumps({"token": demo, "other": "sk-live-ABCDEFGHIJKLMNOPQRSTUV"}),
+    )
+    assert real_key not in repr(hop)
+    assert hop.request_headers[0][1] == f"Bearer {REDACTED}"
+    assert demo in hop.request_body
+    assert hop.tokens and hop.tokens[0].claims["sub"] == "alice"
+
+
+def test_unrelated_provider_looking_keys_are_redacted_even_when_not_configured():
+    redact = Redactor()
+    assert REDACTED in redact("key sk-abcdefghijklmnopqrstuvwx in text")
+    assert redact("ak_alice_0123456789") == "ak_alice_0123456789"
+
+
+def test_traceparent_round_trip_and_garbage():
+    trace = new_trace_id()
+    assert trace_from_traceparent(traceparent(trace)) == trace
+    assert trace_from_traceparent("garbage") == ""
+    assert trace_from_traceparent(None) == ""
+    assert trace_from_traceparent("00-XYZ-1-01") == ""
+
+
+def test_decode_unverified_never_raises_on_garbage():
+    assert decode_unverified("not.a.jwt") is None
+    assert decode_unverified("a" * 20000) is None
+    assert decode_unverified("eyJhbGciOiJub25lIn0.bm90anNvbg.") is None
+    token = _jwt({"sub": "x", "act": {"sub": "agent"}, "cnf": {"jkt": "abc"}})
+    decoded = decode_unverified(token)
+    assert decoded is not None and "act=agent" in decoded.label and "bound" in decoded.label
+
+
+def test_find_tokens_deduplicates_and_labels_dpop_proofs():
+    proof = _jwt({"htm": "GET"}, {"typ": "dpop+jwt", "alg": "ES256"})
+    found = find_tokens(f"{proof} and again {proof}")
+    assert len(found) == 1 and found[0].kind == "DPoP proof"
+
+
+def test_claims_diff_shows_what_an_exchange_changed():
+    before = {"aud": ["mcp-server", "records-service"], "azp": "explorer-cli", "sub": "a"}
+    after = {"aud": "records-service", "azp": "mcp-server", "sub": "a", "act": {"sub": "agent"}}
+    rows = {row[0]: row[1] for row in claims_diff(before, after)}
+    assert rows == {"act": "added", "aud": "changed", "azp": "changed"}
