@@ -8,14 +8,14 @@ and how, is the pattern's business (`AuthHandler.user_context`, `bound_arguments
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import openai
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from runtime.http import EndpointMap, make_mcp_client
+from runtime.http import EndpointMap, make_client2
 from runtime.pattern_api import AuthHandler
 from runtime.wire import WireTap
 
@@ -64,7 +64,6 @@ class Agent:
         "You are Acme's assistant. You are helping {user}. Use the tools to answer; "
         "never invent data."
     )
-    _calls: list[ToolInvocation] = field(default_factory=list, repr=False)
 
     async def run(self, session: UserSession, prompt: str, trace_id: str) -> TurnResult:
         system = self.system_prompt.format(user=session.username)
@@ -74,7 +73,7 @@ class Agent:
         headers = {}
         if self.handler.user_context == "bearer_header" and session.access_token:
             headers["Authorization"] = f"Bearer {session.access_token}"
-        http = make_mcp_client(self.tap, self.endpoints, "agent", headers=headers)
+        http = make_client2(self.tap, self.endpoints, "agent", headers=headers)
         calls: list[ToolInvocation] = []
         async with http, Client(streamable_http_client(self.mcp_url, http_client=http)) as mcp:
             listed = await mcp.list_tools()

@@ -151,10 +151,10 @@ def make_client(
     )
 
 
-def make_mcp_client(
+def make_client2(
     tap: WireTap, endpoints: EndpointMap, source: str, *, timeout: float = 30.0, **kwargs: Any
 ) -> httpx2.AsyncClient:
-    """The MCP SDK's transport takes an httpx2 client; the same hooks apply."""
+    """The MCP SDK's transport and the openai SDK take httpx2 clients; the same hooks apply."""
     hooks = TapHooks(tap, endpoints, source)
     return httpx2.AsyncClient(
         timeout=timeout,

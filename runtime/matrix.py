@@ -111,7 +111,7 @@ def measure_columns(results: list[StepResult]) -> dict[str, str]:
         audit = "no"
     elif any(r.user != human for r, human in records if r.status == 200):
         audit = "partial"
-    elif any(r.actor for r, _ in allowed):
+    elif any(r.actor for r in allowed):
         audit = "yes (user and actor)"
     else:
         audit = "yes"

@@ -95,7 +95,7 @@ class McpContext:
     client_secret: str = "mcp-server-secret"
     actor_client_id: str = "agent"
     actor_client_secret: str = "agent-secret"
-    audiences: dict[str, str] = field(default_factory=dict)  # service -> audience
+    audiences: dict[ServiceName, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)      # token cache, keyed by preset
     timeout: float = 3.0
 

@@ -14,15 +14,15 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 
 from runtime.agent import MAX_PROMPT_CHARS, Agent, TurnResult, UserSession
-from runtime.http import EndpointMap, TraceMiddleware, make_client
+from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.mcp_server import ToolBackend, build_mcp_app
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
@@ -43,6 +43,7 @@ from runtime.wire import (
     set_user,
 )
 from stack.asgi_server import AsgiServer
+from stack.clock import Clock
 from stack.jose import ReplayCache
 
 REALM_FILE = Path(__file__).resolve().parent.parent / "stack" / "keycloak" / "realm-agentauth.json"
@@ -70,28 +71,31 @@ def demo_passwords(realm_file: Path = REALM_FILE) -> dict[str, str]:
     return out
 
 
-@dataclass
 class PatternRunner:
-    pattern: str | PatternInfo | LoadedPattern
-    settings: Settings = field(default_factory=Settings)
-    stack: StackHandle | None = None
-    tap: WireTap | None = None
-    keys: KeySource = field(default_factory=KeySource)
-
-    def __post_init__(self) -> None:
-        self.loaded = (self.pattern if isinstance(self.pattern, LoadedPattern)
-                       else load(self.pattern))
-        self._owns_stack = self.stack is None
-        self.stack = self.stack or StackHandle(self.settings)
+    def __init__(
+        self,
+        pattern: str | PatternInfo | LoadedPattern,
+        *,
+        settings: Settings | None = None,
+        stack: StackHandle | None = None,
+        tap: WireTap | None = None,
+        keys: KeySource | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.loaded = pattern if isinstance(pattern, LoadedPattern) else load(pattern)
+        self._owns_stack = stack is None
+        self.stack: StackHandle = stack or StackHandle(self.settings)
         secrets_to_hide = (self.settings.openai_api_key or "",)
-        self.tap = self.tap or WireTap(Redactor(secrets_to_hide))
+        self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide))
+        self.keys = keys or KeySource()
         self.endpoints = EndpointMap()
         self._servers: list[AsgiServer] = []
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient | httpx2.AsyncClient] = []
         self._world = World.seed(self.keys)
         self._tokens: dict[str, tuple[str, float]] = {}
         self._passwords = demo_passwords()
         self.started = False
+        self._attacker: httpx.AsyncClient | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -104,14 +108,12 @@ class PatternRunner:
         return self._world
 
     @property
-    def clock(self):  # noqa: ANN201 - stack.clock.Clock
-        assert self.stack is not None
+    def clock(self) -> Clock:
         return self.stack.clock
 
     async def start(self) -> PatternRunner:
         if self.started:
             return self
-        assert self.stack is not None and self.tap is not None
         try:
             stack = await self.stack.start()
             self.endpoints.add(stack.issuer.rsplit("/realms/", 1)[0], "idp", "idp")
@@ -131,18 +133,24 @@ class PatternRunner:
         return await server.start()
 
     def _client(self, source: str, **kwargs: Any) -> httpx.AsyncClient:
-        assert self.tap is not None
         kwargs.setdefault("timeout", self.settings.timeout)
         client = make_client(self.tap, self.endpoints, source, **kwargs)
         self._clients.append(client)
         return client
 
+    def _client2(self, source: str, **kwargs: Any) -> httpx2.AsyncClient:
+        """The openai SDK, like the MCP client, speaks httpx2."""
+        kwargs.setdefault("timeout", self.settings.timeout)
+        client = make_client2(self.tap, self.endpoints, source, **kwargs)
+        self._clients.append(client)
+        return client
+
     async def _start_services(self, stack: Any) -> None:
-        assert self.tap is not None
         self.service_urls: dict[ServiceName, str] = {}
         self.service_contexts: dict[ServiceName, ServiceContext] = {}
-        for name, builder in (("records", build_records_app),
-                              ("directory", build_directory_app)):
+        builders: tuple[tuple[ServiceName, Any], ...] = (
+            ("records", build_records_app), ("directory", build_directory_app))
+        for name, builder in builders:
             http = self._client(name)
             ctx = ServiceContext(
                 service=name, audience=AUDIENCES[name], stack=stack, clock=self.clock,
@@ -159,7 +167,6 @@ class PatternRunner:
             self.service_contexts[name] = ctx
 
     async def _start_mcp(self, stack: Any) -> None:
-        assert self.tap is not None
         self.mcp_context = McpContext(
             stack=stack, clock=self.clock, http=self._client("mcp-server"),
             world=lambda: self._world, audiences=dict(AUDIENCES),
@@ -171,7 +178,6 @@ class PatternRunner:
         self.endpoints.add(base, "mcp", "mcp-server")
 
     async def _start_agent(self) -> None:
-        assert self.tap is not None
         if self.settings.scripted:
             from runtime.model import ScriptedModel
 
@@ -186,7 +192,7 @@ class PatternRunner:
         llm = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, max_retries=0,
             timeout=self.settings.llm_timeout,
-            http_client=self._client("agent", timeout=self.settings.llm_timeout),
+            http_client=self._client2("agent", timeout=self.settings.llm_timeout),
         )
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.handler, self.tap,
                            self.endpoints)
@@ -198,6 +204,7 @@ class PatternRunner:
         for server in reversed(self._servers):
             await server.stop()
         self._servers.clear()
+        self._attacker = None
         if self._owns_stack and self.stack is not None:
             await self.stack.stop()
         self.started = False
@@ -229,7 +236,7 @@ class PatternRunner:
         cached = self._tokens.get(user)
         if cached and cached[1] > self.clock.now() + 10:
             return cached[0]
-        assert self.stack is not None and self.stack.endpoints is not None
+        assert self.stack.endpoints is not None
         response = await self.mcp_context.http.post(
             self.stack.endpoints.token_url,
             data={"grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
@@ -250,7 +257,6 @@ class PatternRunner:
 
     async def run_as(self, user: str, prompt: str) -> TurnResult:
         self._require_started()
-        assert self.tap is not None
         user = self.check_user(user)
         text = prompt.strip()
         if not text:
@@ -272,7 +278,6 @@ class PatternRunner:
             reset_user(user_token)
 
     async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
-        assert self.tap is not None
         try:
             token = None
             if self.loaded.handler.user_context == "bearer_header":
@@ -293,14 +298,13 @@ class PatternRunner:
     ) -> httpx.Response:
         """A request by the scripted attacker, straight at a service (no agent involved)."""
         self._require_started()
-        assert self.tap is not None
         if note:
             self.tap.record("attacker", "attacker", "wire", note)
         client = self._attacker_client()
         return await client.request(method, url, headers=headers or {}, json=json_body)
 
     def _attacker_client(self) -> httpx.AsyncClient:
-        if not hasattr(self, "_attacker"):
+        if self._attacker is None:
             self._attacker = self._client("attacker", kind="attacker")
         return self._attacker
 

@@ -280,6 +280,8 @@ def _detail(step: StepId, ctx: StepContext) -> str:
     """What the legitimate steps returned, e.g. 'sees 4 expenses' (for L1-L4)."""
     import json
 
+    if not step.startswith("L"):
+        return ""
     for turn in ctx.turns:
         for call in turn.tool_calls:
             try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from runtime.identity import ANONYMOUS, Decision, Identity
+from runtime.identity import ANONYMOUS, DecidedBy, Decision, Identity
 from runtime.pattern_api import ServiceContext
 
 READ_ACTIONS = frozenset({"read_expenses", "read_documents", "read_notes"})
@@ -22,7 +22,7 @@ async def anonymous(request: Request, ctx: ServiceContext) -> Identity:
 async def allow_all(
     identity: Identity, action: str, resource: dict[str, Any], ctx: ServiceContext
 ) -> Decision:
-    decided_by = "nobody" if identity.method == "anonymous" else "service"
+    decided_by: DecidedBy = "nobody" if identity.method == "anonymous" else "service"
     return Decision(True, decided_by, "no authorization: every caller may do everything")
 
 

@@ -37,8 +37,11 @@ class AuditRecord:
 
     @property
     def attributed_to(self) -> str:
-        who = self.user or ("the agent" if self.method == "shared_key" else "anonymous")
-        return f"{who} (actor {self.actor})" if self.actor else who
+        if self.user is None:
+            if self.status == 401:
+                return "nobody (credential rejected)"
+            return f"the {self.actor}" if self.actor else "anonymous"
+        return f"{self.user} (actor {self.actor})" if self.actor else self.user
 
 
 class GuardError(HTTPException):
