@@ -284,8 +284,12 @@ class PatternRunner:
                 token = await self.login(user)
             session = UserSession(user, token, self._world.key_for(user))
             return await self.agent.run(session, text, trace_id)
-        except (openai.APIError, httpx.HTTPError, RunnerError, OSError) as exc:
-            reason = _describe_failure(exc)
+        except (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
+                BaseExceptionGroup) as exc:
+            leaf = _leaf(exc)
+            if not isinstance(leaf, AGENT_FAILURES):
+                raise
+            reason = _describe_failure(leaf)
             self.tap.record("error", "agent", "runtime", reason)
             return TurnResult(user, text, f"The agent could not finish: {reason}", trace_id,
                               self.settings.model, error=reason)
@@ -312,6 +316,16 @@ class PatternRunner:
         from runtime.script import run_step
 
         return await run_step(self, step_id)
+
+
+AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The MCP client's task group wraps failures in exception groups; find the cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _describe_failure(exc: BaseException) -> str:

@@ -126,6 +126,7 @@ class WireTap:
         self.redact = redactor or Redactor()
         self._listeners: list[Listener] = []
         self._seq = itertools.count(1)
+        self._trace_users: dict[str, str] = {}
         self._clock = clock
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -151,12 +152,17 @@ class WireTap:
         req_headers = tuple((k, redact(v)) for k, v in request_headers)
         resp_headers = tuple((k, redact(v)) for k, v in response_headers)
         req_body, resp_body = redact(request_body), redact(response_body)
+        trace = trace_id if trace_id is not None else current_trace()
+        # servers only receive the trace id; the user who started the trace is looked up
+        user = fields.pop("user", None) or current_user() or self._trace_users.get(trace, "")
+        if trace and user and trace not in self._trace_users:
+            self._trace_users[trace] = user
         tokens = find_tokens(
             " ".join(v for _, v in req_headers) + " " + req_body + " " + resp_body
         )
         hop = Hop(
             seq=next(self._seq),
-            trace_id=trace_id if trace_id is not None else current_trace(),
+            trace_id=trace,
             kind=kind,
             source=source,
             target=target,
@@ -167,7 +173,7 @@ class WireTap:
             response_body=resp_body,
             started_at=started_at if started_at is not None else self._clock(),
             tokens=tokens,
-            user=fields.pop("user", None) or current_user(),
+            user=user,
             **fields,
         )
         self.hops.append(hop)
@@ -180,3 +186,4 @@ class WireTap:
 
     def clear(self) -> None:
         self.hops.clear()
+        self._trace_users.clear()

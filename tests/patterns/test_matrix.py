@@ -1,0 +1,94 @@
+"""The teaching contract (DESIGN.md section 4): every cell, measured on the embedded stack."""
+
+import json
+
+import pytest
+
+from runtime.matrix import MatrixResult
+from runtime.script import EXPECTED, STEP_IDS, expected
+
+PATTERNS = [f"p0{n}" for n in range(1, 9)]
+CELLS = [(step, n) for step in STEP_IDS for n in range(1, 9)]
+
+
+@pytest.mark.parametrize(("step", "number"), CELLS, ids=[f"{s}-p0{n}" for s, n in CELLS])
+def test_cell_matches_the_teaching_contract(matrix: MatrixResult, step, number):
+    cell = matrix.cell(step, f"p0{number}")
+    assert cell is not None
+    assert cell.actual == expected(step, number), (
+        f"{step} under p0{number}: {[p.__dict__ for p in cell.result.parts]}"
+    )
+
+
+def test_the_matrix_is_complete_and_ok(matrix: MatrixResult):
+    assert matrix.patterns == PATTERNS
+    assert list(matrix.steps) == list(STEP_IDS)
+    assert len(matrix.cells) == 88 and matrix.ok
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_attack_n_is_first_blocked_by_pattern_n_plus_1_and_stays_blocked(matrix, n):
+    step = f"A{n}"
+    row = [matrix.cell(step, p).actual for p in PATTERNS]
+    assert row[:n] == ["ALLOW"] * n, f"{step} should succeed up to p0{n}: {row}"
+    assert row[n:] == ["DENY"] * (8 - n), f"{step} should be blocked from p0{n + 1}: {row}"
+
+
+def test_expected_table_itself_has_the_staircase_shape():
+    for n in range(1, 8):
+        assert EXPECTED[f"A{n}"] == "A" * n + "D" * (8 - n)
+
+
+def test_legitimate_data_each_user_sees(matrix: MatrixResult):
+    assert matrix.cell("L1", "p01").detail.startswith("sees 8 expenses")
+    assert matrix.cell("L1", "p02").detail.startswith("sees 8 expenses")
+    for p in PATTERNS[2:]:
+        assert matrix.cell("L1", p).detail == "sees 4 expenses (owners: alice)", p
+        assert matrix.cell("L2", p).detail == "sees 4 documents", p
+    assert matrix.cell("L2", "p01").detail == "sees 6 documents"
+    assert matrix.cell("L4", "p05").detail == "sees 3 users"
+
+
+def test_cells_record_who_decided_and_whom_the_audit_names(matrix: MatrixResult):
+    assert matrix.cell("L1", "p01").decided_by == "nobody"
+    assert matrix.cell("A1", "p02").decided_by == "service"
+    assert matrix.cell("L3", "p06").decided_by == "OPA"
+    assert matrix.cell("A6", "p07").decided_by == "OPA"
+    assert matrix.cell("A6", "p07").audit.startswith("alice (actor ")
+    assert matrix.cell("A7", "p08").audit == "nobody (credential rejected)"
+    assert matrix.cell("L1", "p02").audit == "the agent"
+
+
+def test_a3_under_p03_leaks_alices_key_and_dave_reuses_it(matrix: MatrixResult):
+    parts = matrix.cell("A3", "p03").result.parts
+    assert parts[0].succeeded and parts[1].succeeded
+    assert parts[1].audit == "alice"  # dave's action is attributed to alice: partial audit
+
+
+def test_a3_under_p04_leaks_nothing_and_dave_is_refused(matrix: MatrixResult):
+    leak, reuse = matrix.cell("A3", "p04").result.parts
+    assert not leak.succeeded and not reuse.succeeded and reuse.audit == "dave"
+
+
+def test_measured_columns_match_the_pattern_table(matrix: MatrixResult):
+    col = matrix.columns
+    assert [col[p]["authz lives"] for p in PATTERNS] == [
+        "nowhere", "service", "service", "service", "service", "OPA", "IdP + OPA", "IdP + OPA"]
+    assert [col[p]["tool sees real user"] for p in PATTERNS] == [
+        "no", "no", "yes (string)", "yes (string)", "yes (JWT)", "yes (JWT)", "yes (JWT)",
+        "yes (JWT)"]
+    assert [col[p]["crypto proof"] for p in PATTERNS] == ["no"] * 4 + ["yes"] * 4
+    assert [col[p]["least privilege"] for p in PATTERNS] == ["no"] * 5 + ["yes"] * 3
+    assert [col[p]["audit trail"] for p in PATTERNS] == [
+        "no", "partial", "partial", "yes", "yes", "yes", "yes (user and actor)",
+        "yes (user and actor)"]
+
+
+def test_matrix_json_has_the_documented_shape(matrix: MatrixResult):
+    data = json.loads(json.dumps(matrix.to_json()))
+    assert data["ok"] is True and data["patterns"] == PATTERNS
+    assert data["steps"] == list(STEP_IDS)
+    cell = next(c for c in data["cells"] if c["step"] == "A3" and c["pattern"] == "p03")
+    assert {"step", "pattern", "expected", "actual", "decided_by", "audit"} <= set(cell)
+    assert set(data["columns"]["p05"]) == {"authz lives", "tool sees real user", "crypto proof",
+                                           "least privilege", "audit trail"}

@@ -1,0 +1,167 @@
+"""The runner end to end: real servers on 127.0.0.1, the scripted model, the wire."""
+
+import json
+
+import pytest
+
+from runtime.export import to_curl, to_har, to_jsonl
+from runtime.runner import InputError, PatternRunner, RunnerError
+from runtime.settings import Settings
+
+
+async def test_l1_is_answered_end_to_end_and_every_hop_is_on_the_wire(p01):
+    turn = await p01.run_as("alice", "What are my expenses?")
+    assert turn.answer.startswith("[scripted model]")
+    assert "8 expenses" in turn.answer
+    assert [c.name for c in turn.tool_calls] == ["read_data"]
+    hops = p01.tap.trace(turn.trace_id)
+    kinds = [h.kind for h in hops]
+    assert kinds[0] == "prompt" and kinds[-1] == "answer"
+    for kind in ("mcp", "llm", "service", "audit"):
+        assert kind in kinds, kinds
+    service = next(h for h in hops if h.kind == "service")
+    assert service.source == "mcp-server" and service.target == "records"
+    assert service.method == "GET" and service.url.endswith("/expenses")
+    assert service.status == 200 and service.duration_ms > 0
+    assert '"expenses"' in service.response_body
+    calls = [h.summary for h in hops if h.kind == "mcp"]
+    assert "tools/list" in calls and "tools/call read_data" in calls
+    assert all(h.user == "alice" for h in hops)
+
+
+async def test_exchange_and_policy_hops_appear_with_decoded_tokens(stack):
+    async with PatternRunner("p06", stack=stack) as runner:
+        turn = await runner.run_as("bob", "Approve Alice's expense 4.")
+        hops = runner.tap.trace(turn.trace_id)
+    idp = [h for h in hops if h.kind == "idp"]
+    assert any(h.summary == "token token-exchange" for h in idp)
+    opa = next(h for h in hops if h.kind == "opa")
+    assert opa.data["opa_input"]["action"] == "approve_expense"
+    assert opa.data["opa_result"]["allow"] is False
+    service = next(h for h in hops if h.kind == "service")
+    assert service.status == 403
+    exchanged = [t for t in service.tokens if t.claims.get("aud") == "records-service"]
+    assert exchanged and exchanged[0].claims["preferred_username"] == "bob"
+    assert "refused" in turn.answer.lower() or "denied" in turn.answer.lower()
+
+
+@pytest.mark.parametrize(
+    ("user", "prompt", "message"),
+    [
+        ("mallory", "hi", "unknown user 'mallory'"),
+        ("alice", "   ", "the prompt is empty"),
+        ("alice", "x" * 5000, "the limit is 4000"),
+    ],
+)
+async def test_bad_input_is_refused_clearly_and_the_runner_stays_usable(p01, user, prompt,
+                                                                        message):
+    with pytest.raises(InputError, match=message):
+        await p01.run_as(user, prompt)
+    turn = await p01.run_as("dave", "Show me the platform documents.")
+    assert "document" in turn.answer.lower()
+
+
+async def test_a_prompt_the_model_does_not_understand_gets_a_clear_answer(p01):
+    turn = await p01.run_as("alice", "Sing me a song about penguins.")
+    assert "don't understand" in turn.answer and not turn.tool_calls
+
+
+async def test_unknown_step_is_refused(p01):
+    with pytest.raises(InputError, match="unknown step 'Z9'"):
+        await p01.run_step("Z9")
+
+
+async def test_using_a_runner_before_start_says_so():
+    runner = PatternRunner("p01")
+    with pytest.raises(RunnerError, match="not started"):
+        await runner.run_as("alice", "What are my expenses?")
+
+
+async def test_two_runners_side_by_side_do_not_share_state_or_ports(stack):
+    async with PatternRunner("p01", stack=stack) as one, PatternRunner("p01", stack=stack) as two:
+        assert one.service_urls["records"] != two.service_urls["records"]
+        await one.run_as("bob", "Approve Alice's expense 4.")
+        assert one.world.expenses[4].status == "approved"
+        assert two.world.expenses[4].status == "pending"
+        assert one.world.key_for("alice") != two.world.key_for("alice")
+        assert not two.tap.hops
+
+
+async def test_reset_gives_a_fresh_world(p01):
+    await p01.run_as("bob", "Approve Alice's expense 4.")
+    assert p01.world.audit and p01.world.expenses[4].status == "approved"
+    p01.reset()
+    assert p01.world.expenses[4].status == "pending" and not p01.world.audit
+
+
+async def test_unreachable_model_endpoint_gives_a_clear_answer(stack):
+    settings = Settings(model="some-model", openai_base_url="http://127.0.0.1:9/v1",
+                        openai_api_key="sk-test-unreachable-000000000000")
+    async with PatternRunner("p01", settings=settings, stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+        assert turn.error == "the model endpoint is unreachable"
+        assert "could not finish" in turn.answer
+        assert runner.tap.trace(turn.trace_id)[-1].kind == "answer"
+
+
+async def test_a_real_provider_key_never_reaches_the_wire_or_exports(stack):
+    from runtime.model import ScriptedModel
+
+    model = ScriptedModel()
+    base = await model.start()
+    secret = "sk-proj-THISISASECRETKEY1234567890abcdef"
+    settings = Settings(model="scripted", openai_base_url=base, openai_api_key=secret)
+    # a named model other than "scripted" makes the runner use the configured endpoint
+    settings = settings.with_(model="compatible-model")
+    try:
+        async with PatternRunner("p01", settings=settings, stack=stack) as runner:
+            turn = await runner.run_as("alice", "What are my expenses?")
+            hops = runner.tap.hops
+        assert "8 expenses" in turn.answer
+        llm = [h for h in hops if h.kind == "llm"]
+        assert llm and any("[redacted]" in v for h in llm for _, v in h.request_headers)
+        dumped = to_jsonl(hops) + json.dumps(to_har(hops))
+        assert secret not in dumped
+    finally:
+        await model.stop()
+
+
+async def test_har_export_has_the_har_1_2_shape(p01):
+    turn = await p01.run_as("alice", "What are my expenses?")
+    har = to_har(p01.tap.trace(turn.trace_id))
+    log = har["log"]
+    assert log["version"] == "1.2" and log["creator"]["name"]
+    assert log["entries"], "HTTP hops become entries"
+    for entry in log["entries"]:
+        assert set(entry) >= {"startedDateTime", "time", "request", "response", "cache",
+                              "timings"}
+        req, resp = entry["request"], entry["response"]
+        assert set(req) >= {"method", "url", "httpVersion", "cookies", "headers",
+                            "queryString", "headersSize", "bodySize"}
+        assert set(resp) >= {"status", "statusText", "httpVersion", "cookies", "headers",
+                             "content", "redirectURL", "headersSize", "bodySize"}
+        assert "mimeType" in resp["content"] and "size" in resp["content"]
+        assert entry["timings"]["wait"] >= 0
+        assert all(not k.startswith("_") or k[1:].isidentifier() for k in entry)
+        assert all(k.startswith("_") for k in entry if k not in (
+            "startedDateTime", "time", "request", "response", "cache", "timings"))
+    kinds = {e["kind"] for e in log["_events"]}
+    assert {"prompt", "answer", "audit"} <= kinds
+
+
+async def test_jsonl_export_is_one_hop_per_line(p01):
+    turn = await p01.run_as("alice", "What are my expenses?")
+    hops = p01.tap.trace(turn.trace_id)
+    lines = to_jsonl(hops).splitlines()
+    assert len(lines) == len(hops)
+    assert [json.loads(line)["seq"] for line in lines] == [h.seq for h in hops]
+
+
+async def test_a_hop_can_be_exported_as_curl(p01):
+    turn = await p01.run_as("alice", "What are my expenses?")
+    service = next(h for h in p01.tap.trace(turn.trace_id) if h.kind == "service")
+    command = to_curl(service)
+    assert command.startswith("curl -sS -X GET") and "/expenses" in command
+    prompt = p01.tap.trace(turn.trace_id)[0]
+    with pytest.raises(ValueError):
+        to_curl(prompt)
