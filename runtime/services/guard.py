@@ -108,5 +108,14 @@ class Guard:
             "audit log",
             f"{verdict} {action} by {record.attributed_to} ({decided_by})",
             status=status,
-            data={"audit": asdict(record)},
+            data={"audit": asdict(record), "identity": _identity_view(identity)},
         )
+
+
+def _identity_view(identity: Identity | None) -> dict[str, Any] | None:
+    """What the service extracted, for the wire view (the raw token is on the service hop)."""
+    if identity is None:
+        return None
+    return {"method": identity.method, "user_id": identity.user_id, "actor": identity.actor,
+            "verified": identity.verified, "detail": identity.detail,
+            "claims": identity.claims}
