@@ -7,7 +7,9 @@ and carries the prompt's trace id. No monkeypatching.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +135,13 @@ def _opa_fields(request_body: str, response_body: str) -> dict[str, Any]:
         return {}
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One default TLS context per process: building one costs ~70 ms (CA bundle load),
+    and a client is made per turn."""
+    return ssl.create_default_context()
+
+
 def make_client(
     tap: WireTap,
     endpoints: EndpointMap,
@@ -144,6 +153,7 @@ def make_client(
 ) -> httpx.AsyncClient:
     """`kind` labels every hop of this client (the attacker's); else the URL decides."""
     hooks = TapHooks(tap, endpoints, source, kind)
+    kwargs.setdefault("verify", _ssl_context())
     return httpx.AsyncClient(
         timeout=timeout,
         event_hooks={"request": [hooks.on_request], "response": [hooks.on_response]},
@@ -156,6 +166,7 @@ def make_client2(
 ) -> httpx2.AsyncClient:
     """The MCP SDK's transport and the openai SDK take httpx2 clients; the same hooks apply."""
     hooks = TapHooks(tap, endpoints, source)
+    kwargs.setdefault("verify", _ssl_context())
     return httpx2.AsyncClient(
         timeout=timeout,
         event_hooks={"request": [hooks.on_request], "response": [hooks.on_response]},

@@ -19,6 +19,7 @@ from runtime.script import STEP_IDS, StepId, StepResult, expected
 from runtime.services.guard import AuditRecord
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
+from runtime.wire import WireTap
 
 COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least privilege",
                 "audit trail")
@@ -143,7 +144,9 @@ async def run_matrix(
     patterns: list[str] | None = None,
     steps: tuple[StepId, ...] = STEP_IDS,
     progress: ProgressFn | None = None,
+    tap: WireTap | None = None,
 ) -> MatrixResult:
+    """Run the script under each pattern; pass `tap` to keep every hop (drill-down, bench)."""
     settings = settings or Settings()
     infos: list[PatternInfo] = [find(p) for p in patterns] if patterns else discover()
     started = time.perf_counter()
@@ -153,7 +156,7 @@ async def run_matrix(
     try:
         for info in infos:
             result.titles[info.id] = info.title
-            async with PatternRunner(info, settings=settings, stack=stack) as runner:
+            async with PatternRunner(info, settings=settings, stack=stack, tap=tap) as runner:
                 cells, columns = await run_pattern(runner, steps, progress)
             result.cells += cells
             result.columns[info.id] = columns

@@ -7,6 +7,7 @@ native script); `start()` checks that they answer and says clearly when they do 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import httpx
@@ -53,9 +54,8 @@ class StackHandle:
         return self.endpoints
 
     async def stop(self) -> None:
-        for server in (self._idp, self._opa):
-            if server is not None:
-                await server.stop()  # type: ignore[attr-defined]
+        servers = [s for s in (self._idp, self._opa) if s is not None]
+        await asyncio.gather(*(s.stop() for s in servers))  # type: ignore[attr-defined]
         self._idp = self._opa = None
         self.endpoints = None
 

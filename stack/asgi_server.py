@@ -43,7 +43,8 @@ class AsgiServer:
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
-            raise ServerStartError(f"{self.name}: cannot bind {self.host}:{self.port}: {exc}") from exc
+            where = f"{self.host}:{self.port}"
+            raise ServerStartError(f"{self.name}: cannot bind {where}: {exc}") from exc
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
