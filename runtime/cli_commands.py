@@ -119,12 +119,13 @@ def render_matrix(result: MatrixResult) -> str:
 
 async def matrix(args: argparse.Namespace, settings: Settings) -> int:
     def progress(pattern: str, step: str, cell: Cell) -> None:
-        if not args.json:
+        if not args.json and sys.stderr.isatty():
             print(f"\r{pattern} {step} {cell.actual:<5}", end="", file=sys.stderr, flush=True)
 
     result = await run_matrix(settings, args.patterns, progress=progress)
     if not args.json:
-        print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
+        if sys.stderr.isatty():
+            print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
         print(render_matrix(result))
     else:
         print(dump_json(result.to_json()))

@@ -31,6 +31,10 @@ async def one_run() -> tuple[float, dict[str, float], dict[str, list[float]], Wi
 
     started = time.perf_counter()
     result = await run_matrix(Settings(), progress=progress, tap=tap)
+    for cell in result.cells:
+        if not cell.ok:
+            print(f"  MISMATCH {cell.pattern} {cell.step}: expected {cell.expected}, got "
+                  f"{cell.actual}: {[p.reason for p in cell.result.parts]}")
     return time.perf_counter() - started, per_pattern, per_step, tap, result.ok
 
 

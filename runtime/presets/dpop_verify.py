@@ -8,7 +8,12 @@ from starlette.requests import Request
 
 from runtime.identity import AuthError, Identity
 from runtime.pattern_api import ServiceContext
-from runtime.presets.jwt_verify import bearer_from, identity_from, verify_access_token
+from runtime.presets.jwt_verify import (
+    BOUND_ACCESS_TYPES,
+    bearer_from,
+    identity_from,
+    verify_access_token,
+)
 from stack.jose import DPoPError, verify_proof
 
 
@@ -20,7 +25,7 @@ def dpop_bound_jwt(*, azp_is_actor: bool = False) -> Callable[[Request, ServiceC
         if len(proofs) != 1:
             raise AuthError("exactly one DPoP proof header is required", scheme="DPoP",
                             error="invalid_dpop_proof")
-        claims = await verify_access_token(token, ctx)
+        claims = await verify_access_token(token, ctx, types=BOUND_ACCESS_TYPES)
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         if not isinstance(jkt, str):

@@ -41,7 +41,13 @@ def bearer_from(request: Request, scheme: str = "Bearer") -> str:
     return token.strip()
 
 
-async def verify_access_token(token: str, ctx: ServiceContext) -> dict[str, Any]:
+ACCESS_TYPES = frozenset({"Bearer"})
+BOUND_ACCESS_TYPES = frozenset({"Bearer", "DPoP"})  # Keycloak types DPoP-bound tokens "DPoP"
+
+
+async def verify_access_token(
+    token: str, ctx: ServiceContext, *, types: frozenset[str] = ACCESS_TYPES
+) -> dict[str, Any]:
     """Claims of a valid access token for this service, or AuthError saying what is wrong."""
     if len(token) > MAX_TOKEN_BYTES:
         raise AuthError("access token too large")
@@ -74,8 +80,8 @@ async def verify_access_token(token: str, ctx: ServiceContext) -> dict[str, Any]
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     _check_times(claims, ctx.clock.now())
-    if claims.get("typ", "Bearer") != "Bearer":
-        raise AuthError(f"a {claims.get('typ')} token is not an access token")
+    if claims.get("typ", "Bearer") not in types:
+        raise AuthError(f"a {claims.get('typ')} token is not accepted here as an access token")
     return claims
 
 
