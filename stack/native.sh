@@ -4,6 +4,8 @@
 #   stack/native.sh up [keycloak|opa]     start (both by default); idempotent
 #   stack/native.sh down [keycloak|opa]   stop (both by default)
 #   stack/native.sh status                versions, URLs, health (exit 0 only if both are healthy)
+#   stack/native.sh fetch [keycloak|opa]  only download / build (exit 4 when that fails)
+#   stack/native.sh opa-bin               print the path of the built OPA binary
 #
 # Versions come from stack/versions.env. Downloads, the unpacked Keycloak, the OPA binary,
 # pid files and logs live under ${AGENT_AUTH_CACHE:-$HOME/.cache/agent-auth}.
@@ -327,5 +329,11 @@ case "$cmd" in
     [[ "$what" == keycloak ]] || stop_one OPA "$OPA_PID"
     ;;
   status) status ;;
+  fetch)
+    # exit 4 says "could not fetch": CI skips that tier loudly instead of failing
+    [[ "$what" == opa ]] || (fetch_keycloak) || exit 4
+    [[ "$what" == keycloak ]] || (opa_build) || exit 4
+    ;;
+  opa-bin) printf '%s\n' "$OPA_BIN" ;;
   *) usage ;;
 esac
