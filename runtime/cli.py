@@ -25,38 +25,52 @@ class CliError(Exception):
     """A problem to report in one clear line (exit code 2), never as a traceback."""
 
 
+def _common() -> argparse.ArgumentParser:
+    """Flags accepted before or after the subcommand (`agent-auth matrix --stack external`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", choices=["embedded", "external"], default=argparse.SUPPRESS,
+                        help="embedded IdP+OPA (default) or Keycloak+OPA at KEYCLOAK_URL/OPA_URL")
+    common.add_argument("--model", default=argparse.SUPPRESS,
+                        help="'scripted' (default) or a model name for OPENAI_BASE_URL / "
+                        "OPENAI_API_KEY")
+    common.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="play the deterministic tour")
+    common.add_argument("--lab", action="store_true", default=argparse.SUPPRESS,
+                        help="lab mode for SSH-hosted classes (no Docker controls, temp dir "
+                        "only)")
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
         prog="agent-auth",
+        parents=[common],
         description="Agent Auth Explorer: eight identity and authorization patterns for an AI "
         "agent calling tools. With no command, opens the explorer.",
     )
-    parser.add_argument("--stack", choices=["embedded", "external"],
-                        help="embedded IdP+OPA (default) or Keycloak+OPA at KEYCLOAK_URL/OPA_URL")
-    parser.add_argument("--model", help="'scripted' (default) or a model name for "
-                        "OPENAI_BASE_URL / OPENAI_API_KEY")
-    parser.add_argument("--demo", action="store_true", help="play the deterministic tour")
-    parser.add_argument("--lab", action="store_true",
-                        help="lab mode for SSH-hosted classes (no Docker controls, temp dir only)")
     sub = parser.add_subparsers(dest="command")
 
-    run = sub.add_parser("run", help="send one prompt (or one script step) under a pattern")
+    run = sub.add_parser("run", parents=[common],
+                         help="send one prompt (or one script step) under a pattern")
     run.add_argument("--pattern", "-p", required=True, help="p01..p08")
     run.add_argument("--user", "-u", default="alice", help="alice, bob or dave")
     run.add_argument("--step", "-s", help="run a script step (L1..L4, A1..A7) instead")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.add_argument("prompt", nargs="?", default="")
 
-    matrix = sub.add_parser("matrix", help="run the script under every pattern")
+    matrix = sub.add_parser("matrix", parents=[common], help="run the script under every pattern")
     matrix.add_argument("--json", action="store_true")
     matrix.add_argument("--patterns", nargs="*", help="only these patterns")
 
-    stack = sub.add_parser("stack", help="the identity and policy stack")
+    stack = sub.add_parser("stack", parents=[common], help="the identity and policy stack")
     stack.add_argument("action", choices=["status"])
 
-    sub.add_parser("doctor", help="check that everything the explorer needs is in place")
+    sub.add_parser("doctor", parents=[common],
+                   help="check that everything the explorer needs is in place")
 
-    export = sub.add_parser("export", help="run a prompt and export its wire (HAR or JSONL)")
+    export = sub.add_parser("export", parents=[common],
+                            help="run a prompt and export its wire (HAR or JSONL)")
     export.add_argument("--pattern", "-p", required=True)
     export.add_argument("--user", "-u", default="alice")
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
@@ -66,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(os.environ, stack=args.stack, model=args.model,
-                             demo=args.demo or None, lab=args.lab or None)
+    return Settings.from_env(os.environ, stack=getattr(args, "stack", None),
+                             model=getattr(args, "model", None),
+                             demo=getattr(args, "demo", None), lab=getattr(args, "lab", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
