@@ -1,0 +1,138 @@
+"""RFC 8693 token exchange with Keycloak 26 "Standard Token Exchange v2" rules.
+
+The requester (a confidential client with `standard.token.exchange.enabled`) trades a user's
+access token, in whose `aud` it must be, for a token issued to itself. `audience=` only
+filters the audiences the requester's own mappers/scopes give (no upscoping); `scope=` can
+not add scopes. The new token keeps the user (`sub`, user claims) with `azp` = requester.
+Embedded-only extension: a valid `actor_token` (a client-credentials token) adds the
+RFC 8693 `act` claim (delegation); Keycloak without the delegation feature ignores it.
+The error texts are Keycloak's (StandardTokenExchangeProvider / AbstractTokenExchangeProvider).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, IdentityProvider, TokenRequest
+from .errors import OAuthError, invalid_request
+from .mappers import apply_mappers
+from .tokens import Grant, InvalidToken, audiences_of
+
+
+def _check_supported(req: TokenRequest) -> None:
+    form = req.form
+    for param in ("requested_subject", "requested_issuer", "subject_issuer"):
+        if form.get(param) is not None:
+            raise invalid_request(
+                f"Parameter '{param}' is not supported for standard token exchange"
+            )
+    if not req.client.standard_token_exchange:
+        raise invalid_request("Standard token exchange is not enabled for the requested client")
+    if not form.get("subject_token"):
+        raise invalid_request("Parameter 'subject_token' required for standard token exchange")
+    if not form.get("subject_token_type"):
+        raise invalid_request("Parameter 'subject_token_type' required for standard token exchange")
+    if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+        raise invalid_request("Parameter 'subject_token' supports access tokens only")
+
+
+def _check_sender_constraint(
+    idp: IdentityProvider, req: TokenRequest, subject: dict[str, Any], jkt: str | None
+) -> None:
+    cnf = subject.get("cnf")
+    if not isinstance(cnf, dict):
+        return
+    if subject.get("azp") != req.client.client_id:
+        raise invalid_request(
+            "Sender-constrained token exchange rejected as the token was not "
+            "issued for the requesting client"
+        )
+    if cnf.get("jkt") is not None:
+        if jkt is None:
+            raise invalid_request("DPoP proof is missing")
+        if jkt != cnf.get("jkt"):
+            raise invalid_request("DPoP proof and token binding verification failed")
+
+
+def _actor(
+    idp: IdentityProvider, req: TokenRequest, subject: dict[str, Any]
+) -> dict[str, Any] | None:
+    token = req.form.get("actor_token")
+    if token is None:
+        return None
+    if req.form.get("actor_token_type") != ACCESS_TOKEN_TYPE:
+        raise invalid_request(
+            "Parameter 'actor_token_type' must be urn:ietf:params:oauth:token-type:access_token"
+        )
+    try:
+        claims = idp.tokens.verify(token, req.issuer)
+    except InvalidToken:
+        raise invalid_request("Invalid actor token") from None
+    actor = idp.tokens.subject(claims)
+    if (
+        actor is None
+        or actor.service_account_client is None
+        or actor.service_account_client != claims.get("azp")
+    ):
+        raise invalid_request("Actor token must be a client credentials token")
+    act: dict[str, Any] = {"sub": actor.id, "client_id": actor.service_account_client}
+    if isinstance(subject.get("act"), dict):  # RFC 8693 4.1: nest the earlier actor
+        act["act"] = subject["act"]
+    return act
+
+
+def token_exchange_grant(idp: IdentityProvider, req: TokenRequest) -> dict[str, Any]:
+    _check_supported(req)
+    client, form = req.client, req.form
+    try:
+        subject = idp.tokens.verify(form.get("subject_token") or "", req.issuer)
+    except InvalidToken:
+        raise invalid_request("Invalid token") from None
+    user = idp.tokens.subject(subject)
+    assert user is not None  # verify() checked it
+    jkt = req.jkt
+    _check_sender_constraint(idp, req, subject, jkt)
+    requested_type = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
+    if requested_type not in (ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE):
+        raise invalid_request("requested_token_type unsupported")
+    audiences = form.all("audience")
+    for aud in audiences:
+        target = idp.realm.clients.get(aud)
+        if target is None:
+            raise OAuthError(400, "invalid_client", "Audience not found")
+        if not target.enabled:
+            raise OAuthError(400, "invalid_client", "Client disabled")
+    if client.public:
+        raise OAuthError(400, "invalid_client", "Public client is not allowed to exchange token")
+    if subject.get("azp") != client.client_id and client.client_id not in audiences_of(subject):
+        raise OAuthError(403, "access_denied", "Client is not within the token audience")
+    subject_scopes = set(str(subject.get("scope", "")).split())
+    scopes, openid = idp.resolve_scopes(client, form.get("scope"), within=subject_scopes)
+    act = _actor(idp, req, subject)
+    sid = subject.get("sid")
+    session = idp.sessions.active(sid) if isinstance(sid, str) else None
+    grant = Grant(
+        "token-exchange",
+        client,
+        user,
+        scopes,
+        openid=openid,
+        session=session,
+        audience_filter=set(audiences) or None,
+        jkt=jkt,
+        act=act,
+    )
+    granted = apply_mappers(
+        grant.mappers, user, idp.realm, token="access", audience_filter=grant.audience_filter
+    ).audiences
+    missing = [a for a in audiences if a not in granted]
+    if missing:
+        raise invalid_request("Requested audience not available: " + ", ".join(missing))
+    if requested_type == ID_TOKEN_TYPE:
+        return {
+            "access_token": idp.tokens.id_token(grant, req.issuer, None),
+            "expires_in": idp.realm.access_token_lifespan,
+            "token_type": "N_A",
+            "issued_token_type": ID_TOKEN_TYPE,
+        }
+    return idp.token_response(grant, req.issuer, refresh=False, issued_token_type=ACCESS_TOKEN_TYPE)
