@@ -1,0 +1,154 @@
+"""The learner narratives (patterns/pNN_*/README.md) keep the shape the explorer relies on and
+tell the same story as the teaching contract in runtime/script.py (DESIGN.md sections 3-4)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from runtime.pattern_loader import PatternInfo, discover
+from runtime.script import EXPECTED, STEP_IDS, expected
+
+PATTERNS: dict[int, PatternInfo] = {info.number: info for info in discover()}
+ALL = range(1, 9)
+BEFORE_LAST = range(1, 8)
+ORDERED_PARTS = ("What this pattern does", "What the service sees", "How the script goes")
+_ATTACK = re.compile(r"\bA[1-7]\b")
+_TABLE_ROW = re.compile(r"^\|\s*(L[1-4]|A[1-7])\s*\|\s*(ALLOW|DENY)\s*\|")
+_CODE_LINE = re.compile(r"^(handler|get_identity|authorize) = .+$", re.MULTILINE)
+
+
+def _text(n: int) -> str:
+    return PATTERNS[n].narrative_path.read_text(encoding="utf-8")
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, body) for every `## ` section, ignoring lines inside code fences."""
+    sections: list[tuple[str, list[str]]] = []
+    fenced = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            sections.append((line[3:].strip(), []))
+        elif sections:
+            sections[-1][1].append(line)
+    return [(heading, "\n".join(body)) for heading, body in sections]
+
+
+def _section(n: int, heading: str) -> str:
+    found = [body for h, body in _sections(_text(n)) if h == heading]
+    assert found, f"p0{n} has no '## {heading}' section"
+    return found[0]
+
+
+def _mentions_pattern(text: str, m: int) -> bool:
+    return re.search(rf"\bp0{m}\b|\bPattern 0{m}\b", text) is not None
+
+
+def test_every_pattern_folder_has_a_narrative():
+    assert sorted(PATTERNS) == list(ALL)
+    for info in PATTERNS.values():
+        assert info.narrative_path.is_file(), f"{info.folder} has no README.md"
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_first_line_is_a_short_title_heading_the_explorer_uses_as_the_name(n):
+    first = _text(n).splitlines()[0]
+    assert first.startswith("# ") and first[2:].strip(), f"p0{n} first line: {first!r}"
+    assert len(first) < 33, f"p0{n} heading is {len(first)} chars: {first!r}"
+    assert PATTERNS[n].title == first[2:].strip()
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_narrative_has_its_parts_in_order_and_a_learner_sized_length(n):
+    headings = [h for h, _ in _sections(_text(n))]
+    assert tuple(headings[:3]) == ORDERED_PARTS, f"p0{n} sections: {headings}"
+    assert 60 <= len(_text(n).splitlines()) <= 120
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_narrative_quotes_the_key_lines_of_both_code_files(n):
+    text = _text(n)
+    for name in ("mcp_auth.py", "service_auth.py"):
+        quoted = [m.group(0) for m in _CODE_LINE.finditer(PATTERNS[n].code(name))]
+        assert quoted, f"p0{n}/{name} defines no handler/get_identity/authorize"
+        for line in quoted:
+            assert line in text, f"p0{n} narrative does not quote {name}: {line!r}"
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_service_section_pastes_an_identity_printout(n):
+    body = _section(n, "What the service sees")
+    block = re.search(r"```json\n(.*?)\n```", body, re.DOTALL)
+    assert block, f"p0{n}: no ```json block with the Identity printout"
+    identity = json.loads(block.group(1))
+    assert {"method", "user_id", "actor", "verified", "claims"} <= set(identity)
+    assert identity["verified"] is (identity["method"] in ("jwt", "dpop_jwt"))
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_script_table_shows_every_step_with_the_contracted_outcome(n):
+    rows = {}
+    for line in _section(n, "How the script goes").splitlines():
+        match = _TABLE_ROW.match(line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    assert list(rows) == list(STEP_IDS), f"p0{n} table steps: {list(rows)}"
+    wrong = {s: o for s, o in rows.items() if o != expected(s, n)}
+    assert not wrong, f"p0{n} table disagrees with EXPECTED: {wrong}"
+
+
+@pytest.mark.parametrize("n", BEFORE_LAST, ids=lambda n: f"p0{n}")
+def test_what_went_wrong_is_last_and_names_the_attack_the_next_pattern_stops(n):
+    heading, body = _sections(_text(n))[-1]
+    assert heading == "What went wrong", f"p0{n} ends with '## {heading}'"
+    assert re.search(rf"\bA{n}\b", body), f"p0{n}: 'What went wrong' does not name A{n}"
+    assert _mentions_pattern(body, n + 1), f"p0{n}: does not name p0{n + 1} / Pattern 0{n + 1}"
+
+
+@pytest.mark.parametrize("n", BEFORE_LAST, ids=lambda n: f"p0{n}")
+def test_what_went_wrong_agrees_with_the_teaching_contract(n):
+    body = _section(n, "What went wrong")
+    named = _ATTACK.search(body)
+    assert named, f"p0{n}: 'What went wrong' names no attack step"
+    step = named.group(0)
+    row = EXPECTED[step]  # type: ignore[index]
+    assert expected(step, n) == "ALLOW", f"{step} does not succeed under p0{n}: {row}"
+    blocker = next((m for m in range(n + 1, 9) if expected(step, m) == "DENY"), None)
+    assert blocker is not None, f"{step} is never blocked after p0{n}: {row}"
+    assert all(expected(step, m) == "DENY" for m in range(blocker, 9)), row
+    assert _mentions_pattern(body, blocker), f"p0{n}: {step} is first blocked by p0{blocker}"
+    assert not any(_mentions_pattern(body, m) for m in range(n + 1, blocker))
+
+
+def test_pattern_08_ends_with_what_is_still_open_and_says_a7_is_stopped():
+    text = _text(8)
+    heading, body = _sections(text)[-1]
+    assert heading == "What is still open"
+    for topic in ("memory", "hardware", "delegation chain", "consent"):
+        assert topic in body.lower(), f"'What is still open' does not cover {topic!r}"
+    assert re.search(r"\bA7\b[^\n]*\b(stopped|blocked)\b", text)
+    assert "jti" in text and expected("A7", 8) == "DENY"
+
+
+def test_pattern_05_says_token_passthrough_is_forbidden_by_the_mcp_specification():
+    text = _text(5).lower()
+    assert "token passthrough" in text
+    assert "mcp specification" in text
+    assert "must not pass through" in text
+    assert "both services" in _section(5, "What went wrong")
+
+
+@pytest.mark.parametrize(("n", "facts"), [
+    (6, ("RFC 8693", "stack/opa/rbac.rego", "bob has user", "alice is an admin")),
+    (7, ("act", "azp", "act.sub", "Keycloak 26", "stack/opa/rebac.rego",
+         "stack/opa/data.json", "reports_to", "only the human")),
+    (8, ("RFC 9449", "cnf.jkt", "htm", "htu", "iat", "jti", "ath", "§4.3")),
+], ids=lambda v: f"p0{v}" if isinstance(v, int) else "")
+def test_secure_patterns_name_the_mechanism_they_rely_on(n, facts):
+    text = _text(n)
+    missing = [f for f in facts if f not in text]
+    assert not missing, f"p0{n} narrative does not mention {missing}"
