@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -152,7 +153,8 @@ async def stack_status(settings: Settings) -> int:
     health = await probe(endpoints, settings.timeout)
     print(f"  Keycloak {settings.keycloak_url} realm {settings.realm}: {health['idp']}")
     print(f"  OPA {settings.opa_url}: {health['opa']}")
-    print("  containers: " + _docker_state())
+    # the docker SDK is synchronous: keep it off the event loop
+    print("  containers: " + await asyncio.to_thread(_docker_state))
     return 0 if set(health.values()) == {"ok"} else 1
 
 
@@ -160,7 +162,7 @@ def _docker_state() -> str:
     try:
         import docker  # type: ignore[import-not-found]
     except ImportError:
-        return "docker SDK not installed (pip install docker) - container state not shown"
+        return "docker SDK not installed - container state not shown"
     try:
         client = docker.from_env(timeout=2)
         names = [f"{c.name}: {c.status}" for c in client.containers.list(all=True)
