@@ -1,0 +1,93 @@
+"""Benchmark the runtime: start-up costs and one tool call through the whole chain.
+
+Prints:
+  * embedded stack start (IdP + OPA) and a pattern runtime's start (services, MCP server,
+    scripted model) with the stack already up, cold (first in the process) and warm;
+  * per pattern, a warm tool call through the whole chain (MCP tools/call -> handler ->
+    service -> IdP/OPA as the pattern needs) next to the bare HTTP hops it contains,
+    so the overhead beyond the hops is visible;
+  * JWKS and exchanged-token caching: fetches and exchanges per N calls.
+
+    uv run python scripts/bench_runtime.py [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from runtime.http import make_client2
+from runtime.runner import PatternRunner
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle
+
+PATTERNS = ("p01", "p02", "p04", "p05", "p06", "p07", "p08")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.2f} ms"
+
+
+async def tool_calls(runner: PatternRunner, calls: int) -> tuple[list[float], list[float]]:
+    """Time tools/call read_data from the MCP client's side, and the service hop inside it."""
+    token = await runner.login("alice")
+    headers = {}
+    if runner.loaded.handler.user_context == "bearer_header":
+        headers["Authorization"] = f"Bearer {token}"
+    args: dict[str, object] = {"kind": "expenses"}
+    args.update(runner.loaded.handler.bound_arguments("alice", runner.world.key_for("alice")))
+    if runner.loaded.handler.model_sees_api_key:
+        args["api_key"] = runner.world.key_for("alice")
+    http = make_client2(runner.tap, runner.endpoints, "bench", headers=headers)
+    totals, service_hops = [], []
+    async with http, Client(streamable_http_client(runner.mcp_url, http_client=http)) as mcp:
+        await mcp.call_tool("read_data", args)  # warm: connection, token exchange, JWKS
+        for _ in range(calls):
+            before = len(runner.tap.hops)
+            started = time.perf_counter()
+            result = await mcp.call_tool("read_data", args)
+            totals.append(time.perf_counter() - started)
+            assert '"expenses"' in result.content[0].text, result.content[0].text  # type: ignore[union-attr]
+            hops = runner.tap.hops[before:]
+            service_hops.append(sum(h.duration_ms for h in hops if h.kind == "service") / 1000)
+    return totals, service_hops
+
+
+async def main(calls: int) -> None:
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    started = time.perf_counter()
+    stack = StackHandle(Settings())
+    await stack.start()
+    print(f"embedded stack (IdP + OPA) start:            {ms(time.perf_counter() - started)}")
+    for label in ("cold (first in process)", "warm"):
+        started = time.perf_counter()
+        runner = PatternRunner("p01", stack=stack)
+        await runner.start()
+        up = time.perf_counter() - started
+        started = time.perf_counter()
+        await runner.stop()
+        print(f"pattern runtime start, {label:<24} {ms(up)}   stop {ms(time.perf_counter() - started)}")
+    print(f"\nwarm tools/call read_data, {calls} calls each (median; p95):")
+    print("pattern   whole chain            service hop inside   overhead beyond the hop")
+    for pattern in PATTERNS:
+        async with PatternRunner(pattern, stack=stack) as runner:
+            totals, hops = await tool_calls(runner, calls)
+            jwks = runner.service_contexts["records"].jwks.fetches
+            exchanges = sum(1 for h in runner.tap.hops if h.summary.endswith("token-exchange"))
+        p95 = sorted(totals)[int(len(totals) * 0.95) - 1]
+        median, hop = statistics.median(totals), statistics.median(hops)
+        print(f"{pattern}     {ms(median)} ({ms(p95)})   {ms(hop)}            {ms(median - hop)}"
+              f"   jwks fetches {jwks}, exchanges {exchanges}")
+    await stack.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50)
+    asyncio.run(main(parser.parse_args().calls))
