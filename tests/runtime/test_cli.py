@@ -1,0 +1,82 @@
+"""`agent-auth` headless commands: output, JSON shape, exit codes and clear errors."""
+
+import json
+
+import pytest
+
+from runtime.cli import main
+
+
+def test_run_prints_answer_tool_calls_and_hops(capsys):
+    assert main(["run", "--pattern", "p05", "--user", "dave", "Make me an admin."]) == 0
+    out = capsys.readouterr().out
+    assert "dave> Make me an admin." in out
+    assert "tool manage_users" in out and '"role": "admin"' in out
+    assert "agent (scripted)> [scripted model]" in out
+    assert "wire:" in out and "directory" in out and " 403 " in out
+
+
+def test_run_json_is_machine_readable(capsys):
+    assert main(["run", "-p", "p01", "-u", "alice", "--json", "What are my expenses?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pattern"] == "p01" and data["user"] == "alice"
+    assert data["tool_calls"][0]["name"] == "read_data"
+    assert {h["kind"] for h in data["hops"]} >= {"prompt", "mcp", "llm", "service", "answer"}
+
+
+def test_run_a_step(capsys):
+    assert main(["run", "-p", "p08", "--step", "A7"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("p08 A7: DENY") and "attacker" in out
+
+
+def test_matrix_json_for_some_patterns_and_exit_code(capsys):
+    assert main(["matrix", "--json", "--patterns", "p01", "p02"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True and data["patterns"] == ["p01", "p02"]
+    assert len(data["cells"]) == 22
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "-p", "p99", "hi"], "unknown pattern 'p99'"),
+        (["run", "-p", "p01", "-u", "mallory", "hi"], "unknown user 'mallory'"),
+        (["run", "-p", "p01", ""], "give a prompt"),
+        (["run", "-p", "p01", "--step", "Z1"], "unknown step 'Z1'"),
+        (["matrix", "--stack", "external"], "external stack not ready"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_code_2(capsys, monkeypatch, argv, message):
+    monkeypatch.setenv("KEYCLOAK_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPA_URL", "http://127.0.0.1:9")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agent-auth: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_bad_settings_are_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setenv("AGENT_AUTH_TIMEOUT", "soon")
+    assert main(["doctor"]) == 2
+    assert "AGENT_AUTH_TIMEOUT must be a number" in capsys.readouterr().err
+
+
+def test_export_writes_har(tmp_path, capsys):
+    target = tmp_path / "trace.har"
+    assert main(["export", "-p", "p06", "-o", str(target), "What are my expenses?"]) == 0
+    har = json.loads(target.read_text())
+    assert har["log"]["version"] == "1.2" and har["log"]["entries"]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_stack_status_embedded(capsys):
+    assert main(["stack", "status"]) == 0
+    out = capsys.readouterr().out
+    assert "IdP (Keycloak-compatible): ok" in out and "OPA (regopy):              ok" in out
+
+
+def test_doctor_loads_every_pattern(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  ok    p0") == 8

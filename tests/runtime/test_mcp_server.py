@@ -1,0 +1,89 @@
+"""The MCP server: tool schemas, and how refusals and failures reach the model."""
+
+import json
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from runtime.http import make_client2
+from runtime.runner import PatternRunner
+
+
+async def _call(runner: PatternRunner, tool: str, args: dict, headers: dict | None = None):
+    http = make_client2(runner.tap, runner.endpoints, "test", headers=headers or {})
+    async with http, Client(streamable_http_client(runner.mcp_url, http_client=http)) as mcp:
+        result = await mcp.call_tool(tool, args)
+    return json.loads(result.content[0].text)
+
+
+async def _tools(runner: PatternRunner) -> dict:
+    http = make_client2(runner.tap, runner.endpoints, "test")
+    async with http, Client(streamable_http_client(runner.mcp_url, http_client=http)) as mcp:
+        listed = await mcp.list_tools()
+    return {t.name: t.input_schema for t in listed.tools}
+
+
+async def test_three_tools_with_typed_arguments(p01):
+    tools = await _tools(p01)
+    assert set(tools) == {"read_data", "write_data", "manage_users"}
+    read = tools["read_data"]
+    assert read["required"] == ["kind"]
+    assert read["properties"]["kind"]["enum"] == ["expenses", "documents", "notes"]
+    assert "api_key" in read["properties"]
+    assert set(tools["write_data"]["properties"]["action"]["enum"]) == {
+        "submit_expense", "approve_expense", "post_note"}
+    assert set(tools["manage_users"]["properties"]["action"]["enum"]) == {
+        "list", "set_role", "disable"}
+
+
+async def test_the_model_does_not_see_api_key_unless_the_pattern_shows_it(stack):
+    async with PatternRunner("p04", stack=stack) as p04, PatternRunner("p03", stack=stack) as p03:
+        hidden = p04.agent._schema_for_model(type("T", (), {
+            "name": "read_data", "description": "",
+            "input_schema": (await _tools(p04))["read_data"]})())
+        shown = p03.agent._schema_for_model(type("T", (), {
+            "name": "read_data", "description": "",
+            "input_schema": (await _tools(p03))["read_data"]})())
+    assert "api_key" not in hidden["function"]["parameters"]["properties"]
+    assert "api_key" in shown["function"]["parameters"]["properties"]
+
+
+async def test_a_service_refusal_reaches_the_model_as_an_error_with_status_and_reason(stack):
+    async with PatternRunner("p04", stack=stack) as runner:
+        result = await _call(runner, "manage_users",
+                             {"action": "disable", "username": "bob",
+                              "api_key": runner.world.key_for("dave")})
+    assert result["error"]["status"] == 403
+    assert "disable_user needs admin" in result["error"]["reason"]
+    assert result["error"]["decided_by"] == "service"
+
+
+async def test_the_gate_refuses_a_call_without_credentials_before_any_service(stack):
+    async with PatternRunner("p06", stack=stack) as runner:
+        result = await _call(runner, "read_data", {"kind": "expenses"})
+        assert result["error"] == {
+            "status": 401, "decided_by": "runtime",
+            "reason": "no user token on the MCP request (Authorization: Bearer ...)"}
+        assert not [h for h in runner.tap.hops if h.kind == "service"]
+        assert any("gate" in h.data for h in runner.tap.hops if h.kind == "audit")
+
+
+async def test_a_refused_exchange_is_reported_as_decided_by_the_idp(stack):
+    async with PatternRunner("p06", stack=stack) as runner:
+        result = await _call(runner, "read_data", {"kind": "expenses"},
+                             {"Authorization": "Bearer not-a-token"})
+    assert result["error"]["status"] == 401 and result["error"]["decided_by"] == "IdP"
+    assert "identity provider refused" in result["error"]["reason"]
+
+
+async def test_missing_arguments_are_reported_not_crashed(p01):
+    result = await _call(p01, "write_data", {"action": "approve_expense"})
+    assert result == {"error": {"status": 400, "reason": "expense_id is required"}}
+    result = await _call(p01, "manage_users", {"action": "set_role", "username": "bob"})
+    assert result["error"]["reason"] == "role is required"
+
+
+async def test_an_unreachable_service_fails_closed_with_503(p01):
+    p01.service_urls["records"] = "http://127.0.0.1:9"
+    result = await _call(p01, "read_data", {"kind": "notes"})
+    assert result["error"]["status"] == 503 and "unreachable" in result["error"]["reason"]

@@ -1,0 +1,95 @@
+"""The tool services: seed data, filtering by identity, 401/403 bodies, the audit log."""
+
+import httpx
+import pytest
+
+from runtime.runner import PatternRunner
+from runtime.services.world import INJECTION, World
+
+
+def test_seed_data_matches_the_story():
+    world = World.seed()
+    assert len(world.expenses) == 8
+    assert sorted(e.id for e in world.expenses.values() if e.owner == "alice") == [1, 4, 5, 7]
+    four = world.expenses[4]
+    assert (four.amount, four.currency, four.status) == (1450.0, "USD", "pending")
+    assert "4K monitor" in four.description
+    vendor = next(d for d in world.documents.values() if d.title == "Vendor onboarding notes")
+    assert vendor.visibility == "public" and INJECTION in vendor.body
+    assert {u: (v.role, v.department, v.reports_to) for u, v in world.users.items()} == {
+        "alice": ("admin", "engineering", "bob"), "bob": ("user", "engineering", None),
+        "dave": ("readonly", "platform", None)}
+    assert set(world.api_keys.values()) == {"alice", "bob", "dave"}
+    assert world.shared_key.startswith("sk_agent_")
+
+
+def test_every_seed_has_fresh_keys():
+    assert World.seed().key_for("alice") != World.seed().key_for("alice")
+
+
+async def _get(runner: PatternRunner, path: str, **headers: str) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.get(runner.service_urls["records"] + path, headers=headers)
+
+
+async def test_without_a_user_every_expense_is_returned(p01):
+    response = await _get(p01, "/expenses")
+    assert response.status_code == 200 and len(response.json()["expenses"]) == 8
+
+
+async def test_a_known_user_sees_own_expenses_and_permitted_documents(stack):
+    async with PatternRunner("p04", stack=stack) as runner:
+        key = runner.world.key_for("dave")
+        expenses = (await _get(runner, "/expenses", **{"X-API-Key": key})).json()["expenses"]
+        docs = (await _get(runner, "/documents", **{"X-API-Key": key})).json()["documents"]
+    assert {e["owner"] for e in expenses} == {"dave"}
+    assert {d["visibility"] for d in docs} == {"public", "platform"}
+
+
+async def test_missing_credential_is_a_401_with_www_authenticate(stack):
+    async with PatternRunner("p05", stack=stack) as runner:
+        response = await _get(runner, "/expenses")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_request"')
+    assert response.json()["detail"] == {"error": "invalid_request", "reason": "no access token"}
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer a.b.c", "Bearer " + "x" * 9000])
+async def test_bad_bearer_values_are_401_never_500(stack, header):
+    async with PatternRunner("p05", stack=stack) as runner:
+        response = await _get(runner, "/expenses", Authorization=header)
+    assert response.status_code == 401
+
+
+async def test_policy_denial_is_a_403_and_every_decision_is_audited(stack):
+    async with PatternRunner("p04", stack=stack) as runner:
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                runner.service_urls["directory"] + "/users/bob/disable",
+                headers={"X-API-Key": runner.world.key_for("dave")})
+        audit = list(runner.world.audit)
+    assert response.status_code == 403
+    assert response.json()["detail"]["reason"] == "disable_user needs admin; dave has readonly"
+    assert len(audit) == 1
+    record = audit[0]
+    assert (record.service, record.action, record.allowed, record.user, record.decided_by) == (
+        "directory", "disable_user", False, "dave", "service")
+    assert record.attributed_to == "dave"
+
+
+async def test_invalid_bodies_are_422_not_500(p01):
+    async with httpx.AsyncClient() as http:
+        url = p01.service_urls["records"]
+        bad_json = await http.post(url + "/notes", content=b"{nope",
+                                   headers={"content-type": "application/json"})
+        negative = await http.post(url + "/expenses", json={"amount": -5, "description": "x"})
+        role = await http.post(p01.service_urls["directory"] + "/users/bob/role",
+                               json={"role": "god"})
+    assert {bad_json.status_code, negative.status_code, role.status_code} == {422}
+
+
+async def test_unknown_expense_and_user_are_404_after_authorization(p01):
+    async with httpx.AsyncClient() as http:
+        expense = await http.post(p01.service_urls["records"] + "/expenses/99/approve")
+        user = await http.post(p01.service_urls["directory"] + "/users/zed/disable")
+    assert expense.status_code == 404 and user.status_code == 404
