@@ -72,7 +72,8 @@ async def main(calls: int) -> None:
         up = time.perf_counter() - started
         started = time.perf_counter()
         await runner.stop()
-        print(f"pattern runtime start, {label:<24} {ms(up)}   stop {ms(time.perf_counter() - started)}")
+        stopped = time.perf_counter() - started
+        print(f"pattern runtime start, {label:<24} {ms(up)}   stop {ms(stopped)}")
     print(f"\nwarm tools/call read_data, {calls} calls each (median; p95):")
     print("pattern   whole chain            service hop inside   overhead beyond the hop")
     for pattern in PATTERNS:
