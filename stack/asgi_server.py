@@ -60,8 +60,8 @@ class AsgiServer:
         deadline = loop.time() + timeout
         while not self._server.started:
             if self._task.done():
-                exc = self._task.exception() if not self._task.cancelled() else None
-                raise ServerStartError(f"{self.name} exited during start: {exc}")
+                error = self._task.exception() if not self._task.cancelled() else None
+                raise ServerStartError(f"{self.name} exited during start: {error}")
             if loop.time() > deadline:
                 raise ServerStartError(f"{self.name} did not start within {timeout}s")
             await asyncio.sleep(0.005)

@@ -96,7 +96,7 @@ class IdPTestClient:
         return await self.token(data, headers=headers)
 
     async def login(self, username: str = "alice", scope: str | None = None) -> str:
-        r = await self.password(username, **({"scope": scope} if scope else {}))
+        r = await (self.password(username, scope=scope) if scope else self.password(username))
         assert r.status_code == 200, r.text
         return r.json()["access_token"]
 

@@ -53,9 +53,12 @@ def default_alg(key: PrivateKey | PublicKey) -> str:
     raise TypeError(f"unsupported key type {type(key).__name__}")
 
 
+PRIVATE_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+
+
 def public_jwk(key: PrivateKey | PublicKey, **extra: Any) -> dict[str, Any]:
     """The public JWK of a key (private members never included), plus `extra` members."""
-    public = key.public_key() if hasattr(key, "private_bytes") else key
+    public = key.public_key() if isinstance(key, PRIVATE_TYPES) else key
     if isinstance(public, rsa.RSAPublicKey):
         jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
     elif isinstance(public, ec.EllipticCurvePublicKey):
