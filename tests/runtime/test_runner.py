@@ -165,3 +165,42 @@ async def test_a_hop_can_be_exported_as_curl(p01):
     prompt = p01.tap.trace(turn.trace_id)[0]
     with pytest.raises(ValueError):
         to_curl(prompt)
+
+
+async def _broken_model(behaviour: str):
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from stack.asgi_server import AsgiServer
+
+    async def completions(request):
+        if behaviour == "slow":
+            await asyncio.sleep(3)
+        return JSONResponse({"error": {"message": "boom"}}, status_code=500)
+
+    server = AsgiServer(Starlette(routes=[Route("/v1/chat/completions", completions,
+                                                methods=["POST"])]))
+    await server.start()
+    return server
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    ("error", "the model endpoint answered HTTP 500"),
+    ("slow", "the model endpoint timed out"),
+])
+async def test_a_model_endpoint_that_errors_or_times_out_gives_a_clear_answer(stack, behaviour,
+                                                                              reason):
+    server = await _broken_model(behaviour)
+    settings = Settings(model="broken", openai_base_url=server.base_url + "/v1",
+                        openai_api_key="x", llm_timeout=0.5)
+    try:
+        async with PatternRunner("p01", settings=settings, stack=stack) as runner:
+            turn = await runner.run_as("alice", "What are my expenses?")
+            assert turn.error == reason
+            again = await runner.run_as("bob", "List all users.")
+            assert again.error == reason  # still usable, still clear
+    finally:
+        await server.stop()
