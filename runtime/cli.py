@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
+    from runtime.battery.run import add_arguments
+
+    battery = sub.add_parser("battery", parents=[common],
+                             help="attack battery against the secure patterns (p05-p08)")
+    add_arguments(battery)
     return parser
 
 
@@ -96,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tui.app import run_app
 
             return run_app(settings)
+        if args.command == "battery":
+            from runtime.battery.run import cli_main
+
+            return cli_main(args, settings)
         return asyncio.run(_dispatch(args, settings))
     except (CliError, SettingsError) as exc:
         print(f"agent-auth: {exc}", file=sys.stderr)

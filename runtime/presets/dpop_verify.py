@@ -25,7 +25,11 @@ def dpop_bound_jwt(*, azp_is_actor: bool = False) -> Callable[[Request, ServiceC
         if len(proofs) != 1:
             raise AuthError("exactly one DPoP proof header is required", scheme="DPoP",
                             error="invalid_dpop_proof")
-        claims = await verify_access_token(token, ctx, types=BOUND_ACCESS_TYPES)
+        try:
+            claims = await verify_access_token(token, ctx, types=BOUND_ACCESS_TYPES)
+        except AuthError as exc:  # the challenge names the scheme in use (RFC 9449 7.1)
+            raise AuthError(exc.reason, scheme="DPoP", error=exc.error,
+                            decided_by=exc.decided_by) from None
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         if not isinstance(jkt, str):

@@ -27,6 +27,7 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
+        self._attempts = 0   # fetch attempts, successful or not (waiters compare it)
 
     async def key(self, kid: Any) -> jwt.PyJWK:
         if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
@@ -34,7 +35,7 @@ class JwksCache:
         now = self.clock.now()
         stale = self._fetched_at is None or now - self._fetched_at > self.ttl
         if stale or (kid not in self._keys and self._may_refresh(now)):
-            await self._refresh()
+            await self._refresh(self._attempts)
         found = self._keys.get(kid)
         if found is None:
             raise AuthError("token signed with an unknown key")
@@ -43,21 +44,36 @@ class JwksCache:
     def _may_refresh(self, now: float) -> bool:
         return self._fetched_at is None or now - self._fetched_at >= self.min_refresh
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, attempts_seen: int) -> None:
         async with self._lock:
+            # Concurrent requests all decide to refresh before the first one has fetched;
+            # the rate limit only holds if those that waited for the lock reuse its result
+            # (and fail fast when it failed) instead of fetching again.
+            if self._attempts != attempts_seen:
+                if not self._keys:
+                    raise DependencyError("identity provider keys unavailable",
+                                          decided_by="IdP")
+                return
             try:
-                response = await self.http.get(self.url)
-                response.raise_for_status()
-                keys = jwt.PyJWKSet.from_dict(response.json()).keys
-            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
-                if self._keys:  # keep serving the keys we have; fail closed on unknown ones
-                    self._fetched_at = self.clock.now()
-                    return
-                raise DependencyError(f"identity provider keys unavailable: {exc}",
-                                      decided_by="IdP") from exc
-            self._keys = {k.key_id: k for k in keys if k.key_id}
-            self._fetched_at = self.clock.now()
-            self.fetches += 1
+                await self._fetch()
+            finally:
+                self._attempts += 1
+
+    async def _fetch(self) -> None:
+        try:
+            response = await self.http.get(self.url)
+            response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            if self._keys:  # keep serving the keys we have; fail closed on unknown ones
+                self._fetched_at = self.clock.now()
+                return
+            raise DependencyError(f"identity provider keys unavailable: "
+                                  f"{type(exc).__name__} {exc}".rstrip(),
+                                  decided_by="IdP") from exc
+        self._keys = {k.key_id: k for k in keys if k.key_id}
+        self._fetched_at = self.clock.now()
+        self.fetches += 1
 
     def clear(self) -> None:
         self._keys.clear()

@@ -80,7 +80,7 @@ async def verify_access_token(
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     _check_times(claims, ctx.clock.now())
-    if claims.get("typ", "Bearer") not in types:
+    if claims.get("typ") not in types:  # explicit typing (RFC 8725 3.11): no typ, no entry
         raise AuthError(f"a {claims.get('typ')} token is not accepted here as an access token")
     return claims
 

@@ -16,6 +16,7 @@ import httpx
 
 from runtime.identity import AuthError, DependencyError
 from runtime.pattern_api import AuthHandler, McpContext, ServiceRequest, ToolCall, ToolRefused
+from runtime.tokens import decode_unverified
 from stack.jose import create_proof, generate_ec_key
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -34,6 +35,22 @@ def _require_user_token(call: ToolCall) -> str:
     if not call.bearer_token:
         raise ToolRefused("no user token on the MCP request (Authorization: Bearer ...)", 401)
     return call.bearer_token
+
+
+def _require_token_for_us(token: str, ctx: McpContext) -> None:
+    """MCP authorization: accept only tokens issued for this MCP server (`aud`). Without
+    this, a token a service received (aud = that service, azp = mcp-server) sent back here
+    is re-exchanged by the IdP (the requester is its azp) for another service's audience.
+    Only `aud` is read here; the IdP verifies the signature when it exchanges the token
+    (and refuses what is not a JWT at all)."""
+    decoded = decode_unverified(token)
+    if decoded is None:
+        return
+    aud = decoded.claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if ctx.client_id not in audiences:
+        raise ToolRefused(f"the bearer token was not issued for the MCP server (aud "
+                          f"{aud!r} lacks {ctx.client_id!r}); refusing to exchange it", 401)
 
 
 async def request_token(
@@ -89,7 +106,7 @@ class ExchangeToken(AuthHandler):
         self.delegate, self.dpop = delegate, dpop
 
     async def before_tool_call(self, call: ToolCall, ctx: McpContext) -> None:
-        _require_user_token(call)
+        _require_token_for_us(_require_user_token(call), ctx)
 
     async def prepare_request(
         self, call: ToolCall, request: ServiceRequest, ctx: McpContext

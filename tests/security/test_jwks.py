@@ -1,0 +1,83 @@
+"""The services' JWKS cache: rate-limited refresh under a flood of unknown kids (counted in
+the cache and on the wire), and key rotation picked up after at most one refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import jwt
+import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from runtime.battery.core import split_token
+from runtime.runner import PatternRunner
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle
+
+CERTS = "/protocol/openid-connect/certs"
+
+
+@pytest_asyncio.fixture
+async def p05() -> AsyncIterator[PatternRunner]:
+    stack = StackHandle(Settings())
+    await stack.start()
+    async with PatternRunner("p05", stack=stack) as runner:
+        yield runner
+    await stack.stop()
+
+
+def _wire_fetches(runner: PatternRunner) -> int:
+    return sum(1 for h in runner.tap.hops if h.url.endswith(CERTS))
+
+
+async def _get(runner: PatternRunner, token: str) -> int:
+    response = await runner.attack("GET", runner.service_urls["records"] + "/expenses",
+                                   headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+async def test_a_concurrent_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(p05):
+    ctx = p05.service_contexts["records"]
+    token = await p05.login("alice")
+    # cache warm, and 50 keep-alive connections open so the flood really arrives at once
+    assert set(await asyncio.gather(*(_get(p05, token) for _ in range(50)))) == {200}
+    assert ctx.jwks.fetches == 1 and _wire_fetches(p05) == 1   # no cold-start stampede
+    p05.clock.advance(ctx.jwks.min_refresh + 1)     # a refresh is allowed again
+    header, claims, _ = split_token(token)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    before, wire_before = ctx.jwks.fetches, _wire_fetches(p05)
+    forged = [jwt.encode(claims, key, "RS256", headers={"kid": uuid.uuid4().hex})
+              for _ in range(50)]
+    statuses = await asyncio.gather(*(_get(p05, t) for t in forged))
+    assert set(statuses) == {401}
+    assert ctx.jwks.fetches - before <= 1
+    assert _wire_fetches(p05) - wire_before <= 1
+    # and then none at all within the rate-limit window
+    statuses = await asyncio.gather(*(_get(p05, t) for t in forged[:10]))
+    assert set(statuses) == {401} and ctx.jwks.fetches - before <= 1
+    print(f"50 + 10 unknown kids: {ctx.jwks.fetches - before} JWKS refresh, "
+          f"{_wire_fetches(p05) - wire_before} JWKS request(s) on the wire")
+
+
+async def test_a_rotated_key_is_picked_up_after_at_most_one_refresh(p05):
+    ctx = p05.service_contexts["records"]
+    idp = p05.stack.idp
+    old_token = await p05.login("alice")
+    assert await _get(p05, old_token) == 200
+    fetches = ctx.jwks.fetches
+    new_kid = idp.rotate_key()  # type: ignore[union-attr]
+    p05.reset()   # drop the cached login token; the clock is back to now
+    new_token = await p05.login("alice")
+    assert split_token(new_token)[0]["kid"] == new_kid
+    status = await _get(p05, new_token)
+    if status != 200:
+        # the JWKS was fetched less than min_refresh ago: the new kid waits for the window
+        assert status == 401 and ctx.jwks.fetches == fetches
+        p05.clock.advance(ctx.jwks.min_refresh)
+        status = await _get(p05, new_token)
+    assert status == 200
+    assert ctx.jwks.fetches == fetches + 1
+    assert await _get(p05, old_token) == 200      # the retired key stays published (grace)
+    assert await _get(p05, new_token) == 200 and ctx.jwks.fetches == fetches + 1
