@@ -72,10 +72,14 @@ class ToolBackend:
                 json=prepared.json,
                 params=prepared.params or None,
                 headers=prepared.headers,
-                timeout=self.ctx.timeout,
+                timeout=self.service_timeout,
             )
+        except httpx.TimeoutException:
+            return {"error": {"status": 504, "reason": f"{request.service} did not answer in "
+                              f"{self.service_timeout:.1f}s"}}
         except httpx.HTTPError as exc:
-            return {"error": {"status": 503, "reason": f"{request.service} unreachable: {exc}"}}
+            why = str(exc) or type(exc).__name__
+            return {"error": {"status": 503, "reason": f"{request.service} unreachable: {why}"}}
         try:
             body = response.json()
         except ValueError:
@@ -84,6 +88,12 @@ class ToolBackend:
             detail = body.get("detail", body) if isinstance(body, dict) else body
             return {"error": {"status": response.status_code, **_as_dict(detail)}}
         return body if isinstance(body, dict) else {"result": body}
+
+    @property
+    def service_timeout(self) -> float:
+        """Longer than the services' own calls to the IdP and OPA, so that a slow dependency
+        surfaces as the service's clear 503 rather than as this call timing out."""
+        return self.ctx.timeout * 2 + 1
 
     def _refused(self, status: int, reason: str, decided_by: str) -> dict[str, Any]:
         self.tap.record(

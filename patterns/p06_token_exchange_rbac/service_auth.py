@@ -2,5 +2,5 @@
 
 from runtime import presets
 
-get_identity = presets.verified_jwt()
+get_identity = presets.verified_jwt(issued_to="mcp-server")
 authorize = presets.opa_policy("agentauth/rbac/decision")

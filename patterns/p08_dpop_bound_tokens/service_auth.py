@@ -2,5 +2,5 @@
 
 from runtime import presets
 
-get_identity = presets.dpop_bound_jwt(azp_is_actor=True)
+get_identity = presets.dpop_bound_jwt(issued_to="mcp-server", azp_is_actor=True)
 authorize = presets.opa_policy("agentauth/rebac/decision")

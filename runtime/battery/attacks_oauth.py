@@ -321,7 +321,7 @@ ATTACKS: tuple[Attack, ...] = (
     _oauth("passthrough", "MCP server passes the user's token through to the service",
            passthrough, unprotected=("p05",), ref="MCP security best practices"),
     _oauth("login-token-direct", "user's own broad login token used directly at a service",
-           login_token_direct, unprotected=("p05", "p06", "p07"), ref="RFC 9700 2.3"),
+           login_token_direct, unprotected=("p05",), ref="RFC 9700 2.3"),
     _oauth("aud-replay.records-to-directory",
            "records' token replayed to the directory (A5, fresh proof under 08)",
            records_to_directory, unprotected=("p05",), ref="RFC 9700 4.10"),

@@ -17,8 +17,9 @@ from runtime.presets.jwt_verify import (
 from stack.jose import DPoPError, verify_proof
 
 
-def dpop_bound_jwt(*, azp_is_actor: bool = False) -> Callable[[Request, ServiceContext],
-                                                              Awaitable[Identity]]:
+def dpop_bound_jwt(
+    *, azp_is_actor: bool = False, issued_to: str | None = None
+) -> Callable[[Request, ServiceContext], Awaitable[Identity]]:
     async def get_identity(request: Request, ctx: ServiceContext) -> Identity:
         token = bearer_from(request, scheme="DPoP")
         proofs = request.headers.getlist("dpop")
@@ -26,7 +27,8 @@ def dpop_bound_jwt(*, azp_is_actor: bool = False) -> Callable[[Request, ServiceC
             raise AuthError("exactly one DPoP proof header is required", scheme="DPoP",
                             error="invalid_dpop_proof")
         try:
-            claims = await verify_access_token(token, ctx, types=BOUND_ACCESS_TYPES)
+            claims = await verify_access_token(token, ctx, types=BOUND_ACCESS_TYPES,
+                                           issued_to=issued_to)
         except AuthError as exc:  # the challenge names the scheme in use (RFC 9449 7.1)
             raise AuthError(exc.reason, scheme="DPoP", error=exc.error,
                             decided_by=exc.decided_by) from None

@@ -46,9 +46,13 @@ BOUND_ACCESS_TYPES = frozenset({"Bearer", "DPoP"})  # Keycloak types DPoP-bound 
 
 
 async def verify_access_token(
-    token: str, ctx: ServiceContext, *, types: frozenset[str] = ACCESS_TYPES
+    token: str, ctx: ServiceContext, *, types: frozenset[str] = ACCESS_TYPES,
+    issued_to: str | None = None,
 ) -> dict[str, Any]:
-    """Claims of a valid access token for this service, or AuthError saying what is wrong."""
+    """Claims of a valid access token for this service, or AuthError saying what is wrong.
+
+    `issued_to` pins the authorized party (`azp`): only tokens the IdP issued to that client
+    (the MCP server's exchanges) are accepted, not the user's own login token."""
     if len(token) > MAX_TOKEN_BYTES:
         raise AuthError("access token too large")
     try:
@@ -82,6 +86,8 @@ async def verify_access_token(
     _check_times(claims, ctx.clock.now())
     if claims.get("typ") not in types:  # explicit typing (RFC 8725 3.11): no typ, no entry
         raise AuthError(f"a {claims.get('typ')} token is not accepted here as an access token")
+    if issued_to is not None and claims.get("azp") != issued_to:
+        raise AuthError(f"token was issued to {claims.get('azp')!r}, not to {issued_to!r}")
     return claims
 
 
@@ -121,13 +127,14 @@ def identity_from(
     )
 
 
-def verified_jwt(*, azp_is_actor: bool = False) -> Callable[[Request, ServiceContext],
-                                                            Awaitable[Identity]]:
+def verified_jwt(
+    *, azp_is_actor: bool = False, issued_to: str | None = None
+) -> Callable[[Request, ServiceContext], Awaitable[Identity]]:
     """get_identity for plain Bearer tokens: the caller is the token's user."""
 
     async def get_identity(request: Request, ctx: ServiceContext) -> Identity:
         token = bearer_from(request)
-        claims = await verify_access_token(token, ctx)
+        claims = await verify_access_token(token, ctx, issued_to=issued_to)
         if "cnf" in claims:
             raise AuthError("a sender-constrained (DPoP) token presented as a Bearer token")
         return identity_from(claims, token, "jwt", azp_is_actor=azp_is_actor)

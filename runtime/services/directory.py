@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
+from runtime.services.app import service_app
 from runtime.services.guard import Guard
 from runtime.services.world import Role, User
 
@@ -20,7 +21,7 @@ def _public(user: User) -> dict[str, object]:
 
 
 def build_directory_app(guard: Guard) -> FastAPI:
-    app = FastAPI(title="Acme directory service", version="1.0")
+    app = service_app("Acme directory service")
     world = guard.ctx.world
 
     def target(username: str) -> User:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from runtime.identity import Identity
+from runtime.services.app import service_app
 from runtime.services.guard import Guard
 from runtime.services.world import Document, Expense, Note, World
 
@@ -41,7 +42,7 @@ def _expense_resource(expense: Expense) -> dict[str, object]:
 
 
 def build_records_app(guard: Guard) -> FastAPI:
-    app = FastAPI(title="Acme records service", version="1.0")
+    app = service_app("Acme records service")
     world = guard.ctx.world
 
     @app.get("/expenses")

@@ -206,10 +206,8 @@ header_names = st.sampled_from(["Authorization", "DPoP", "X-API-Key", "X-User",
 header_values = st.sampled_from(["Bearer ", "DPoP ", "Bearer eyJhbGciOiJub25lIn0.e30.",
                                  "application/json", "chunked", "alice"]) | \
     st.text(alphabet=string.printable.strip(), max_size=60)
-# Non-UTF-8 bodies are excluded here: they hit a known FastAPI 500, pinned by the strict
-# xfail test below (reported; the fix belongs in runtime/services).
-bodies = st.none() | st.text(max_size=200).map(str.encode) | json_values.map(
-    lambda v: json.dumps(v).encode())
+bodies = st.none() | st.binary(max_size=200) | st.text(max_size=200).map(str.encode) | \
+    json_values.map(lambda v: json.dumps(v).encode())
 
 
 @pytest.fixture(scope="module")
@@ -257,10 +255,6 @@ def test_the_fuzzer_reaches_real_handlers(live) -> None:
         assert response.headers["www-authenticate"].startswith("DPoP error=")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FastAPI 0.165 raises UnicodeDecodeError (HTTP 500) on a non-UTF-8 body sent without a "
-    "JSON content type, before the guard runs; the fix (an exception handler in "
-    "runtime/services) is outside this suite's files - reported"))
 @pytest.mark.parametrize(("service", "path", "content_type"), [
     ("records", "/expenses", None), ("records", "/notes", "text/plain"),
     ("directory", "/users/bob/role", None)])
@@ -269,4 +263,5 @@ def test_a_non_utf8_body_is_refused_without_a_500(live, client, service, path,
     url = live.runners["p05"].service_urls[service] + path
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post(url, content=b"\x80", headers=headers)
-    assert response.status_code < 500, response.text
+    assert response.status_code == 400, response.text
+    assert "not valid UTF-8" in response.text
