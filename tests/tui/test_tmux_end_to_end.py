@@ -1,0 +1,66 @@
+"""End to end: the real `agent-auth` in a real terminal (tmux), driven by keystrokes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+AGENT_AUTH = Path(sys.executable).with_name("agent-auth")
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _wait_for(session: str, needle: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _tmux("capture-pane", "-p", "-t", session)
+        if needle in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} did not appear; the screen was:\n{screen}")
+
+
+def test_real_app_answers_a_prompt_and_shows_its_hops(tmp_path):
+    session = f"agent-auth-e2e-{uuid.uuid4().hex[:8]}"
+    # Start a shell first, so the pane has its final size before the app reads it; the shell
+    # exports COLUMNS/LINES at 80x24, which would override the real size, so drop them.
+    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh")
+    try:
+        launch = f"unset COLUMNS LINES; cd {tmp_path} && exec {AGENT_AUTH} --lab"
+        _tmux("send-keys", "-t", session, "-l", launch)
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_for(session, "ready")
+        _tmux("send-keys", "-t", session, "3")
+        time.sleep(0.3)
+        _tmux("send-keys", "-t", session, "-l", "What are my expenses?")
+        _tmux("send-keys", "-t", session, "Enter")
+        screen = _wait_for(session, "Parking - approved")  # p01: the agent sees all 8
+        assert "USD 1,450.00" in screen
+        _tmux("send-keys", "-t", session, "Escape")
+        time.sleep(1.0)  # a lone Esc (tmux waits 500 ms for an Alt sequence)
+        _tmux("send-keys", "-t", session, "4")
+        screen = _wait_for(session, "tools/call")
+        assert "prompt" in screen and "answer" in screen
+        _tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            sessions = subprocess.run(["tmux", "has-session", "-t", session],
+                                      capture_output=True)
+            if sessions.returncode != 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the app did not quit on q")
+        assert not list(tmp_path.iterdir()), "lab mode wrote into the working directory"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

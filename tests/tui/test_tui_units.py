@@ -1,0 +1,86 @@
+"""Small pieces of the TUI: the wire filter, masking, chat entries from hops, the bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+
+from runtime.wire import Hop
+from tui.bridge import BridgeClosed, RuntimeBridge
+from tui.chat_history import ChatHistory, entries_from_hop
+from tui.hop_filter import FilterError, parse_filter
+from tui.masking import Masker
+
+
+def _hop(**fields) -> Hop:
+    base = {"seq": 1, "trace_id": "t", "kind": "service", "source": "mcp-server",
+            "target": "records", "summary": "GET /expenses", "user": "alice"}
+    return Hop(**{**base, **fields})
+
+
+def test_filter_matches_kind_status_user_and_text():
+    hop = _hop(status=403, response_body="denied by policy")
+    assert parse_filter("kind:service,opa status:4xx user:alice policy").matches(hop)
+    assert not parse_filter("status:ok").matches(hop)
+    assert parse_filter("status:err").matches(hop)
+    assert not parse_filter("user:dave").matches(hop)
+    assert not parse_filter("kind:idp").matches(hop)
+
+
+@pytest.mark.parametrize("term", ["kind:nope", "status:4x", "kind:"])
+def test_filter_rejects_terms_it_cannot_use(term):
+    with pytest.raises(FilterError):
+        parse_filter(term)
+
+
+def test_demo_api_keys_and_passwords_are_masked_until_revealed():
+    text = 'x-api-key: ak_alice_0123456789 password=hunter2 {"client_secret": "s3"}'
+    masked = Masker().text(text)
+    assert "0123456789" not in masked and "hunter2" not in masked and "s3" not in masked
+    assert Masker(reveal=True).text(text) == text
+
+
+def test_stable_mode_hides_ports_and_random_ids():
+    masker = Masker(stable=True)
+    assert masker.text("http://127.0.0.1:43817/x") == "http://127.0.0.1:PORT/x"
+    assert masker.claim("jti", "abc") == "(random)"
+    assert masker.duration(12.3) == "·ms"
+
+
+def test_tool_call_hop_becomes_an_inline_chat_entry():
+    body = json.dumps({"jsonrpc": "2.0", "method": "tools/call",
+                       "params": {"name": "read_data", "arguments": {"kind": "expenses"}}})
+    answer = "event: message\ndata: " + json.dumps(
+        {"result": {"content": [{"type": "text", "text": '{"expenses": []}'}]}})
+    hop = _hop(kind="mcp", summary="tools/call read_data", request_body=body,
+               response_body=answer, status=200)
+    [entry] = entries_from_hop(hop)
+    assert entry.kind == "tool" and entry.who == 'read_data(kind="expenses")' and entry.ok
+
+
+def test_attacker_hops_are_marked_as_the_attacker():
+    [entry] = entries_from_hop(_hop(kind="attacker", summary="replays a token"))
+    assert entry.kind == "attacker"
+
+
+def test_chat_history_is_kept_per_pattern_and_user():
+    history = ChatHistory()
+    [entry] = entries_from_hop(_hop(kind="prompt", request_body="hi"))
+    history.add(("p01", "alice"), entry)
+    assert history.get(("p01", "alice")) == [entry]
+    assert history.get(("p02", "alice")) == []
+
+
+async def test_bridge_runs_coroutines_on_its_own_thread_and_closes():
+    bridge = RuntimeBridge().start()
+
+    async def where() -> str:
+        return threading.current_thread().name
+
+    assert await bridge.call(where()) == "agent-auth-runtime"
+    await bridge.aclose(asyncio.sleep(0))
+    with pytest.raises(BridgeClosed):
+        await bridge.call(where())

@@ -1,0 +1,51 @@
+"""Driving the app like a user: wait for the runtime, type a prompt, wait for the answer."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from tui.app import AgentAuthApp
+from tui.screens.main_screen import MainScreen
+
+
+def main_screen(app: AgentAuthApp) -> MainScreen:
+    assert app.main_screen is not None
+    return app.main_screen
+
+
+async def settle(pilot: Pilot, app: AgentAuthApp, timeout: float = 30.0) -> None:
+    """Wait until no prompt or step is running and the UI has caught up."""
+    screen = main_screen(app)
+    waited = 0.0
+    await pilot.pause(0.05)
+    while screen.busy or not screen.ready.is_set():
+        await pilot.pause(0.05)
+        waited += 0.05
+        assert waited < timeout, f"still busy: {screen.busy!r}"
+    await pilot.pause(0.15)
+
+
+async def send_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> None:
+    await pilot.press("3")
+    await pilot.pause(0.05)
+    for char in text:
+        await pilot.press(char if char != " " else "space")
+    await pilot.press("enter")
+    await settle(pilot, app)
+
+
+def chat_text(app: AgentAuthApp) -> str:
+    screen = main_screen(app)
+    return "\n".join(e.text for e in screen.explorer.history.get(screen.key))
+
+
+def shown_text(app: AgentAuthApp, selector: str, width: int = 200) -> str:
+    """The plain text a Static currently shows (Rich renderables rendered at `width`)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    content = app.screen.query_one(selector).content  # type: ignore[attr-defined]
+    console = Console(width=width, file=StringIO(), no_color=True, color_system=None)
+    console.print(content)
+    return console.file.getvalue()  # type: ignore[attr-defined]

@@ -1,0 +1,82 @@
+"""The Agent Auth Explorer app: CSS, global keys, screens, and `run_app` for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from runtime.pattern_loader import PatternInfo
+from runtime.settings import Settings
+from tui.commands import explorer_commands
+from tui.explorer import Explorer
+from tui.screens.main_screen import MainScreen
+
+
+class AgentAuthApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Agent Auth Explorer"
+    BINDINGS = [
+        Binding("question_mark,f1", "toggle_help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", show=False, id="app.quit"),
+        Binding("t", "change_theme", "Theme", show=False, id="app.theme"),
+    ]
+
+    def __init__(self, settings: Settings, *, stable: bool = False,
+                 export_dir: Path | None = None,
+                 patterns: list[PatternInfo] | None = None, tour: bool | None = None,
+                 inline_runtime: bool = False) -> None:
+        super().__init__()
+        self.explorer = Explorer(settings, stable=stable, export_dir=export_dir,
+                                 patterns=patterns, inline_runtime=inline_runtime)
+        self.tour = settings.demo if tour is None else tour
+        if stable:  # snapshots: no tab-underline or scroll animations caught mid-way
+            self.animation_level = "none"
+        self.main_screen: MainScreen | None = None
+
+    def on_mount(self) -> None:
+        self.explorer.start()
+        self.main_screen = MainScreen(self.explorer)
+        self.push_screen(self.main_screen)
+
+    async def on_unmount(self) -> None:
+        await self.explorer.close()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Keys", "Screenshot"):
+                yield command
+        yield from explorer_commands(self, screen)
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def save_screenshot_to_exports(self) -> None:
+        path = self.save_screenshot(path=str(self.explorer.exporter.directory))
+        self.notify(f"Saved {path}", title="Screenshot")
+
+    async def wait_until_ready(self, timeout: float = 30.0) -> None:
+        """For tests and benchmarks: the runtime is up and the first pattern selected."""
+        while self.main_screen is None:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(self.main_screen.ready.wait(), timeout)
+
+
+def run_app(settings: Settings) -> int:
+    """Run the explorer; startup problems are printed in one line, never as a traceback."""
+    try:
+        app = AgentAuthApp(settings)
+        result = app.run()
+    except Exception as exc:  # noqa: BLE001 - report anything that stops startup, cleanly
+        print(f"agent-auth: cannot start the explorer: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else (app.return_code or 0)

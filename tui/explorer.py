@@ -1,0 +1,96 @@
+"""Explorer: what one explorer window knows, shared by its screens.
+
+It owns the runtime bridge and session, the hops received so far (per pattern), the chat
+histories, the last script run and the display options (reveal secrets, stable snapshots).
+Everything here is touched on the UI thread only, except `HopInbox.put`, which the runtime
+thread calls for every hop: it queues the hop and posts one message per batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from textual.message import Message
+from textual.message_pump import MessagePump
+
+from runtime.pattern_loader import PatternInfo, discover
+from runtime.settings import Settings
+from runtime.wire import Hop
+from tui.bridge import RuntimeBridge
+from tui.chat_history import ChatHistory
+from tui.exporter import Exporter
+from tui.masking import Masker
+from tui.session import ExplorerSession, ScriptRun
+
+T = TypeVar("T")
+
+
+class HopInbox:
+    """Hops from the runtime thread, delivered to the UI in batches."""
+
+    class HopsArrived(Message):
+        """There are hops to `drain()` (one message per batch, not per hop)."""
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[str, Hop]] = deque()
+        self._posted = False
+        self.target: MessagePump | None = None
+
+    def put(self, pattern_id: str, hop: Hop) -> None:
+        self._queue.append((pattern_id, hop))
+        if not self._posted and self.target is not None:
+            self._posted = True
+            self.target.post_message(self.HopsArrived())
+
+    def drain(self) -> list[tuple[str, Hop]]:
+        self._posted = False  # before popping, so a hop put meanwhile posts again
+        items = []
+        while self._queue:
+            items.append(self._queue.popleft())
+        return items
+
+
+class Explorer:
+    def __init__(self, settings: Settings, *, stable: bool = False,
+                 export_dir: Path | None = None,
+                 patterns: list[PatternInfo] | None = None,
+                 inline_runtime: bool = False) -> None:
+        self.settings = settings
+        self.stable = stable
+        self.patterns = patterns if patterns is not None else discover()
+        self.bridge = RuntimeBridge(inline=inline_runtime)
+        self.inbox = HopInbox()
+        self.session = ExplorerSession(settings, self.inbox.put, self.patterns)
+        self.history = ChatHistory()
+        self.hops: dict[str, list[Hop]] = {}
+        self.exporter = Exporter(settings.lab, export_dir)
+        self.reveal = False
+        self.script_run: ScriptRun | None = None
+        self.marks: dict[str, str] = {}
+
+    @property
+    def masker(self) -> Masker:
+        return Masker(reveal=self.reveal, stable=self.stable)
+
+    def now(self) -> float:
+        return self.session.clock.now()
+
+    def pattern(self, pattern_id: str) -> PatternInfo | None:
+        return next((p for p in self.patterns if p.id == pattern_id), None)
+
+    def previous_pattern(self, pattern_id: str) -> PatternInfo | None:
+        ids = [p.id for p in self.patterns]
+        index = ids.index(pattern_id) if pattern_id in ids else 0
+        return self.patterns[index - 1] if index > 0 else None
+
+    def start(self) -> None:
+        self.bridge.start()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await self.bridge.call(coro)
+
+    async def close(self) -> None:
+        await self.bridge.aclose(self.session.close())

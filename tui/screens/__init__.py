@@ -1,0 +1,1 @@
+"""The explorer's screens: main (four panes), pattern docs, scoreboard and modals."""

@@ -1,0 +1,59 @@
+"""MainBase: the state the main screen's parts share, declared once for them and for mypy.
+
+`MainScreen` is composed of `RunsMixin` (runtime work) and `PaneActions` (keys on panes);
+both build on this base, which holds the current pattern and user and the few methods each
+part calls on the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from textual.screen import Screen
+from textual.worker import Worker
+
+from tui.chat_history import ChatKey
+from tui.explorer import Explorer
+
+
+class MainBase(Screen[None]):
+    def __init__(self, explorer: Explorer) -> None:
+        super().__init__(id="main")
+        self.explorer = explorer
+        self.pattern = explorer.patterns[0].id if explorer.patterns else ""
+        self.user = "alice"
+        self.tab = "chat"
+        self.ready = asyncio.Event()
+        self.busy = ""
+        self._job: ChatKey | None = None
+
+    @property
+    def key(self) -> ChatKey:
+        return (self.pattern, self.user)
+
+    def start_work(self, work: Callable[..., Coroutine[Any, Any, None]], *args: Any,
+                   group: str, exclusive: bool = False) -> Worker[None]:
+        """Run `work(*args)` in a worker; the coroutine is created only when it starts, so a
+        worker cancelled by a newer exclusive one leaves nothing un-awaited."""
+        return self.run_worker(partial(work, *args), group=group,  # type: ignore[arg-type]
+                               exclusive=exclusive, exit_on_error=False)
+
+    # Implemented by MainScreen and its parts; declared here so each part can call them.
+    # (No `on_*` handlers here: Textual calls those on every class of the MRO.)
+    def _apply_layout(self, width: int) -> None:
+        raise NotImplementedError
+
+    def show_current(self) -> None:
+        raise NotImplementedError
+
+    def refresh_user(self) -> None:
+        raise NotImplementedError
+
+    def run_step(self, step_id: str) -> None:
+        raise NotImplementedError
+
+    def ingest_hops(self) -> None:
+        raise NotImplementedError

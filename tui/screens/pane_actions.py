@@ -1,0 +1,188 @@
+"""PaneActions: focus, maximize, filter, copy, reveal, export and the screens a key opens."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from textual.actions import SkipAction
+from textual.widgets import RichLog
+
+from runtime.tokens import claims_diff
+from tui.screens.main_base import MainBase
+from tui.widgets.chat_pane import PromptInput
+from tui.widgets.hop_detail import HopDetail, subject_and_result
+from tui.widgets.user_pane import UserPane
+from tui.widgets.wire_view import WireView
+
+if TYPE_CHECKING:
+    from textual.widget import Widget
+
+
+FOCUS_TARGET = {"pattern": "#patterns", "user": "#user-list", "chat": "#chat-input",
+                "wire": "#wire-table"}
+
+
+class PaneActions(MainBase):
+    def action_focus_pane(self, name: str) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        self.query_one("#pane-tabs").active = f"tab-{name}"  # type: ignore[attr-defined]
+        self.tab = name
+        self._apply_layout(self.size.width)
+        self._focus_pane_widget(name)
+
+    def _focus_pane_widget(self, name: str) -> None:
+        pane = self.query_one(f"#pane-{name}")
+        if self.focused is None or pane not in self.focused.ancestors_with_self:
+            self.query_one(FOCUS_TARGET[name]).focus()
+
+    def action_toggle_maximize(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        target: Widget = self.focused or self.query_one(FOCUS_TARGET[self.tab])
+        if not self.maximize(target):
+            self.maximize(self.query_one(f"#pane-{self.tab}"), container=False)
+
+    def action_leave(self) -> None:
+        if isinstance(self.focused, PromptInput):
+            self.query_one("#chat-log", RichLog).focus()
+        elif self.maximized is not None:
+            self.minimize()
+        else:
+            raise SkipAction()
+
+    def action_filter(self) -> None:
+        self.action_focus_pane("wire")
+        self.query_one(WireView).open_filter()
+
+    def apply_filter(self, text: str) -> None:
+        """Set the wire filter from the command palette (same syntax as `/`)."""
+        wire = self.query_one(WireView)
+        try:
+            wire.apply_filter(text)
+        except ValueError as exc:
+            self.notify(str(exc), title="Filter", severity="error")
+            return
+        self.action_focus_pane("wire")
+
+    def on_wire_view_filter_changed(self, event: WireView.FilterChanged) -> None:
+        self.query_one("#status").set(filter=event.hop_filter.source)  # type: ignore[attr-defined]
+
+    def action_toggle_reveal(self) -> None:
+        self.explorer.reveal = not self.explorer.reveal
+        self.query_one("#status").set(  # type: ignore[attr-defined]
+            reveal="on" if self.explorer.reveal else "")
+        wire = self.query_one(WireView)
+        cursor = wire.table.cursor_row
+        self.show_current()
+        if wire.shown:
+            wire.table.move_cursor(row=min(cursor, len(wire.shown) - 1), animate=False)
+        self.refresh_user()
+        state = "shown" if self.explorer.reveal else "masked"
+        self.notify(f"Demo secrets (API keys, passwords) are {state}. Real provider keys are "
+                    "never shown.")
+
+    # -- copy and export ----------------------------------------------------------------
+
+    def copy_text(self) -> str:
+        """The value the focused pane is about (selected hop tab, user token, last answer)."""
+        masker = self.explorer.masker
+        if self.tab == "wire" and (hop := self.query_one(WireView).selected) is not None:
+            tab = (self.query_one(HopDetail).active or "tab-headers").removeprefix("tab-")
+            if tab == "jwt" and hop.tokens:
+                return "\n".join(t.raw for t in hop.tokens)
+            if tab == "body":
+                return masker.text(hop.request_body + "\n\n" + hop.response_body).strip()
+            if tab == "opa":
+                return masker.text(json.dumps(hop.data, indent=2, default=str))
+            if tab == "diff":
+                pair = subject_and_result(hop, self.query_one(WireView).trace_of(hop))
+                rows = claims_diff(pair[0].claims, pair[1].claims) if pair else []
+                return json.dumps(rows, default=str)
+            lines = [f"{hop.method} {hop.url}".strip()]
+            lines += [f"{k}: {v}" for k, v in hop.request_headers]
+            return masker.text("\n".join(lines))
+        if self.tab == "user" and (info := self.query_one(UserPane).info) is not None:
+            return info.token.raw if info.token else masker.text(info.api_key)
+        if self.tab == "pattern" and (pattern := self.explorer.pattern(self.pattern)):
+            return str(pattern.folder)
+        answers = [e for e in self.explorer.history.get(self.key) if e.kind == "agent"]
+        return masker.text(answers[-1].text) if answers else ""
+
+    def action_copy(self) -> None:
+        text = self.copy_text()
+        if not text:
+            self.notify("Nothing to copy here yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        masked = "••••" in text and not self.explorer.reveal
+        self.notify(f"Copied {len(text)} characters to the clipboard (OSC 52)."
+                    + (" Secrets are masked: press r to reveal first." if masked else ""))
+
+    def action_export_session(self) -> None:
+        hops = {k: v for k, v in self.explorer.hops.items() if v}
+        if not hops:
+            self.notify("No hops captured yet: send a prompt first.", severity="warning")
+            return
+        try:
+            har, jsonl = self.explorer.exporter.export_session(hops)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.notify(f"Wrote {har}\nand {jsonl}", title="Session exported", timeout=10)
+
+    def action_export_curl(self) -> None:
+        hop = self.query_one(WireView).selected
+        if hop is None:
+            self.notify("Select a hop in the Wire pane first (4, then ↑/↓).", severity="warning")
+            return
+        try:
+            command, path = self.explorer.exporter.export_curl(hop)
+        except ValueError:
+            self.notify(f"Hop {hop.seq} ({hop.kind}) is not an HTTP request.", severity="warning")
+            return
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.app.copy_to_clipboard(command)
+        self.notify(f"Copied to the clipboard and wrote {path}", title=f"Hop {hop.seq} as curl")
+
+    # -- other screens ------------------------------------------------------------------
+
+    def action_narrative(self, tab: str = "narrative") -> None:
+        from tui.screens.pattern_doc_screen import PatternDocScreen
+
+        info = self.explorer.pattern(self.pattern)
+        if info is not None:
+            self.app.push_screen(PatternDocScreen(info, self.explorer.previous_pattern(info.id),
+                                                  tab))
+
+    def action_code(self) -> None:
+        self.action_narrative("code")
+
+    def action_scoreboard(self, start: bool = False) -> None:
+        from tui.screens.scoreboard_screen import ScoreboardScreen
+
+        app = self.app
+        if not app.is_screen_installed("scoreboard"):  # one instance: a run survives leaving
+            app.install_screen(ScoreboardScreen(self.explorer), "scoreboard")
+        screen = app.get_screen("scoreboard")
+        if app.screen is not screen:
+            app.push_screen(screen)
+        if start:
+            screen.request_run()  # type: ignore[attr-defined]
+
+    def action_run_script(self) -> None:
+        self.action_scoreboard(start=True)
+
+    def action_pick_step(self) -> None:
+        from tui.screens.step_picker import StepPicker
+
+        def chosen(step_id: str | None) -> None:
+            if step_id:
+                self.run_step(step_id)
+
+        self.app.push_screen(StepPicker(self.pattern), chosen)
+

@@ -1,0 +1,148 @@
+"""ScoreboardScreen: run the whole script over every pattern, watch the matrix fill in.
+
+The run keeps going if you leave this screen (it is installed once and reused). Each
+measured cell opens the hops that decided it (Enter).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from runtime.matrix import Cell
+from runtime.script import STEP_IDS
+from tui.explorer import Explorer
+from tui.screens.runs import ui_errors
+from tui.session import ScriptRun
+from tui.widgets.scoreboard_table import ScoreboardTable
+
+LEGEND = ("ALLOW on an L step: the work was done. ALLOW on an A step: the attack succeeded. "
+          "✓ = as the teaching contract expects. Enter on a cell: the hops that decided it.")
+
+
+class ScoreboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,b", "app.pop_screen", "Back", id="scoreboard.back"),
+        Binding("r,S", "start_run", "Run whole script", id="scoreboard.run"),
+        Binding("enter", "drill", "Hops of cell", show=False, id="scoreboard.drill"),
+    ]
+
+    class CellMeasured(Message):
+        def __init__(self, cell: Cell) -> None:
+            super().__init__()
+            self.cell = cell
+
+    class PatternDone(Message):
+        def __init__(self, pattern_id: str, columns: dict[str, str], error: str) -> None:
+            super().__init__()
+            self.pattern_id, self.columns, self.error = pattern_id, columns, error
+
+    def __init__(self, explorer: Explorer) -> None:
+        super().__init__(id="scoreboard")
+        self.explorer = explorer
+        self.patterns = [p.id for p in explorer.patterns]
+        self.running = False
+        self.done = 0
+        self._run_on_mount = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("Scoreboard", "bold"), "  the script under every pattern"),
+                     id="scoreboard-title")
+        yield ScoreboardTable(self.patterns, id="scoreboard-table")
+        yield ProgressBar(total=len(self.patterns) * len(STEP_IDS), show_eta=False,
+                          id="scoreboard-progress")
+        yield Static("Press r to run the whole script.", id="scoreboard-status")
+        yield Static(Text(LEGEND, style="dim"), id="scoreboard-legend")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ScoreboardTable).focus()
+        if self._run_on_mount:
+            self.action_start_run()
+
+    def request_run(self) -> None:
+        """Start the whole script now, or as soon as this screen is mounted."""
+        if self.is_mounted:
+            self.action_start_run()
+        else:
+            self._run_on_mount = True
+
+    def action_start_run(self) -> None:
+        if self.running:
+            self.notify("The script is already running.", severity="warning")
+            return
+        self.running, self.done = True, 0
+        self.query_one(ProgressBar).update(progress=0)
+        self._status(f"running the script over {len(self.patterns)} patterns…")
+        self.run_worker(self._run(), group="script", exclusive=True, exit_on_error=False)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#scoreboard-status", Static).update(text)
+
+    async def _run(self) -> None:
+        def progress(_pattern: str, _step: str, cell: Cell) -> None:  # runtime thread
+            self.post_message(self.CellMeasured(cell))
+
+        def pattern_done(pattern_id: str, run: ScriptRun) -> None:  # runtime thread
+            self.post_message(self.PatternDone(pattern_id, dict(run.columns.get(pattern_id, {})),
+                                               run.errors.get(pattern_id, "")))
+
+        run = ScriptRun(list(self.patterns))
+        self.explorer.script_run = run
+        session = self.explorer.session
+        try:
+            await self.explorer.call(session.run_script(run, progress, pattern_done))
+        except ui_errors() as exc:
+            self._status(f"the script stopped: {exc}")
+            self.notify(str(exc), title="Script run", severity="error")
+            return
+        finally:
+            self.running = False
+        wrong = sum(not c.ok for c in run.cells.values())
+        self._status(f"done: {len(run.cells)} cells, {wrong} differ from the expected table"
+                     + (f"; {len(run.errors)} patterns failed" if run.errors else ""))
+
+    def on_scoreboard_screen_cell_measured(self, event: CellMeasured) -> None:
+        self.done += 1
+        cell = event.cell
+        if self.explorer.script_run is not None:
+            self.explorer.script_run.cells[(cell.step, cell.pattern)] = cell
+        self.query_one(ScoreboardTable).show_cell(cell.step, cell.pattern, cell)
+        self.query_one(ProgressBar).update(progress=self.done)
+        self._status(f"running… {cell.pattern} {cell.step}: {cell.actual}")
+
+    def on_scoreboard_screen_pattern_done(self, event: PatternDone) -> None:
+        table = self.query_one(ScoreboardTable)
+        if event.error:
+            for step in STEP_IDS:
+                table.show_cell(step, event.pattern_id, None, event.error)
+            self.done += len(STEP_IDS)
+            self.query_one(ProgressBar).update(progress=self.done)
+            self.notify(event.error, title=f"{event.pattern_id} failed", severity="error")
+            self.explorer.marks[event.pattern_id] = "!"
+            return
+        table.show_columns(event.pattern_id, event.columns)
+        run = self.explorer.script_run
+        cells = [c for c in run.cells.values() if c.pattern == event.pattern_id] if run else []
+        wrong = sum(not c.ok for c in cells)
+        self.explorer.marks[event.pattern_id] = "ok" if not wrong else str(wrong)
+
+    def action_drill(self) -> None:
+        table = self.query_one(ScoreboardTable)
+        key = table.coordinate_to_cell_key(table.cursor_coordinate)
+        self.on_scoreboard_table_cell_chosen(
+            ScoreboardTable.CellChosen(str(key.row_key.value), str(key.column_key.value)))
+
+    def on_scoreboard_table_cell_chosen(self, event: ScoreboardTable.CellChosen) -> None:
+        run = self.explorer.script_run
+        cell = run.cells.get((event.step, event.pattern)) if run else None
+        if run is None or cell is None:
+            self.notify("Not measured yet: press r to run the script.", severity="warning")
+            return
+        from tui.screens.cell_detail import CellDetail
+
+        self.app.push_screen(CellDetail(cell, run.hops_for(cell), self.explorer))

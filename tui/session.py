@@ -1,0 +1,221 @@
+"""ExplorerSession: the runtime side of one explorer window (runs on the bridge's loop).
+
+One shared `StackHandle` (IdP + OPA, started once), one `WireTap` per pattern (so each
+pattern keeps its own wire history across switches) and one live `PatternRunner` at a time.
+A pattern switch stops the old runner in the background while the new one starts. A lock
+serialises everything that touches the runners (prompt, step, script run, switch), so a
+script run never shares the stack's clock with a prompt in flight.
+
+Every coroutine here must run on the bridge loop; `on_hop(pattern_id, hop)` is called on
+that loop's thread for each captured hop and must stay cheap. The heavy runtime modules
+(agent, MCP, OpenAI SDK, FastAPI: about a second of imports) load on first use, which is
+`start()` on the runtime thread, so the UI paints its first frame without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from runtime.pattern_loader import PatternError, PatternInfo
+from runtime.services.world import KeySource
+from runtime.settings import Settings
+from runtime.tokens import DecodedToken, decode_unverified
+from runtime.wire import Hop, Redactor, WireTap
+from stack.clock import Clock
+
+if TYPE_CHECKING:
+    from runtime.agent import TurnResult
+    from runtime.matrix import Cell, ProgressFn
+    from runtime.runner import PatternRunner
+    from runtime.script import StepResult
+    from runtime.stack_handle import StackHandle
+
+DEMO_EPOCH = 1_767_258_000.0  # 2026-01-01 09:00:00 UTC: the demo tour's frozen clock
+HopSink = Callable[[str, Hop], None]
+
+
+def runtime_errors() -> tuple[type[BaseException], ...]:
+    """What a failed runtime call may raise; the UI shows the message and carries on."""
+    import httpx
+
+    from runtime.runner import InputError, RunnerError
+    from runtime.stack_handle import StackUnavailable
+    from stack.asgi_server import ServerStartError
+
+    return (InputError, RunnerError, PatternError, StackUnavailable, ServerStartError,
+            OSError, httpx.HTTPError, ValueError)
+
+
+def session_clock(settings: Settings) -> Clock:
+    return Clock(fixed=DEMO_EPOCH) if settings.demo else Clock()
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """What the User pane shows: who the user is and the credential this pattern uses."""
+
+    user: str
+    pattern: str
+    role: str
+    department: str
+    reports_to: str
+    api_key: str
+    user_context: str
+    token: DecodedToken | None
+    token_error: str = ""
+
+
+@dataclass
+class ScriptRun:
+    """The script over several patterns, each on its own tap so cells drill down to hops."""
+
+    patterns: list[str]
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    taps: dict[str, WireTap] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def hops_for(self, cell: Cell) -> list[Hop]:
+        tap = self.taps.get(cell.pattern)
+        wanted = set(cell.result.trace_ids)
+        return [h for h in tap.hops if h.trace_id in wanted] if tap else []
+
+
+class ExplorerSession:
+    def __init__(self, settings: Settings, on_hop: HopSink,
+                 patterns: list[PatternInfo] | None = None) -> None:
+        self.settings = settings
+        self.patterns = {p.id: p for p in patterns or []}
+        self.clock = session_clock(settings)
+        self._stack: StackHandle | None = None
+        self.taps: dict[str, WireTap] = {}
+        self.runner: PatternRunner | None = None
+        self._on_hop = on_hop
+        self._wanted = ""
+        self._lock: asyncio.Lock | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        if self._lock is None:  # created on the bridge loop, where it is used
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def _redactor(self) -> Redactor:
+        return Redactor((self.settings.openai_api_key or "",))
+
+    def tap_for(self, pattern_id: str) -> WireTap:
+        if pattern_id not in self.taps:
+            tap = WireTap(self._redactor())
+            tap.subscribe(lambda hop: self._on_hop(pattern_id, hop))
+            self.taps[pattern_id] = tap
+        return self.taps[pattern_id]
+
+    def _info(self, pattern_id: str) -> PatternInfo | str:
+        """The explorer's own PatternInfo when it has one (the runner finds ids otherwise)."""
+        return self.patterns.get(pattern_id, pattern_id)
+
+    def _keys(self) -> KeySource:
+        return KeySource(fixed=self.settings.demo)
+
+    @property
+    def stack(self) -> StackHandle:
+        if self._stack is None:
+            from runtime.stack_handle import StackHandle
+
+            self._stack = StackHandle(self.settings, clock=self.clock)
+        return self._stack
+
+    async def start(self) -> None:
+        import runtime.matrix  # noqa: F401 - load the heavy runtime here, off the UI thread
+        import runtime.runner  # noqa: F401
+
+        await self.stack.start()
+
+    async def _ready(self, pattern_id: str) -> PatternRunner:
+        """The started runner for `pattern_id` (caller holds the lock)."""
+        if self.runner is not None and self.runner.id == pattern_id:
+            return self.runner
+        old, self.runner = self.runner, None
+        if old is not None:
+            task = asyncio.create_task(old.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        from runtime.runner import PatternRunner
+
+        runner = PatternRunner(self._info(pattern_id), settings=self.settings,
+                               stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys())
+        await runner.start()
+        self.runner = runner
+        return runner
+
+    async def select(self, pattern_id: str) -> PatternRunner | None:
+        """Make `pattern_id` the live pattern; None when a newer selection superseded it."""
+        self._wanted = pattern_id
+        async with self.lock:
+            if self._wanted != pattern_id:
+                return None
+            return await self._ready(pattern_id)
+
+    async def prompt(self, pattern_id: str, user: str, text: str) -> TurnResult:
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            return await runner.run_as(user, text)
+
+    async def step(self, pattern_id: str, step_id: str) -> StepResult:
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            return await runner.run_step(step_id)
+
+    async def user_info(self, pattern_id: str, user: str) -> UserInfo | None:
+        """None when another pattern was selected meanwhile (never switches back for this)."""
+        async with self.lock:
+            if self._wanted and pattern_id != self._wanted:
+                return None
+            runner = await self._ready(pattern_id)
+            name = runner.check_user(user)
+            person = runner.world.users[name]
+            token, problem = None, ""
+            failures: tuple[type[BaseException], ...] = (*runtime_errors(), KeyError)
+            try:
+                token = decode_unverified(await runner.login(name))
+            except failures as exc:
+                problem = str(exc)
+            return UserInfo(name, pattern_id, person.role, person.department,
+                            person.reports_to or "(nobody)", runner.world.key_for(name),
+                            runner.loaded.handler.user_context, token, problem)
+
+    async def run_script(self, run: ScriptRun, progress: ProgressFn,
+                         on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:
+        """Fill `run` pattern by pattern; callbacks are called on the runtime thread."""
+        from runtime.matrix import run_pattern
+        from runtime.runner import PatternRunner
+
+        async with self.lock:
+            for pattern_id in run.patterns:
+                tap = WireTap(self._redactor())
+                run.taps[pattern_id] = tap
+                try:
+                    runner = PatternRunner(self._info(pattern_id), settings=self.settings,
+                                           stack=self.stack, tap=tap, keys=self._keys())
+                    async with runner:
+                        cells, columns = await run_pattern(runner, progress=progress)
+                except runtime_errors() as exc:
+                    run.errors[pattern_id] = str(exc)
+                else:
+                    run.cells.update({(c.step, c.pattern): c for c in cells})
+                    run.columns[pattern_id] = columns
+                on_pattern_done(pattern_id, run)
+        return run
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+        if self._stack is not None:
+            await self._stack.stop()

@@ -1,0 +1,1 @@
+"""The explorer's widgets; each owns its DEFAULT_CSS and talks through nested Messages."""

@@ -1,0 +1,143 @@
+"""ChatPane: the conversation with the agent, tool calls inline, the attacker marked."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, RichLog, Static
+
+from tui.chat_history import ChatEntry
+from tui.masking import Masker
+
+TOOL_RESULT_SHOWN = 160  # the Wire pane has the whole body
+
+
+def clean_prompt(text: str) -> str:
+    """Drop control and format characters (pasted escape sequences, NULs) but keep the text."""
+    return "".join(c for c in text if c in "\t" or unicodedata.category(c)[0] != "C").strip()
+
+
+def render_entry(entry: ChatEntry, masker: Masker) -> Text:
+    body = masker.text(entry.text)
+    if entry.kind == "user":
+        return Text.assemble((f"{entry.who} › ", "bold cyan"), body)
+    if entry.kind == "agent":
+        return Text.assemble(("agent › ", "bold green"), body)
+    if entry.kind == "tool":
+        shown = body if len(body) <= TOOL_RESULT_SHOWN else body[:TOOL_RESULT_SHOWN] + "…"
+        mark = ("  ⚙ ", "dim") if entry.ok else ("  ⛔ refused ", "bold red")
+        return Text.assemble(mark, (masker.text(entry.who), "yellow"), " → ", (shown, "dim"))
+    if entry.kind == "attacker":
+        return Text.assemble(("☠ ATTACKER ", "bold reverse red"), " ", body)
+    if entry.kind == "step":
+        return Text.assemble(("━━ ", "magenta"), (body, "bold magenta"))
+    if entry.kind == "result":
+        return Text(body, style="bold green" if entry.ok else "bold red")
+    if entry.kind == "error":
+        return Text.assemble(("✖ ", "bold red"), (body, "red"))
+    return Text(body, style="dim italic")
+
+
+class PromptInput(Input):
+    """The input line, with ↑/↓ through earlier prompts."""
+
+    BINDINGS = [
+        Binding("up", "history(-1)", "Previous prompt", show=False, id="chat.history_back"),
+        Binding("down", "history(1)", "Next prompt", show=False, id="chat.history_forward"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history: list[str] = []
+        self._at = 0
+
+    def remember(self, text: str) -> None:
+        if text and (not self.history or self.history[-1] != text):
+            self.history.append(text)
+        self._at = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._at = max(0, min(len(self.history), self._at + step))
+        self.value = self.history[self._at] if self._at < len(self.history) else ""
+        self.cursor_position = len(self.value)
+
+
+class ChatPane(Vertical):
+    DEFAULT_CSS = """
+    ChatPane { height: 1fr; }
+    ChatPane > RichLog { height: 1fr; padding: 0 1; background: $surface; }
+    ChatPane > #chat-status { height: 1; padding: 0 1; color: $text-muted; }
+    ChatPane > PromptInput { margin: 0; }
+    """
+
+    class PromptSubmitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._entries: list[ChatEntry] = []
+        self._masker = Masker()
+        self._hint = ""
+        self._hinted = False
+        self._width = 0
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(wrap=True, markup=False, auto_scroll=True, min_width=10, id="chat-log")
+        yield Static("", id="chat-status")
+        yield PromptInput(placeholder="Ask the agent… (Enter sends, Esc leaves the input)",
+                          id="chat-input")
+
+    def load(self, entries: list[ChatEntry], masker: Masker, empty_hint: str = "") -> None:
+        """Show `entries` (the history's own list: later appends land in it too)."""
+        self._entries, self._masker, self._hint = entries, masker, empty_hint
+        self._render_all()
+
+    def _render_all(self) -> None:
+        log = self.query_one(RichLog)
+        log.clear()
+        self._width = log.size.width
+        self._hinted = not self._entries and bool(self._hint)
+        if self._hinted:
+            log.write(Text(self._hint, style="dim italic"))
+        for entry in self._entries:
+            log.write(render_entry(entry, self._masker))
+
+    def on_resize(self) -> None:
+        # RichLog wraps when a line is written; re-wrap when the width changes (also when a
+        # hidden tab becomes visible in the narrow layout).
+        if self.query_one(RichLog).size.width != self._width:
+            self.call_after_refresh(self._render_all)
+
+    def append(self, entry: ChatEntry, masker: Masker) -> None:
+        """Show one entry already added to the list given to `load`."""
+        log = self.query_one(RichLog)
+        if not log.size.width:
+            return  # hidden: rendered in full when shown
+        if self._hinted:  # the "no conversation yet" hint goes once there is one
+            log.clear()
+            self._hinted = False
+        log.write(render_entry(entry, masker))
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#chat-status", Static).update(text)
+
+    def set_user(self, user: str) -> None:
+        self.query_one(PromptInput).placeholder = (
+            f"Ask the agent as {user}… (Enter sends, Esc leaves the input)")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        prompt = self.query_one(PromptInput)
+        text = clean_prompt(event.value)
+        prompt.remember(text)
+        prompt.value = ""
+        self.post_message(self.PromptSubmitted(text))

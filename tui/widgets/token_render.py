@@ -1,0 +1,96 @@
+"""Rich renderings of decoded JWTs and claim diffs (shared by the User pane and the wire).
+
+Times become readable (UTC plus "in 4m"/"3m ago" against the session clock); the claims a
+learner should look at (aud, azp, act, cnf, scope, roles) are highlighted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from runtime.tokens import DecodedToken
+from tui.masking import TIME_CLAIMS, Masker
+
+KEY_CLAIMS = ("aud", "azp", "act", "cnf", "scope", "realm_access", "roles", "may_act")
+Clock = Callable[[], float]
+
+
+def relative(seconds: float) -> str:
+    span = abs(int(seconds))
+    unit = f"{span}s" if span < 120 else f"{span // 60}m" if span < 7200 else f"{span // 3600}h"
+    return f"in {unit}" if seconds > 0 else f"{unit} ago"
+
+
+def readable_time(value: Any, now: float) -> str:
+    if not isinstance(value, int | float):
+        return str(value)
+    stamp = datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{stamp} ({relative(value - now)})"
+
+
+def _value(name: str, value: Any, masker: Masker, now: float) -> str:
+    if name in TIME_CLAIMS:
+        return readable_time(value, now)
+    shown = masker.claim(name, value)
+    if isinstance(shown, dict | list):
+        return json.dumps(_mask_nested(shown, masker), separators=(", ", ": "))
+    return str(shown)
+
+
+def _mask_nested(value: Any, masker: Masker) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_nested(masker.claim(k, v), masker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_nested(v, masker) for v in value]
+    return masker.claim("", value) if isinstance(value, str) else value
+
+
+def _table(title: str, items: Iterable[tuple[str, Any]], masker: Masker, now: float) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, expand=True,
+                  padding=(0, 1), title_style="bold")
+    table.add_column("name", style="cyan", no_wrap=True, ratio=1)
+    table.add_column("value", ratio=4, overflow="fold")
+    for name, value in items:
+        style = "bold yellow" if name in KEY_CLAIMS else ""
+        table.add_row(name, Text(_value(name, value, masker, now), style=style))
+    return table
+
+
+def render_token(token: DecodedToken, masker: Masker, now: float,
+                 show_raw: bool = False) -> RenderableType:
+    parts: list[RenderableType] = [
+        Text(masker.text(token.label), style="bold"),
+        _table("header", token.header.items(), masker, now),
+        _table("claims", token.claims.items(), masker, now),
+    ]
+    if show_raw:
+        parts.append(Text(masker.text(token.raw), style="dim", overflow="fold"))
+    return Group(*parts)
+
+
+def render_diff(rows: list[tuple[str, str, Any, Any]], before: DecodedToken,
+                after: DecodedToken, masker: Masker, now: float) -> RenderableType:
+    head = Text.assemble(("before: ", "dim"), masker.text(before.label), "\n",
+                         ("after:  ", "dim"), masker.text(after.label))
+    if not rows:
+        return Group(head, Text("\nno claim changed", style="dim"))
+    table = Table(expand=True, box=None, padding=(0, 1))
+    table.add_column("claim", style="cyan", no_wrap=True)
+    table.add_column("change", no_wrap=True)
+    table.add_column("before", overflow="fold", ratio=1)
+    table.add_column("after", overflow="fold", ratio=1)
+    colours = {"added": "green", "removed": "red", "changed": "yellow"}
+    for claim, change, old, new in rows:
+        table.add_row(
+            claim, Text(change, style=colours.get(change, "")),
+            "" if old is None else _value(claim, old, masker, now),
+            "" if new is None else _value(claim, new, masker, now),
+        )
+    return Group(head, table)

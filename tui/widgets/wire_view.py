@@ -1,0 +1,219 @@
+"""WireView: the hop list (time, kind, from → to, what, status, duration) and its detail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.actions import SkipAction
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input
+
+from runtime.wire import Hop
+from tui.hop_filter import FilterError, HopFilter, parse_filter
+from tui.masking import Masker
+from tui.widgets.hop_detail import HopDetail
+
+KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
+              "service": "white", "idp": "magenta", "opa": "bright_magenta", "audit": "dim",
+              "attacker": "bold red", "error": "red"}
+# Fixed column widths; "what" takes the rest of the pane (recomputed on resize).
+COLUMNS = (("#", 3), ("time", 8), ("kind", 8), ("hop", 12), ("what", 0), ("st", 3),
+           ("took", 5))
+SHORT_NAMES = {"mcp-server": "mcp", "directory": "dir", "scripted-model": "llm"}
+
+
+def _fit(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+# Dropped first when the pane is narrow, in this order.
+OPTIONAL = ("time", "#")
+
+
+def visible_columns(width: int) -> list[tuple[str, int]]:
+    """The columns that fit `width` while leaving "what" at least 16 cells."""
+    columns = list(COLUMNS)
+    for name in OPTIONAL:
+        fixed = sum(w for _, w in columns) + 2 * len(columns) + 1
+        if width - fixed >= 16:
+            break
+        columns = [c for c in columns if c[0] != name]
+    return columns
+
+
+def hop_row(hop: Hop, masker: Masker, what_width: int = 30,
+            columns: list[tuple[str, int]] | None = None) -> tuple[Text, ...]:
+    clock = time.strftime("%H:%M:%S", time.localtime(hop.started_at))
+    status = Text("" if hop.status is None else str(hop.status),
+                  style="red" if not hop.ok else "green")
+    route = f"{SHORT_NAMES.get(hop.source, hop.source)}→{SHORT_NAMES.get(hop.target, hop.target)}"
+    took = masker.duration(hop.duration_ms) if hop.duration_ms else ""
+    cells = {"#": Text(str(hop.seq), style="dim"), "time": Text(masker.clock(clock), style="dim"),
+             "kind": Text(hop.kind, style=KIND_STYLE.get(hop.kind, "")),
+             "hop": Text(_fit(route, 12)), "what": Text(_fit(masker.text(hop.summary), what_width)),
+             "st": status, "took": Text(took, style="dim")}
+    return tuple(cells[name] for name, _ in (columns or COLUMNS))
+
+
+class WireView(Vertical):
+    DEFAULT_CSS = """
+    WireView { height: 1fr; }
+    WireView > #wire-filter { display: none; }
+    WireView > #wire-filter.-visible { display: block; }
+    WireView > DataTable { height: 1fr; min-height: 4; }
+    WireView > HopDetail { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close_filter", "Close filter", show=False, id="wire.close_filter"),
+    ]
+
+    class HopSelected(Message):
+        def __init__(self, hop: Hop) -> None:
+            super().__init__()
+            self.hop = hop
+
+    class FilterChanged(Message):
+        def __init__(self, hop_filter: HopFilter) -> None:
+            super().__init__()
+            self.hop_filter = hop_filter
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.hops: list[Hop] = []
+        self.shown: list[Hop] = []
+        self.filter = HopFilter()
+        self.masker = Masker()
+        self.now: Callable[[], float] = time.time
+        self._detail_timer: Timer | None = None
+        self.what_width = 30
+        self.columns = list(COLUMNS)
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
+                    id="wire-filter")
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True,
+                                           id="wire-table")
+        self._add_columns(table)
+        yield table
+        yield HopDetail(id="hop-detail")
+
+    def _add_columns(self, table: DataTable[Text]) -> None:
+        for label, width in self.columns:
+            table.add_column(label, width=width or self.what_width, key=label)
+
+    def on_resize(self) -> None:
+        columns = visible_columns(self.size.width)
+        fixed = sum(w for _, w in columns) + 2 * len(columns) + 3  # + the scrollbar
+        width = max(12, self.size.width - fixed)
+        if width != self.what_width or columns != self.columns:
+            self.what_width, self.columns = width, columns
+            cursor = self.table.cursor_row
+            self.table.clear(columns=True)
+            self._add_columns(self.table)
+            self._fill(cursor)
+
+    def _fill(self, cursor: int) -> None:
+        table = self.table
+        for hop in self.shown:
+            table.add_row(*self._row(hop), key=str(hop.seq))
+        if self.shown:
+            table.move_cursor(row=min(max(cursor, 0), len(self.shown) - 1), animate=False)
+
+    def _row(self, hop: Hop) -> tuple[Text, ...]:
+        return hop_row(hop, self.masker, self.what_width, self.columns)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#wire-table", DataTable)
+
+    def set_hops(self, hops: list[Hop], masker: Masker) -> None:
+        """Replace everything shown (pattern switch, filter or reveal change)."""
+        self.hops, self.masker = list(hops), masker
+        self.shown = [h for h in self.hops if self.filter.matches(h)]
+        self.table.clear()
+        self._fill(len(self.shown) - 1)
+        if not self.shown:
+            self.query_one(HopDetail).show(None, [], masker, self.now)
+
+    def add_hops(self, hops: list[Hop]) -> None:
+        table = self.table
+        following = not self.shown or table.cursor_row >= len(self.shown) - 1
+        self.hops += hops
+        fresh = [h for h in hops if self.filter.matches(h)]
+        for hop in fresh:
+            table.add_row(*self._row(hop), key=str(hop.seq))
+        self.shown += fresh
+        if fresh and following:
+            table.move_cursor(row=len(self.shown) - 1, animate=False)
+
+    @property
+    def selected(self) -> Hop | None:
+        row = self.table.cursor_row
+        return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
+
+    def trace_of(self, hop: Hop) -> list[Hop]:
+        return [h for h in self.hops if h.trace_id == hop.trace_id and h.seq <= hop.seq]
+
+    def show_detail(self) -> None:
+        self._detail_timer = None
+        hop = self.selected
+        self.query_one(HopDetail).show(hop, self.trace_of(hop) if hop else [], self.masker,
+                                       self.now)
+
+    def open_filter(self) -> None:
+        box = self.query_one("#wire-filter", Input)
+        box.add_class("-visible")
+        box.value = self.filter.source
+        box.focus()
+
+    def apply_filter(self, text: str) -> None:
+        """Raises FilterError with a readable message when a term is not understood."""
+        self.filter = parse_filter(text)
+        self.set_hops(self.hops, self.masker)
+        box = self.query_one("#wire-filter", Input)
+        if box.value != text and not box.has_focus:
+            box.value = text
+        box.set_class(self.filter.active or box.has_focus, "-visible")
+        self.post_message(self.FilterChanged(self.filter))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            self.apply_filter(event.value)
+        except FilterError as exc:
+            self.notify(str(exc), title="Filter", severity="error")
+            return
+        self.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            self.apply_filter(event.value)
+        except FilterError:
+            pass  # complain on Enter, not on every keystroke
+
+    def action_close_filter(self) -> None:
+        box = self.query_one("#wire-filter", Input)
+        if not box.has_focus:
+            raise SkipAction()
+        if not self.filter.active:
+            box.remove_class("-visible")
+        self.table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        hop = self.selected
+        if hop is not None:
+            self.post_message(self.HopSelected(hop))
+        # Hops can stream in fast; render the (heavier) detail once they settle.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(0.04, self.show_detail)
