@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from runtime.agent import TurnResult
 from runtime.identity import DecidedBy, Outcome
-from runtime.services.guard import AuditRecord
 from runtime.wire import current_trace, new_trace_id, reset_trace, reset_user, set_trace, set_user
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # kept out of the import path: the TUI reads STEPS before the runtime loads
+    from runtime.agent import TurnResult
     from runtime.runner import PatternRunner
+    from runtime.services.guard import AuditRecord
 
 StepId = Literal["L1", "L2", "L3", "L4", "A1", "A2", "A3", "A4", "A5", "A6", "A7"]
 STEP_IDS: tuple[StepId, ...] = ("L1", "L2", "L3", "L4", "A1", "A2", "A3", "A4", "A5", "A6", "A7")

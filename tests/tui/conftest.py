@@ -7,22 +7,13 @@ snapshots; everything else is the real app on the real embedded runtime.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tui_helpers import stable_patterns
 
-from runtime.pattern_loader import PatternInfo, discover
 from runtime.settings import Settings
 from tui.app import AgentAuthApp
-
-SNAPSHOT_SIZES = {"small": (80, 24), "large": (160, 48)}
-
-
-def stable_patterns(ids: tuple[str, ...] | None = None) -> list[PatternInfo]:
-    found = [replace(p, title=p.folder.name.split("_", 1)[1].replace("_", " "))
-             for p in discover()]
-    return [p for p in found if ids is None or p.id in ids]
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def _broken_pattern(tmp_path: Path) -> PatternInfo:
 
 
 async def test_a_pattern_that_fails_to_load_is_reported_and_the_app_goes_on(make_app, tmp_path):
-    from conftest import stable_patterns
+    from tui_helpers import stable_patterns
 
     app = make_app(pattern_infos=[*stable_patterns(("p01",)), _broken_pattern(tmp_path)])
     async with app.run_test(size=(80, 24)) as pilot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tui_helpers import chat_text, main_screen, send_prompt, settle, shown_text
+from tui_helpers import chat_text, main_screen, send_prompt, settle, shown_row, shown_text
 
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.status_bar import StatusBar
@@ -50,7 +50,7 @@ async def test_opening_a_hop_shows_its_decoded_jwt(make_app):
         await send_prompt(pilot, app, "What are my expenses?")
         await pilot.press("escape", "4")
         wire = main_screen(app).query_one(WireView)
-        row = next(i for i, h in enumerate(wire.shown) if h.kind == "service" and h.tokens)
+        row = await shown_row(pilot, wire, lambda h: h.kind == "service" and h.tokens)
         wire.table.move_cursor(row=row)
         main_screen(app).query_one(HopDetail).active = "tab-jwt"
         await pilot.pause(0.2)
@@ -64,7 +64,7 @@ async def test_token_exchange_hop_shows_the_claims_diff(make_app):
         await app.wait_until_ready()
         await send_prompt(pilot, app, "What are my expenses?")
         wire = main_screen(app).query_one(WireView)
-        row = next(i for i, h in enumerate(wire.shown) if "token-exchange" in h.summary)
+        row = await shown_row(pilot, wire, lambda h: "token-exchange" in h.summary)
         wire.table.move_cursor(row=row)
         main_screen(app).query_one(HopDetail).active = "tab-diff"
         await pilot.pause(0.2)
@@ -128,7 +128,7 @@ async def test_export_writes_har_and_jsonl_and_a_hop_as_curl(make_app, tmp_path)
         assert har["log"]["version"] == "1.2" and har["log"]["entries"]
         assert all(e["_pattern"] == "p01" for e in har["log"]["entries"])
         wire = main_screen(app).query_one(WireView)
-        wire.table.move_cursor(row=next(i for i, h in enumerate(wire.shown) if h.url))
+        wire.table.move_cursor(row=await shown_row(pilot, wire, lambda h: bool(h.url)))
         await pilot.press("4", "x")
         assert app.clipboard.startswith("curl -sS -X")
         assert list((tmp_path / "exports").glob("hop-*.sh"))

@@ -7,9 +7,8 @@ Update after an intended change: `uv run pytest tests/tui/test_snapshots.py --sn
 from __future__ import annotations
 
 import pytest
-from conftest import SNAPSHOT_SIZES
 from textual.pilot import Pilot
-from tui_helpers import settle
+from tui_helpers import SNAPSHOT_SIZES, settle
 
 
 async def _ready(pilot: Pilot) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.pilot import Pilot
 
+from runtime.pattern_loader import PatternInfo, discover
 from tui.app import AgentAuthApp
 from tui.screens.main_screen import MainScreen
 
@@ -49,3 +52,25 @@ def shown_text(app: AgentAuthApp, selector: str, width: int = 200) -> str:
     console = Console(width=width, file=StringIO(), no_color=True, color_system=None)
     console.print(content)
     return console.file.getvalue()  # type: ignore[attr-defined]
+async def shown_row(pilot: Pilot, wire: object, predicate: object,
+                    timeout: float = 10.0) -> int:
+    """Index of the first shown hop matching `predicate`, waiting for hops still in flight
+    (they reach the UI in batches from the runtime thread)."""
+    waited = 0.0
+    while True:
+        for index, hop in enumerate(wire.shown):  # type: ignore[attr-defined]
+            if predicate(hop):  # type: ignore[operator]
+                return index
+        assert waited < timeout, "no matching hop reached the wire view"
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
+SNAPSHOT_SIZES = {"small": (80, 24), "large": (160, 48)}
+
+
+def stable_patterns(ids: tuple[str, ...] | None = None) -> list[PatternInfo]:
+    """Pattern titles pinned to folder names, so narrative edits do not churn snapshots."""
+    found = [replace(p, title=p.folder.name.split("_", 1)[1].replace("_", " "))
+             for p in discover()]
+    return [p for p in found if ids is None or p.id in ids]

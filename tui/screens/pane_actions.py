@@ -33,8 +33,9 @@ class PaneActions(MainBase):
         self._focus_pane_widget(name)
 
     def _focus_pane_widget(self, name: str) -> None:
+        # The chat key always lands in the prompt input: "3" then typing must type.
         pane = self.query_one(f"#pane-{name}")
-        if self.focused is None or pane not in self.focused.ancestors_with_self:
+        if name == "chat" or self.focused is None or pane not in self.focused.ancestors_with_self:
             self.query_one(FOCUS_TARGET[name]).focus()
 
     def action_toggle_maximize(self) -> None:
