@@ -77,3 +77,50 @@ class AsgiServer:
             self._task.cancel()
         self._server = None
         self._task = None
+
+
+class Served:
+    """Mixin for an in-process server object that has an ASGI `app`: start/stop/async with,
+    `base_url` and `running`. Subclasses set `server_name` and may hook `_started`/`_stopped`.
+    """
+
+    app: ASGIApp
+    server_name = "server"
+    _server: AsgiServer | None = None
+
+    async def start(self) -> str:
+        if self._server is None:
+            server = AsgiServer(self.app, name=self.server_name)
+            base = await server.start()
+            self._server = server
+            self._started(base)
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+            self._stopped()
+
+    def _started(self, base_url: str) -> None:
+        """Called once the server listens."""
+
+    def _stopped(self) -> None:
+        """Called after the server stopped."""
+
+    async def __aenter__(self) -> Served:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.server_name} is not started")
+        return self._server.base_url
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None

@@ -17,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from stack.clock import Clock
-from stack.jose.keys import generate_rsa_key, new_kid, public_jwk
+from stack.jose.keys import SIGNATURE_ONLY, generate_rsa_key, new_kid, public_jwk
 
 SIGNING_ALG = "RS256"
 REFRESH_ALG = "HS512"
@@ -109,17 +109,8 @@ class KeyRing:
             key = match.private_key.public_key()
         else:
             raise TokenSignatureError(f"unexpected token algorithm {alg!r}")
-        options: Any = {
-            "verify_exp": False,
-            "verify_nbf": False,
-            "verify_iat": False,
-            "verify_aud": False,
-            "verify_iss": False,
-            "verify_sub": False,
-            "verify_jti": False,
-        }
         try:
-            claims = jwt.decode(token, key=key, algorithms=[alg], options=options)
+            claims = jwt.decode(token, key=key, algorithms=[alg], options=SIGNATURE_ONLY)
         except jwt.PyJWTError as exc:
             raise TokenSignatureError(f"invalid token: {exc}") from None
         if not isinstance(claims, dict):

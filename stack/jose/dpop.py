@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from .keys import PRIVATE_JWK_MEMBERS, PrivateKey, b64url_encode, canonical_json, default_alg
+from .keys import (
+    PRIVATE_JWK_MEMBERS,
+    SIGNATURE_ONLY,
+    PrivateKey,
+    b64url_encode,
+    canonical_json,
+    default_alg,
+)
 from .keys import public_jwk as _public_jwk
 from .replay import ReplayCache
 
@@ -163,17 +170,8 @@ def _verified_claims(proof: str, alg: str, jwk: dict[str, Any]) -> dict[str, Any
         key = jwt.PyJWK(jwk, algorithm=alg)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise DPoPError("jwk", f"DPoP proof jwk is not a usable public key: {exc}") from None
-    options: Any = {
-        "verify_exp": False,
-        "verify_nbf": False,
-        "verify_iat": False,
-        "verify_aud": False,
-        "verify_iss": False,
-        "verify_sub": False,
-        "verify_jti": False,
-    }
     try:
-        return jwt.decode(proof, key=key, algorithms=[alg], options=options)
+        return jwt.decode(proof, key=key, algorithms=[alg], options=SIGNATURE_ONLY)
     except jwt.InvalidSignatureError:
         raise DPoPError("signature", "DPoP proof signature is invalid") from None
     except jwt.PyJWTError as exc:

@@ -87,3 +87,16 @@ def new_kid() -> str:
 
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+# pyjwt options for "check the signature only": callers check times and claims themselves
+# against their own clock (the explorer's clock can be moved).
+SIGNATURE_ONLY: Any = {  # jwt.types.Options
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+}

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stack.asgi_server import AsgiServer
+from stack.asgi_server import Served
 
 from ._engine import (
     NO_INPUT,
@@ -55,19 +55,20 @@ _INPUT_MISSING_WARNING = {
 }
 
 
-class EmbeddedOPA:
+class EmbeddedOPA(Served):
     """The stack/opa policies behind OPA's REST API.
 
     `app` is the ASGI app (also usable with httpx.ASGITransport); `start()` loads the
     policies (raising PolicyLoadError for a broken file) and serves them.
     """
 
+    server_name = "embedded-opa"
+
     def __init__(self, policy_dir: Path | str | None = None, *, slow_seconds: float = 5.0) -> None:
         self.policy_dir = Path(policy_dir) if policy_dir is not None else POLICY_DIR
         self.fault: Fault = None
         self.slow_seconds = slow_seconds
         self._engine: RegoEngine | None = None
-        self._server: AsgiServer | None = None
         self.app = Starlette(
             routes=[
                 Route("/health", self._health, methods=["GET"]),
@@ -121,33 +122,7 @@ class EmbeddedOPA:
     async def start(self) -> str:
         if self._engine is None:
             self.load()
-        if self._server is None:
-            server = AsgiServer(self.app, name="embedded-opa")
-            await server.start()
-            self._server = server
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-
-    async def __aenter__(self) -> EmbeddedOPA:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("EmbeddedOPA is not started")
-        return self._server.base_url
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
+        return await super().start()
 
     # --- HTTP ------------------------------------------------------------------------------
 
