@@ -95,12 +95,15 @@ class Agent:
                 for tool_call in message.tool_calls:
                     name = tool_call.function.name  # type: ignore[union-attr]
                     args = _parse_arguments(tool_call.function.arguments)  # type: ignore[union-attr]
-                    args.update(self.handler.bound_arguments(session.username, session.api_key))
+                    bound = self.handler.bound_arguments(session.username, session.api_key)
+                    # the chat shows what the model asked for; bound values stay out of view
+                    shown = {**args, **dict.fromkeys(bound, "(bound by the runtime)")}
+                    args.update(bound)
                     result = await mcp.call_tool(name, args)
                     text = "\n".join(
                         getattr(block, "text", "") for block in result.content
                     ) or json.dumps({"error": {"reason": "tool returned nothing"}})
-                    calls.append(ToolInvocation(name, _shown_arguments(args, self.handler), text))
+                    calls.append(ToolInvocation(name, shown, text))
                     messages.append({"role": "tool", "tool_call_id": tool_call.id,
                                      "content": text})
         return TurnResult(session.username, prompt,
@@ -126,9 +129,3 @@ def _parse_arguments(raw: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _shown_arguments(args: dict[str, Any], handler: AuthHandler) -> dict[str, Any]:
-    """What the chat shows as the tool call: bound arguments are marked as the runtime's."""
-    bound = set(handler.bound_arguments("", "")) if not handler.model_sees_api_key else set()
-    return {k: ("(bound by runtime)" if k in bound else v) for k, v in args.items()}
