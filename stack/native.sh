@@ -125,10 +125,15 @@ fetch_keycloak() {
     fi
     say "downloaded in $(elapsed "$t0") s"
   fi
-  need unzip
   local tmp="$CACHE/.unpack-$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  unzip -q "$KC_ZIP" -d "$tmp" || { rm -rf "$tmp"; die "cannot unpack $KC_ZIP (delete it to re-download)"; }
+  # unzip is not on every machine; Python's zipfile is (it drops the exec bits: restored below)
+  if command -v unzip >/dev/null 2>&1; then
+    unzip -q "$KC_ZIP" -d "$tmp" || { rm -rf "$tmp"; die "cannot unpack $KC_ZIP (delete it to re-download)"; }
+  else
+    python3 -m zipfile -e "$KC_ZIP" "$tmp" || { rm -rf "$tmp"; die "cannot unpack $KC_ZIP (delete it to re-download)"; }
+    chmod +x "$tmp/keycloak-$KEYCLOAK_VERSION"/bin/*.sh
+  fi
   rm -rf "$KC_HOME"
   mv "$tmp/keycloak-$KEYCLOAK_VERSION" "$KC_HOME"
   rm -rf "$tmp"
