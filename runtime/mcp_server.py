@@ -65,6 +65,9 @@ class ToolBackend:
             return self._refused(401, exc.reason, exc.decided_by)
         except DependencyError as exc:
             return self._refused(503, exc.reason, exc.decided_by)
+        except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
+            reason = f"the pattern's mcp_auth failed: {type(exc).__name__}: {exc}"
+            return self._refused(503, reason, "runtime")
         try:
             response = await self.ctx.http.request(
                 prepared.method,

@@ -67,6 +67,10 @@ class Guard:
         except DependencyError as exc:
             self._audit(identity, action, resource, 503, exc.decided_by, exc.reason)
             raise GuardError(503, detail={"error": "unavailable", "reason": exc.reason}) from None
+        except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
+            reason = f"the pattern's service_auth failed: {type(exc).__name__}: {exc}"
+            self._audit(identity, action, resource, 503, "service", reason)
+            raise GuardError(503, detail={"error": "unavailable", "reason": reason}) from None
         if not isinstance(decision, Decision):
             reason = "pattern authorizer returned no Decision; failing closed"
             self._audit(identity, action, resource, 503, "service", reason)

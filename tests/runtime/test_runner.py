@@ -204,3 +204,61 @@ async def test_a_model_endpoint_that_errors_or_times_out_gives_a_clear_answer(st
             assert again.error == reason  # still usable, still clear
     finally:
         await server.stop()
+
+
+BROKEN_MCP = '''
+from runtime.pattern_api import AuthHandler
+
+
+class Broken(AuthHandler):
+    async def prepare_request(self, call, request, ctx):
+        raise KeyError("no such credential")
+
+
+handler = Broken()
+'''
+BROKEN_SERVICE = '''
+async def get_identity(request, ctx):
+    return 1 / 0
+
+
+async def authorize(identity, action, resource, ctx):
+    raise AssertionError("never reached")
+'''
+
+
+def _broken_pattern(tmp_path, mcp: str, service: str):
+    from runtime.pattern_loader import load
+
+    folder = tmp_path / "p01_broken"
+    folder.mkdir()
+    (folder / "README.md").write_text("# Broken\n")
+    (folder / "mcp_auth.py").write_text(mcp)
+    (folder / "service_auth.py").write_text(service)
+    return load("p01", tmp_path)
+
+
+async def test_a_pattern_whose_code_raises_fails_closed_with_a_clear_reason(stack, tmp_path):
+    from runtime.pattern_loader import PATTERNS_DIR
+
+    pattern = _broken_pattern(tmp_path, BROKEN_MCP,
+                              (PATTERNS_DIR / "p01_no_auth" / "service_auth.py").read_text())
+    async with PatternRunner(pattern, stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+    result = json.loads(turn.tool_calls[0].result)
+    assert result["error"]["status"] == 503
+    assert result["error"]["reason"] == (
+        "the pattern's mcp_auth failed: KeyError: 'no such credential'")
+    assert "refused" in turn.answer.lower() or "503" in turn.answer
+
+
+async def test_a_service_auth_that_raises_is_a_503_and_an_audited_denial(stack, tmp_path):
+    pattern = _broken_pattern(tmp_path, "from runtime.pattern_api import AuthHandler\n"
+                              "handler = AuthHandler()\n", BROKEN_SERVICE)
+    async with PatternRunner(pattern, stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+        audit = list(runner.world.audit)
+    result = json.loads(turn.tool_calls[0].result)
+    assert result["error"]["status"] == 503
+    assert "service_auth failed: ZeroDivisionError" in result["error"]["reason"]
+    assert len(audit) == 1 and not audit[0].allowed and audit[0].status == 503
