@@ -1,6 +1,6 @@
 """PatternRunner: one pattern's whole runtime, usable from the CLI, the TUI, tests or a notebook.
 
-    runner = PatternRunner("p05")
+    runner = PatternRunner("p05", stack="embedded", model="scripted")
     await runner.start()
     turn = await runner.run_as("dave", "Make me an admin.")
     step = await runner.run_step("A4")
@@ -32,7 +32,7 @@ from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
 from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
-from runtime.settings import Settings
+from runtime.settings import Settings, StackMode
 from runtime.stack_handle import StackHandle
 from runtime.wire import (
     Redactor,
@@ -78,14 +78,22 @@ class PatternRunner:
         pattern: str | PatternInfo | LoadedPattern,
         *,
         settings: Settings | None = None,
-        stack: StackHandle | None = None,
+        stack: StackHandle | StackMode | None = None,
+        model: str | None = None,
         tap: WireTap | None = None,
         keys: KeySource | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        """`stack` is a shared StackHandle, or "embedded"/"external" for one of its own;
+        `model` is "scripted" or a model name (see Settings)."""
+        settings = settings or Settings()
+        if isinstance(stack, str) or model is not None:
+            settings = settings.with_(stack=stack if isinstance(stack, str) else None,
+                                      model=model)
+        self.settings = settings
         self.loaded = pattern if isinstance(pattern, LoadedPattern) else load(pattern)
-        self._owns_stack = stack is None
-        self.stack: StackHandle = stack or StackHandle(self.settings)
+        self._owns_stack = not isinstance(stack, StackHandle)
+        self.stack: StackHandle = stack if isinstance(stack, StackHandle) else StackHandle(
+            self.settings)
         secrets_to_hide = (self.settings.openai_api_key or "",)
         self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide))
         self.keys = keys or KeySource()

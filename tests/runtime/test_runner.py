@@ -262,3 +262,11 @@ async def test_a_service_auth_that_raises_is_a_503_and_an_audited_denial(stack, 
     assert result["error"]["status"] == 503
     assert "service_auth failed: ZeroDivisionError" in result["error"]["reason"]
     assert len(audit) == 1 and not audit[0].allowed and audit[0].status == 503
+
+
+async def test_a_runner_can_be_built_from_names_as_in_a_notebook():
+    runner = PatternRunner("p05", stack="embedded", model="scripted")
+    assert runner.settings.stack == "embedded" and runner.settings.scripted
+    async with runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+    assert "4 expenses" in turn.answer
