@@ -25,17 +25,6 @@ def key():
     return generate_ec_key()
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def kc(clock):
-    async with IdPTestClient.embedded(clock=clock) as client:
-        yield client
-
-
 def proof_for(kc: IdPTestClient, key, clock: Clock, **kw) -> dict[str, str]:
     htu = kw.pop("htu", kc.token_url)
     htm = kw.pop("htm", "POST")

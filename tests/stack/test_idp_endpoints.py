@@ -5,21 +5,9 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from stack.clock import Clock
 from stack.idp.testing import IdPTestClient, claims_of
 
 ALICE = "8a1f6c1e-0000-4000-8000-00000000a11c"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def kc(clock):
-    async with IdPTestClient.embedded(clock=clock) as client:
-        yield client
 
 
 def auth(token: str) -> dict[str, str]:

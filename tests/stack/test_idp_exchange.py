@@ -8,24 +8,12 @@ import json
 import jwt
 import pytest
 
-from stack.clock import Clock
 from stack.idp import DEFAULT_REALM_FILE
 from stack.idp.testing import IdPTestClient, claims_of
 
 ALICE = "8a1f6c1e-0000-4000-8000-00000000a11c"
 AGENT_SA = "8a1f6c1e-0000-4000-8000-0000000a9e17"
 REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def kc(clock):
-    async with IdPTestClient.embedded(clock=clock) as client:
-        yield client
 
 
 def variant(tmp_path, change) -> str:

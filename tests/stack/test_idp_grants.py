@@ -8,7 +8,6 @@ import json
 import jwt
 import pytest
 
-from stack.clock import Clock
 from stack.idp import DEFAULT_REALM_FILE
 from stack.idp.testing import IdPTestClient, claims_of
 
@@ -22,17 +21,6 @@ BAD_SECRET = {
     "error": "unauthorized_client",
     "error_description": "Invalid client or Invalid client credentials",
 }
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def kc(clock):
-    async with IdPTestClient.embedded(clock=clock) as client:
-        yield client
 
 
 def realm_variant(tmp_path, change) -> str:
