@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from runtime.agent import TurnResult
 from runtime.cli import CliError, dump_json
@@ -81,6 +82,25 @@ def _mark(cell: Cell) -> str:
     return text if cell.ok else f"{text}!"
 
 
+def _short_audit(cell: Cell) -> str:
+    text = cell.audit.replace("nobody (credential rejected)", "rejected")
+    text = text.replace("(never reached a service)", "-").replace(" (actor ", "+")
+    return text.rstrip(")") if "+" in text else text
+
+
+def _table(result: MatrixResult, title: str, value: Callable[[Cell], str]) -> list[str]:
+    cells = {(c.step, c.pattern): value(c) for c in result.cells}
+    widths = [max([len(p)] + [len(cells.get((s, p), "")) for s in result.steps]) + 2
+              for p in result.patterns]
+    lines = [f"{title}:", ("step  " + "".join(f"{p:<{w}}" for p, w in
+                                               zip(result.patterns, widths, strict=True))).rstrip()]
+    for step in result.steps:
+        lines.append((f"{step:<6}" + "".join(
+            f"{cells.get((step, p), '-'):<{w}}" for p, w in
+            zip(result.patterns, widths, strict=True))).rstrip())
+    return lines
+
+
 def render_matrix(result: MatrixResult) -> str:
     lines = []
     head = "step  " + "".join(f"{p:>8}" for p in result.patterns)
@@ -98,11 +118,10 @@ def render_matrix(result: MatrixResult) -> str:
         lines.append(f"  {cell.pattern} {cell.step}: expected {cell.expected}, got {cell.actual}"
                      f" (decided by {cell.decided_by}; audit: {cell.audit})")
     lines.append("")
-    lines.append("who decided / audit attributes the action to:")
-    for step in result.steps:
-        cells = [result.cell(step, p) for p in result.patterns]
-        text = "  ".join(f"{c.pattern}:{c.decided_by}/{c.audit}" for c in cells if c)
-        lines.append(f"  {step}: {text}")
+    lines += _table(result, "who decided", lambda c: c.decided_by)
+    lines.append("")
+    lines += _table(result, "whom the audit log names (user+actor; rejected = credential "
+                    "refused)", _short_audit)
     lines.append("")
     lines.append("measured columns:")
     width = max(len(n) for n in COLUMN_NAMES)
