@@ -3,16 +3,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from runtime.runner import PatternRunner
-from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
-
-
-@pytest_asyncio.fixture
-async def stack() -> AsyncIterator[StackHandle]:
-    handle = StackHandle(Settings())
-    await handle.start()
-    yield handle
-    await handle.stop()
 
 
 @pytest_asyncio.fixture

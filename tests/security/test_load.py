@@ -6,25 +6,13 @@ scripts/bench_load.py measures the same at larger scale."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from runtime.battery.load import check, plan, run_sessions
 from runtime.runner import PatternRunner
-from runtime.settings import Settings
-from runtime.stack_handle import StackHandle
 
 SESSIONS = 50
-
-
-@pytest_asyncio.fixture
-async def stack() -> AsyncIterator[StackHandle]:
-    handle = StackHandle(Settings())
-    await handle.start()
-    yield handle
-    await handle.stop()
 
 
 @pytest.mark.parametrize("pattern", ["p07", "p08"])

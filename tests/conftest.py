@@ -1,0 +1,17 @@
+"""Fixtures shared by every test folder."""
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from runtime.settings import Settings
+from runtime.stack_handle import StackHandle
+
+
+@pytest_asyncio.fixture
+async def stack() -> AsyncIterator[StackHandle]:
+    """The embedded IdP and OPA, started for one test."""
+    handle = StackHandle(Settings())
+    await handle.start()
+    yield handle
+    await handle.stop()
