@@ -82,6 +82,25 @@ log_tail() {
   printf '%s\n' "----" >&2
 }
 
+# wait_healthy NAME PID URL PIDFILE LOG TIMEOUT POLL WHAT: until URL answers; die with the log
+# tail if the process exits or the timeout passes.
+wait_healthy() {
+  local name=$1 pid=$2 url=$3 pidfile=$4 log=$5 timeout=$6 poll=$7 what=$8 deadline
+  deadline=$((SECONDS + timeout))
+  until healthy "$url"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pidfile"
+      log_tail "$log"
+      die "$name exited during start-up (log: $log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      log_tail "$log"
+      die "$name not ready after ${timeout}s (pid $pid still running; stop it with '$0 down $what')"
+    fi
+    sleep "$poll"
+  done
+}
+
 pick_java() {
   if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
     :
@@ -175,21 +194,9 @@ up_keycloak() {
     pid=$!
     echo "$pid" >"$KC_PID"
   fi
-  local t0 deadline
+  local t0
   t0="${T_KC_START:-$(now)}"
-  deadline=$((SECONDS + KEYCLOAK_START_TIMEOUT))
-  until healthy "$KC_HEALTH"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$KC_PID"
-      log_tail "$KC_LOG"
-      die "Keycloak exited during start-up (log: $KC_LOG)"
-    fi
-    if ((SECONDS >= deadline)); then
-      log_tail "$KC_LOG"
-      die "Keycloak not ready after ${KEYCLOAK_START_TIMEOUT}s (pid $pid still running; stop it with '$0 down keycloak')"
-    fi
-    sleep 1
-  done
+  wait_healthy Keycloak "$pid" "$KC_HEALTH" "$KC_PID" "$KC_LOG" "$KEYCLOAK_START_TIMEOUT" 1 keycloak
   # ready means the HTTP stack is up; the realm import has finished before that
   if ! curl -fsS -o /dev/null --max-time 5 "$KC_URL/realms/agentauth/.well-known/openid-configuration"; then
     log_tail "$KC_LOG"
@@ -238,21 +245,9 @@ up_opa() {
     pid=$!
     echo "$pid" >"$OPA_PID"
   fi
-  local t0 deadline
+  local t0
   t0="${T_OPA_START:-$(now)}"
-  deadline=$((SECONDS + OPA_START_TIMEOUT))
-  until healthy "$OPA_URL/health"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$OPA_PID"
-      log_tail "$OPA_LOG"
-      die "OPA exited during start-up (policy error? log: $OPA_LOG)"
-    fi
-    if ((SECONDS >= deadline)); then
-      log_tail "$OPA_LOG"
-      die "OPA not healthy after ${OPA_START_TIMEOUT}s"
-    fi
-    sleep 0.3
-  done
+  wait_healthy OPA "$pid" "$OPA_URL/health" "$OPA_PID" "$OPA_LOG" "$OPA_START_TIMEOUT" 0.3 opa
   say "OPA $OPA_VERSION ready at $OPA_URL in $(elapsed "$t0") s (pid $pid)"
 }
 
