@@ -2,7 +2,9 @@
 
 The model (scripted or real) only ever sees what this loop gives it: the system prompt, the
 user's words, the tool schemas and tool results. Which credential reaches the MCP server,
-and how, is the pattern's business (`AuthHandler.user_context`, `bound_arguments`).
+and how, is the pattern's business (`user_credential`, `model_instructions`,
+`bound_arguments`); the user's name goes in every call's `_meta`, as the write-up's agent
+sends it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 import openai
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import RequestParamsMeta
 
 from runtime.http import EndpointMap, make_client2
-from runtime.pattern_api import AuthHandler
+from runtime.plugin import McpPlugin
 from runtime.wire import WireTap
 
 MAX_TOOL_ROUNDS = 6
@@ -57,7 +60,7 @@ class Agent:
     llm: openai.AsyncOpenAI
     model: str
     mcp_url: str
-    handler: AuthHandler
+    plugin: McpPlugin
     tap: WireTap
     endpoints: EndpointMap
     system_prompt: str = (
@@ -67,17 +70,18 @@ class Agent:
 
     async def run(self, session: UserSession, prompt: str, trace_id: str) -> TurnResult:
         system = self.system_prompt.format(user=session.username)
-        extra = self.handler.model_instructions(session.username, session.api_key)
+        extra = self.plugin.model_instructions(session.username, session.api_key)
         if extra:
             system += " " + extra
+        bound = self.plugin.bound_arguments(session.username, session.api_key)
         headers = {}
-        if self.handler.user_context == "bearer_header" and session.access_token:
+        if self.plugin.user_credential == "bearer_token" and session.access_token:
             headers["Authorization"] = f"Bearer {session.access_token}"
         http = make_client2(self.tap, self.endpoints, "agent", headers=headers)
         calls: list[ToolInvocation] = []
         async with http, Client(streamable_http_client(self.mcp_url, http_client=http)) as mcp:
             listed = await mcp.list_tools()
-            tools = [self._schema_for_model(t) for t in listed.tools]
+            tools = [self._schema_for_model(t, bound) for t in listed.tools]
             messages: list[dict[str, Any]] = [
                 {"role": "system", "content": system},
                 {"role": "user", "content": prompt},
@@ -95,11 +99,11 @@ class Agent:
                 for tool_call in message.tool_calls:
                     name = tool_call.function.name  # type: ignore[union-attr]
                     args = _parse_arguments(tool_call.function.arguments)  # type: ignore[union-attr]
-                    bound = self.handler.bound_arguments(session.username, session.api_key)
                     # the chat shows what the model asked for; bound values stay out of view
                     shown = {**args, **dict.fromkeys(bound, "(bound by the runtime)")}
                     args.update(bound)
-                    result = await mcp.call_tool(name, args)
+                    meta: RequestParamsMeta = {"user": session.username}  # type: ignore[typeddict-unknown-key]
+                    result = await mcp.call_tool(name, args, meta=meta)
                     text = "\n".join(
                         getattr(block, "text", "") for block in result.content
                     ) or json.dumps({"error": {"reason": "tool returned nothing"}})
@@ -110,12 +114,17 @@ class Agent:
                           "The agent stopped after too many tool rounds.", trace_id,
                           self.model, tuple(calls), error="too many tool rounds")
 
-    def _schema_for_model(self, tool: Any) -> dict[str, Any]:
+    def _schema_for_model(self, tool: Any, bound: dict[str, Any]) -> dict[str, Any]:
+        """The tool as the model sees it: without the arguments the runtime binds, and
+        without `api_key` unless the pattern has the model pass the user's key."""
         schema = json.loads(json.dumps(tool.input_schema))
-        if not self.handler.model_sees_api_key:
-            schema.get("properties", {}).pop("api_key", None)
-            if "required" in schema:
-                schema["required"] = [r for r in schema["required"] if r != "api_key"]
+        hidden = set(bound)
+        if self.plugin.user_credential != "api_key_argument":
+            hidden.add("api_key")
+        for name in hidden:
+            schema.get("properties", {}).pop(name, None)
+        if "required" in schema:
+            schema["required"] = [r for r in schema["required"] if r not in hidden]
         return {
             "type": "function",
             "function": {"name": tool.name, "description": tool.description or "",

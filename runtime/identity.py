@@ -11,34 +11,47 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 IdentityMethod = Literal[
-    "anonymous",      # nothing presented, nothing checked
-    "shared_key",     # one key for the whole agent: the service knows "the agent", not the user
-    "user_key",       # a per-user API key (a string that names a user)
-    "jwt",            # a signature-verified JWT
-    "dpop_jwt",       # a verified JWT bound to a key, with a verified per-request proof
+    # the write-up's names
+    "none",           # nothing presented, nothing checked
+    "api_key",        # one key for the whole agent: the service knows "the agent", not the user
+    "string_id",      # a user name asserted by the caller, taken on trust
+    "jwt",            # a signature-verified JWT (the user's own, broad token)
+    "scoped_jwt",     # a verified JWT whose audience is this service alone
+    # what the write-up lacks
+    "user_api_key",   # a per-user API key: a string that names a user through a table
+    "delegated_jwt",  # a verified, scoped JWT naming the user and the agent acting for them
+    "bound_jwt",      # a delegated JWT bound to a key, with a verified per-request proof
 ]
+#: Methods backed by a signature the service checked against the IdP's keys.
+VERIFIED_METHODS = frozenset({"jwt", "scoped_jwt", "delegated_jwt", "bound_jwt"})
 DecidedBy = Literal["nobody", "service", "IdP", "OPA", "runtime"]
 Outcome = Literal["ALLOW", "DENY"]
 
 
 @dataclass(frozen=True)
 class Identity:
-    method: IdentityMethod
+    """What the service extracted from the request (the write-up's shape, plus `actor`)."""
+
+    method: IdentityMethod | str
     user_id: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
     raw_token: str | None = None
+    detail: str | None = None
     actor: str | None = None
-    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.claims, dict):  # the write-up passes claims=None
+            object.__setattr__(self, "claims", {})
 
     @property
     def verified(self) -> bool:
         """Is there cryptographic proof behind this identity?"""
-        return self.method in ("jwt", "dpop_jwt")
+        return self.method in VERIFIED_METHODS
 
     @property
     def role(self) -> str | None:
         role = self.claims.get("role")
-        return str(role) if role else None
+        return role if isinstance(role, str) and role else None
 
     @property
     def audience(self) -> tuple[str, ...]:
@@ -55,11 +68,13 @@ class Identity:
         return f"{self.method}: {who}{actor}"
 
 
-ANONYMOUS = Identity(method="anonymous", detail="no credential checked")
+NOBODY = Identity(method="none", detail="no credential checked")
 
 
 @dataclass(frozen=True)
 class Decision:
+    """What the service's `authorize` decided, who decided it, and why."""
+
     allow: bool
     decided_by: DecidedBy
     reason: str = ""
@@ -71,18 +86,23 @@ class Decision:
 
 
 class AuthError(Exception):
-    """The credential is missing or invalid: the service answers 401 with WWW-Authenticate."""
+    """The credential is missing or invalid: the service answers 401 with WWW-Authenticate.
+    `decided_by` defaults to whoever raised it (the service, or the MCP server's runtime)."""
 
     def __init__(
-        self, reason: str, *, scheme: str = "Bearer", error: str = "invalid_token",
-        decided_by: DecidedBy = "service",
+        self, reason: str, *, scheme: str = "Bearer", error: str | None = "invalid_token",
+        decided_by: DecidedBy | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason, self.scheme, self.error, self.decided_by = reason, scheme, error, decided_by
 
     @property
     def www_authenticate(self) -> str:
-        description = self.reason.replace('"', "'")
+        """The challenge (RFC 6750 section 3): with no credential at all, the bare scheme;
+        otherwise the error code and a description."""
+        if self.error is None:
+            return self.scheme
+        description = self.reason.replace('"', "'").replace("\\", "/")
         return f'{self.scheme} error="{self.error}", error_description="{description}"'
 
 

@@ -1,15 +1,22 @@
 """The MCP server (official `mcp` SDK, streamable HTTP): three tools proxying to the services.
 
-The server is the same for every pattern. The pattern's `AuthHandler` gates each call and
-adds credentials to the outbound service request; the user's context arrives as the
-`Authorization` header of the MCP transport or as the `api_key` tool argument.
+The server is the same for every pattern. The pattern's `auth_handler` gates each call
+(`before_tool_call`) and adds credentials to the outbound service request
+(`prepare_request`); the user's context arrives as the `Authorization` header of the MCP
+transport, the `api_key` tool argument and the `user` the agent names in `_meta`.
+Arguments that end up in a URL are checked against a strict grammar first: a tool does
+exactly and only what it names.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import httpx
 from mcp.server.mcpserver import Context, MCPServer
@@ -19,63 +26,75 @@ from starlette.types import ASGIApp
 from runtime.http import TraceMiddleware
 from runtime.identity import AuthError, DependencyError
 from runtime.pattern_api import (
-    AuthHandler,
+    AuthorizationDenied,
     McpContext,
+    Outgoing,
     ServiceName,
-    ServiceRequest,
-    ToolCall,
-    ToolRefused,
+    UserContext,
 )
+from runtime.plugin import McpPlugin, PluginError
 from runtime.wire import WireTap
 
 ApiKey = Annotated[
     str | None,
-    Field(description="Your API key, for key-based deployments. Omit when not given one."),
+    Field(description="Your API key, for key-based deployments. Omit when not given one.",
+          max_length=256),
 ]
+USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
+MAX_AMOUNT = 1_000_000
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    """A request the MCP server is about to send to a tool service."""
+
+    service: ServiceName
+    method: str
+    url: str
+    json: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+
+
+class BadArguments(ValueError):
+    """Tool arguments the MCP server refuses before any service is asked."""
 
 
 @dataclass
 class ToolBackend:
     """Turns a tool call into a service request and runs it through the pattern's handler."""
 
-    handler: AuthHandler
+    plugin: McpPlugin
     ctx: McpContext
     services: dict[ServiceName, str]   # service -> base URL
+    audiences: dict[ServiceName, str]  # service -> its audience at the IdP
     tap: WireTap
 
     async def call(
-        self, tool: str, arguments: dict[str, Any], request: ServiceRequest, mcp: Context
+        self, tool: str, request: ServiceRequest, mcp: Context, api_key: str | None
     ) -> dict[str, Any]:
-        headers = mcp.headers or {}
-        auth = headers.get("authorization", "")
-        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-        call = ToolCall(
-            tool=tool,
-            arguments={k: v for k, v in arguments.items() if k != "api_key" and v is not None},
-            service=request.service,
-            bearer_token=bearer,
-            api_key=arguments.get("api_key"),
-        )
+        user_context = _user_context(mcp, api_key)
+        outgoing = Outgoing(tool, request.service, self.audiences[request.service],
+                            request.method, request.url)
         try:
-            await self.handler.before_tool_call(call, self.ctx)
-            prepared = await self.handler.prepare_request(call, request, self.ctx)
-        except ToolRefused as exc:
+            if not await self.plugin.before_tool_call(user_context, tool, outgoing, self.ctx):
+                return self._refused(403, f"before_tool_call refused {tool}", "runtime")
+            headers = await self.plugin.prepare_request(user_context, {}, outgoing, self.ctx)
+        except AuthorizationDenied as exc:
             return self._refused(exc.status, exc.reason, "runtime")
         except AuthError as exc:
-            return self._refused(401, exc.reason, exc.decided_by)
+            return self._refused(401, exc.reason, exc.decided_by or "runtime")
         except DependencyError as exc:
             return self._refused(503, exc.reason, exc.decided_by)
+        except PluginError as exc:
+            return self._refused(503, f"the pattern's mcp_auth broke the contract: {exc}",
+                                 "runtime")
         except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
             reason = f"the pattern's mcp_auth failed: {type(exc).__name__}: {exc}"
             return self._refused(503, reason, "runtime")
         try:
             response = await self.ctx.http.request(
-                prepared.method,
-                prepared.url,
-                json=prepared.json,
-                params=prepared.params or None,
-                headers=prepared.headers,
-                timeout=self.service_timeout,
+                request.method, request.url, json=request.json, params=request.params,
+                headers=headers, timeout=self.service_timeout,
             )
         except httpx.TimeoutException:
             return {"error": {"status": 504, "reason": f"{request.service} did not answer in "
@@ -105,8 +124,36 @@ class ToolBackend:
         )
         return {"error": {"status": status, "reason": reason, "decided_by": decided_by}}
 
+    def bad_arguments(self, tool: str, reason: str) -> str:
+        return _dump(self._refused(400, f"{tool}: {reason}", "runtime"))
+
     def url(self, service: ServiceName, path: str) -> str:
         return self.services[service] + path
+
+
+def _user_context(mcp: Context, api_key: Any) -> UserContext:
+    headers = mcp.headers or {}
+    auth = headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    meta = getattr(mcp.request_context, "meta", None)
+    user = meta.get("user") if isinstance(meta, Mapping) else None
+    return UserContext(user=user if isinstance(user, str) else None, jwt=bearer or None,
+                       api_key=api_key if isinstance(api_key, str) and api_key else None)
+
+
+def _username(value: str | None) -> str:
+    if not value:
+        raise BadArguments("username is required")
+    if not USERNAME.match(value):
+        raise BadArguments(f"username {value[:80]!r} is not a user name (lowercase letters, "
+                           "digits, '.', '_' or '-')")
+    return quote(value, safe="")
+
+
+def _amount(value: float | None) -> float:
+    if value is None or not math.isfinite(value) or not 0 < value < MAX_AMOUNT:
+        raise BadArguments(f"amount must be a number between 0 and {MAX_AMOUNT:,}")
+    return value
 
 
 def _as_dict(detail: Any) -> dict[str, Any]:
@@ -124,68 +171,68 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
     async def read_data(
         kind: Literal["expenses", "documents", "notes"],
         ctx: Context,
-        query: str | None = None,
-        id: int | None = None,
+        query: Annotated[str | None, Field(max_length=200)] = None,
         api_key: ApiKey = None,
     ) -> str:
         """Read Acme data: the caller's expenses, the documents they may see, or public notes.
         `query` filters documents by title words."""
-        params = {"query": query} if (kind == "documents" and query) else {}
+        params = {"query": query} if (kind == "documents" and query) else None
         request = ServiceRequest("records", "GET", backend.url("records", f"/{kind}"),
                                  params=params)
-        args = {"kind": kind, "query": query, "id": id, "api_key": api_key}
-        return _dump(await backend.call("read_data", args, request, ctx))
+        return _dump(await backend.call("read_data", request, ctx, api_key))
 
     @server.tool()
     async def write_data(
         action: Literal["submit_expense", "approve_expense", "post_note"],
         ctx: Context,
-        expense_id: int | None = None,
+        expense_id: Annotated[int | None, Field(ge=1, le=2**31)] = None,
         amount: float | None = None,
-        description: str | None = None,
-        text: str | None = None,
+        description: Annotated[str | None, Field(max_length=500)] = None,
+        text: Annotated[str | None, Field(max_length=4000)] = None,
         api_key: ApiKey = None,
     ) -> str:
         """Change Acme data: submit an expense, approve an expense, or post a public note."""
-        if action == "submit_expense":
-            request = ServiceRequest("records", "POST", backend.url("records", "/expenses"),
-                                     json={"amount": amount, "description": description})
-        elif action == "approve_expense":
-            if expense_id is None:
-                return _dump({"error": {"status": 400, "reason": "expense_id is required"}})
-            path = f"/expenses/{expense_id}/approve"
-            request = ServiceRequest("records", "POST", backend.url("records", path))
-        else:
-            request = ServiceRequest("records", "POST", backend.url("records", "/notes"),
-                                     json={"text": text})
-        args = {"action": action, "expense_id": expense_id, "amount": amount,
-                "description": description, "text": text, "api_key": api_key}
-        return _dump(await backend.call("write_data", args, request, ctx))
+        try:
+            if action == "submit_expense":
+                body = {"amount": _amount(amount), "description": description}
+                request = ServiceRequest("records", "POST", backend.url("records", "/expenses"),
+                                         json=body)
+            elif action == "approve_expense":
+                if expense_id is None:
+                    raise BadArguments("expense_id is required")
+                path = f"/expenses/{int(expense_id)}/approve"
+                request = ServiceRequest("records", "POST", backend.url("records", path))
+            else:
+                request = ServiceRequest("records", "POST", backend.url("records", "/notes"),
+                                         json={"text": text})
+        except BadArguments as exc:
+            return backend.bad_arguments("write_data", str(exc))
+        return _dump(await backend.call("write_data", request, ctx, api_key))
 
     @server.tool()
     async def manage_users(
         action: Literal["list", "set_role", "disable"],
         ctx: Context,
-        username: str | None = None,
+        username: Annotated[str | None, Field(max_length=64)] = None,
         role: Literal["admin", "user", "readonly"] | None = None,
         api_key: ApiKey = None,
     ) -> str:
         """Administer Acme's directory: list users, set a user's role, or disable a user."""
-        if action == "list":
-            request = ServiceRequest("directory", "GET", backend.url("directory", "/users"))
-        elif not username:
-            return _dump({"error": {"status": 400, "reason": "username is required"}})
-        elif action == "set_role":
-            if role is None:
-                return _dump({"error": {"status": 400, "reason": "role is required"}})
-            request = ServiceRequest("directory", "POST",
-                                     backend.url("directory", f"/users/{username}/role"),
-                                     json={"role": role})
-        else:
-            request = ServiceRequest("directory", "POST",
-                                     backend.url("directory", f"/users/{username}/disable"))
-        args = {"action": action, "username": username, "role": role, "api_key": api_key}
-        return _dump(await backend.call("manage_users", args, request, ctx))
+        try:
+            if action == "list":
+                request = ServiceRequest("directory", "GET", backend.url("directory", "/users"))
+            elif action == "set_role":
+                if role is None:
+                    raise BadArguments("role is required")
+                path = f"/users/{_username(username)}/role"
+                request = ServiceRequest("directory", "POST", backend.url("directory", path),
+                                         json={"role": role})
+            else:
+                path = f"/users/{_username(username)}/disable"
+                request = ServiceRequest("directory", "POST", backend.url("directory", path))
+        except BadArguments as exc:
+            return backend.bad_arguments("manage_users", str(exc))
+        return _dump(await backend.call("manage_users", request, ctx, api_key))
 
     return server
 

@@ -1,34 +1,54 @@
-"""The interfaces a pattern implements: what people read to understand one pattern.
+"""The plugin contract a pattern implements, as the "Exploring Agent Auth" write-up prints it.
 
-A pattern folder holds two code files:
+A pattern is a folder with two code files:
 
-* `mcp_auth.py` defines `handler`, an `AuthHandler`: how the MCP server adds credentials to
-  the requests it sends to tool services (`prepare_request`) and gates tool calls
-  (`before_tool_call`), plus what the model is told about credentials and which tool
-  arguments the runtime binds (patterns 03 and 04).
-* `service_auth.py` defines `get_identity(request, ctx) -> Identity` and
-  `authorize(identity, action, resource, ctx) -> Decision`: how a tool service extracts
-  the caller and decides.
+* `mcp_auth.py` exports `auth_handler`, an instance of an `AuthHandler` subclass:
 
-Everything pattern-specific lives there; the framework never looks at a pattern's name.
+      async def prepare_request(self, user_context, headers) -> headers
+      async def before_tool_call(self, user_context, tool_name) -> bool
+
+* `service_auth.py` exports `get_identity(request) -> Identity`.
+
+A plugin written exactly to that loads and runs unmodified. What this project needs beyond
+it is optional, and the framework discovers it:
+
+* either hook may also name `outgoing` (the service request being prepared: `Outgoing`)
+  and `ctx` (the MCP server's `McpContext`: token endpoint, its client, keys, caches);
+* `user_credential` says what the agent sends the MCP server for its user;
+  `model_instructions()` and `bound_arguments()` are what patterns 03 and 04 differ by;
+* `service_auth.authorize(identity, action, resource, request) -> Decision`; without it
+  the service does what it is asked and nobody decided.
+
+Everything pattern-specific lives in those two files; the framework never reads a
+pattern's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 import httpx
 from starlette.requests import Request
 
-from runtime.identity import Decision, Identity
+from runtime.identity import AuthError, Decision, DependencyError, Identity
+from runtime.presets.jwks import JwksCache
+from runtime.presets.token_cache import TokenCache
 from runtime.services.world import World
 from stack.clock import Clock
-from stack.jose import ReplayCache
+from stack.jose import ReplayCache, generate_ec_key
+
+__all__ = [
+    "AuthError", "AuthHandler", "AuthorizationDenied", "Decision", "DependencyError",
+    "Identity", "McpContext", "Outgoing", "ServiceContext", "UserContext",
+    "service_context",
+]
 
 ServiceName = Literal["records", "directory"]
-UserContextTransport = Literal["none", "tool_argument", "bearer_header"]
+#: What the agent sends the MCP server for its user: nothing, the user's API key as the
+#: `api_key` tool argument, or the user's access token as `Authorization: Bearer`.
+UserCredential = Literal["none", "api_key_argument", "bearer_token"]
 
 
 @dataclass(frozen=True)
@@ -41,67 +61,101 @@ class StackEndpoints:
     opa_url: str
 
 
-@dataclass
-class ServiceContext:
-    """Everything a service-side preset may use; one per service per runner."""
+@dataclass(frozen=True)
+class UserContext(Mapping[str, Any]):
+    """Who the MCP server acts for on this call. Reads as the write-up's dict too:
+    `user_context["user"]`, `user_context.get("jwt")`."""
 
-    service: ServiceName
-    audience: str
-    stack: StackEndpoints
-    clock: Clock
-    http: httpx.AsyncClient
-    world: Callable[[], World]
-    jwks: Any  # runtime.presets.jwks.JwksCache, created by the runner
-    replay: ReplayCache
-    base_url: str = ""
-    timeout: float = 3.0
+    user: str | None = None          # the user the agent names (MCP `_meta`): a claim, unchecked
+    jwt: str | None = None           # the access token on the MCP request (Authorization: Bearer)
+    api_key: str | None = None       # the `api_key` tool argument (patterns 03 and 04)
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key, None) if key in _USER_CONTEXT_KEYS else None
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in _USER_CONTEXT_KEYS if getattr(self, k) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_USER_CONTEXT_KEYS = tuple(f.name for f in fields(UserContext))
 
 
 @dataclass(frozen=True)
-class ServiceRequest:
-    """A request the MCP server is about to send to a tool service."""
-
-    service: ServiceName
-    method: str
-    url: str
-    json: dict[str, Any] | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def with_headers(self, **headers: str) -> ServiceRequest:
-        return replace(self, headers={**self.headers, **headers})
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One tools/call as the MCP server received it, with the caller's credentials."""
+class Outgoing:
+    """The request the MCP server is about to send to a tool service."""
 
     tool: str
-    arguments: dict[str, Any]
     service: ServiceName
-    bearer_token: str | None = None     # Authorization header on the MCP transport
-    api_key: str | None = None          # `api_key` tool argument (patterns 03/04)
+    audience: str        # the service's audience at the IdP, e.g. "records-service"
+    method: str
+    url: str
 
 
 @dataclass
-class McpContext:
-    """Everything an MCP-side preset may use; one per runner."""
+class TokenContext:
+    """What verifying an access token needs: whose tokens, for whom, the keys and the time."""
 
-    stack: StackEndpoints
+    issuer: str
+    audience: str
+    jwks: JwksCache
     clock: Clock
     http: httpx.AsyncClient
-    world: Callable[[], World]
+    timeout: float
+
+
+@dataclass
+class ServiceContext(TokenContext):
+    """One tool service's side of a pattern, one per service per runner.
+    `service_context(request)` finds it from inside `get_identity`."""
+
+    service: ServiceName = "records"
+    opa_url: str = ""
+    world: Callable[[], World] = World.seed
+    replay: ReplayCache = field(default_factory=lambda: ReplayCache(ttl=120))
+    base_url: str = ""      # where this service is served, for DPoP's `htu`
+
+
+@dataclass
+class McpContext(TokenContext):
+    """The MCP server's side of a pattern, one per runner. Its own audience is its client
+    id: the user's tokens it accepts must name it."""
+
+    token_url: str = ""
     client_id: str = "mcp-server"
-    client_secret: str = "mcp-server-secret"
+    client_secret: str = ""
     actor_client_id: str = "agent"
-    actor_client_secret: str = "agent-secret"
-    audiences: dict[ServiceName, str] = field(default_factory=dict)
-    cache: dict[Any, Any] = field(default_factory=dict)      # token cache, keyed by preset
-    timeout: float = 3.0
+    actor_client_secret: str = ""
+    world: Callable[[], World] = World.seed
+    tokens: TokenCache = field(default_factory=TokenCache)
+    _dpop_key: Any = None
+
+    @property
+    def shared_key(self) -> str:
+        """Pattern 02's one key for the whole agent."""
+        return self.world().shared_key
+
+    @property
+    def dpop_key(self) -> Any:
+        """The MCP server's proof-of-possession key (RFC 9449): made once, kept in memory."""
+        if self._dpop_key is None:
+            self._dpop_key = generate_ec_key()
+        return self._dpop_key
+
+    def forget(self) -> None:
+        """Fresh state for a new run: no cached tokens, a new key."""
+        self.tokens.clear()
+        self._dpop_key = None
 
 
-class ToolRefused(Exception):
-    """The MCP server's gate refused a tool call before any service was asked."""
+class AuthorizationDenied(Exception):
+    """Raised by `before_tool_call` to refuse a call, with the reason (the write-up's name).
+    `status` 401 says a credential is missing or bad; 403 (default) that it is not enough."""
 
     def __init__(self, reason: str, status: int = 403) -> None:
         super().__init__(reason)
@@ -109,35 +163,34 @@ class ToolRefused(Exception):
 
 
 class AuthHandler:
-    """MCP-side half of a pattern. The defaults are "add nothing, gate nothing"."""
+    """The MCP-side half of a pattern. The defaults add nothing and gate nothing."""
 
-    #: How the user's context reaches the MCP server.
-    user_context: UserContextTransport = "none"
-    #: Does the model see an `api_key` argument (03) or does the runtime bind it (04)?
-    model_sees_api_key: bool = False
+    #: What the agent sends for its user (an optional extra; see `UserCredential`).
+    user_credential: UserCredential = "none"
+
+    async def prepare_request(
+        self, user_context: UserContext, headers: dict[str, str]
+    ) -> dict[str, str]:
+        """Add credentials to the headers of the outbound service request; return them."""
+        return headers
+
+    async def before_tool_call(self, user_context: UserContext, tool_name: str) -> bool:
+        """Gate: True to proceed; False or `AuthorizationDenied` to refuse."""
+        return True
 
     def model_instructions(self, user: str, api_key: str) -> str:
-        """Extra system-prompt text about credentials (pattern 03 tells the model the key)."""
+        """Extra system-prompt text about credentials (optional extra)."""
         return ""
 
     def bound_arguments(self, user: str, api_key: str) -> dict[str, Any]:
-        """Tool arguments the runtime fills in outside the model's view (pattern 04)."""
+        """Tool arguments the runtime fills in after the model chose a call, outside the
+        model's view (optional extra)."""
         return {}
 
-    async def before_tool_call(self, call: ToolCall, ctx: McpContext) -> None:
-        """Gate: raise ToolRefused to stop the call."""
 
-    async def prepare_request(
-        self, call: ToolCall, request: ServiceRequest, ctx: McpContext
-    ) -> ServiceRequest:
-        """Add credentials to the outbound service request."""
-        return request
-
-
-GetIdentity = Callable[[Request, ServiceContext], Awaitable[Identity]]
-Authorize = Callable[[Identity, str, dict[str, Any], ServiceContext], Awaitable[Decision]]
-
-
-class ServiceAuthModule(Protocol):
-    get_identity: GetIdentity
-    authorize: Authorize
+def service_context(request: Request) -> ServiceContext:
+    """The context of the service that received `request` (its audience, keys, clock)."""
+    ctx = getattr(request.app.state, "service_context", None)
+    if not isinstance(ctx, ServiceContext):
+        raise RuntimeError("this request was not received by an explorer tool service")
+    return ctx

@@ -14,8 +14,6 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +21,12 @@ import httpx2
 import openai
 
 from runtime.agent import MAX_PROMPT_CHARS, Agent, TurnResult, UserSession
+from runtime.demo_realm import demo_realm
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.mcp_server import ToolBackend, build_mcp_app
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
+from runtime.plugin import PluginError
 from runtime.presets.jwks import JwksCache
 from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
@@ -47,10 +47,11 @@ from stack.asgi_server import AsgiServer
 from stack.clock import Clock
 from stack.jose import ReplayCache
 
-REALM_FILE = Path(__file__).resolve().parent.parent / "stack" / "keycloak" / "realm-agentauth.json"
 LOGIN_CLIENT = "explorer-cli"
 AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
                                      "directory": "directory-service"}
+MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
+ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
 
 
 class InputError(ValueError):
@@ -59,17 +60,6 @@ class InputError(ValueError):
 
 class RunnerError(RuntimeError):
     """The runner could not do what was asked (not started, a server failed, ...)."""
-
-
-def demo_passwords(realm_file: Path = REALM_FILE) -> dict[str, str]:
-    """The demo users' passwords, from the realm file (a lab convenience, never real users)."""
-    realm = json.loads(realm_file.read_text(encoding="utf-8"))
-    out = {}
-    for user in realm.get("users", []):
-        for cred in user.get("credentials", []):
-            if cred.get("type") == "password":
-                out[user["username"]] = cred["value"]
-    return out
 
 
 class PatternRunner:
@@ -102,7 +92,7 @@ class PatternRunner:
         self._clients: list[httpx.AsyncClient | httpx2.AsyncClient] = []
         self._world = World.seed(self.keys)
         self._tokens: dict[str, tuple[str, float]] = {}
-        self._passwords = demo_passwords()
+        self._realm = demo_realm()
         self.started = False
         self._attacker: httpx.AsyncClient | None = None
 
@@ -162,13 +152,13 @@ class PatternRunner:
         for name, builder in builders:
             http = self._client(name)
             ctx = ServiceContext(
-                service=name, audience=AUDIENCES[name], stack=stack, clock=self.clock,
-                http=http, world=lambda: self._world,
-                jwks=JwksCache(stack.jwks_url, http, self.clock),
+                issuer=stack.issuer, audience=AUDIENCES[name],
+                jwks=JwksCache(stack.jwks_url, http, self.clock), clock=self.clock,
+                http=http, timeout=self.settings.timeout, service=name,
+                opa_url=stack.opa_url, world=lambda: self._world,
                 replay=ReplayCache(max_entries=10_000, ttl=120),
-                timeout=self.settings.timeout,
             )
-            guard = Guard(self.loaded.service_auth, ctx, self.tap)  # type: ignore[arg-type]
+            guard = Guard(self.loaded.service, ctx, self.tap)
             url = await self._serve(TraceMiddleware(builder(guard)), name)
             ctx.base_url = url
             self.endpoints.add(url, "service", name)
@@ -176,12 +166,16 @@ class PatternRunner:
             self.service_contexts[name] = ctx
 
     async def _start_mcp(self, stack: Any) -> None:
+        http = self._client("mcp-server")
         self.mcp_context = McpContext(
-            stack=stack, clock=self.clock, http=self._client("mcp-server"),
-            world=lambda: self._world, audiences=dict(AUDIENCES),
-            timeout=self.settings.timeout,
+            issuer=stack.issuer, audience=MCP_CLIENT,
+            jwks=JwksCache(stack.jwks_url, http, self.clock), clock=self.clock, http=http,
+            timeout=self.settings.timeout, token_url=stack.token_url, client_id=MCP_CLIENT,
+            client_secret=self._realm.secret(MCP_CLIENT), actor_client_id=ACTOR_CLIENT,
+            actor_client_secret=self._realm.secret(ACTOR_CLIENT), world=lambda: self._world,
         )
-        backend = ToolBackend(self.loaded.handler, self.mcp_context, self.service_urls, self.tap)
+        backend = ToolBackend(self.loaded.mcp, self.mcp_context, self.service_urls,
+                              dict(AUDIENCES), self.tap)
         base = await self._serve(build_mcp_app(backend), "mcp-server")
         self.mcp_url = base + "/mcp"
         self.endpoints.add(base, "mcp", "mcp-server")
@@ -203,7 +197,7 @@ class PatternRunner:
             timeout=self.settings.llm_timeout,
             http_client=self._client2("agent", timeout=self.settings.llm_timeout),
         )
-        self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.handler, self.tap,
+        self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
                            self.endpoints)
 
     async def stop(self) -> None:
@@ -229,7 +223,7 @@ class PatternRunner:
         self._world = World.seed(self.keys)
         self._tokens.clear()
         self.clock.reset()
-        self.mcp_context.cache.clear()
+        self.mcp_context.forget()
         for ctx in self.service_contexts.values():
             ctx.replay.clear()
 
@@ -249,7 +243,7 @@ class PatternRunner:
         response = await self.mcp_context.http.post(
             self.stack.endpoints.token_url,
             data={"grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
-                  "password": self._passwords.get(user, ""), "scope": "openid"},
+                  "password": self._realm.passwords.get(user, ""), "scope": "openid"},
         )
         if response.status_code != 200:
             raise RunnerError(f"login for {user} failed: HTTP {response.status_code} "
@@ -289,12 +283,11 @@ class PatternRunner:
     async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
         try:
             token = None
-            if self.loaded.handler.user_context == "bearer_header":
+            if self.loaded.mcp.user_credential == "bearer_token":
                 token = await self.login(user)
             session = UserSession(user, token, self._world.key_for(user))
             return await self.agent.run(session, text, trace_id)
-        except (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
-                BaseExceptionGroup) as exc:
+        except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
             leaf = _leaf(exc)
             if not isinstance(leaf, AGENT_FAILURES):
                 raise
@@ -327,7 +320,8 @@ class PatternRunner:
         return await run_step(self, step_id)
 
 
-AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError)
+AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
+                  PluginError)
 
 
 def _leaf(exc: BaseException) -> BaseException:

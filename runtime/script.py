@@ -272,8 +272,12 @@ EXPECTED: dict[StepId, str] = {
 }
 
 
-def expected(step: StepId, pattern_number: int) -> Outcome:
-    return "ALLOW" if EXPECTED[step][pattern_number - 1] == "A" else "DENY"
+def expected(step: StepId, pattern_number: int | None) -> Outcome | None:
+    """The teaching contract's outcome; None for a pattern off the staircase (your own)."""
+    row = EXPECTED[step]
+    if pattern_number is None or not 1 <= pattern_number <= len(row):
+        return None
+    return "ALLOW" if row[pattern_number - 1] == "A" else "DENY"
 
 
 def _detail(step: StepId, ctx: StepContext) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 StackMode = Literal["embedded", "external"]
 SCRIPTED = "scripted"
+DEMO_EPOCH = 1_767_258_000.0  # 2026-01-01 09:00:00 UTC: the frozen clock of demos and docs
 
 
 class SettingsError(ValueError):

@@ -38,11 +38,10 @@ async def tool_calls(runner: PatternRunner, calls: int) -> tuple[list[float], li
     """Time tools/call read_data from the MCP client's side, and the service hop inside it."""
     token = await runner.login("alice")
     headers = {}
-    if runner.loaded.handler.user_context == "bearer_header":
+    if runner.loaded.mcp.user_credential == "bearer_token":
         headers["Authorization"] = f"Bearer {token}"
     args: dict[str, object] = {"kind": "expenses"}
-    args.update(runner.loaded.handler.bound_arguments("alice", runner.world.key_for("alice")))
-    if runner.loaded.handler.model_sees_api_key:
+    if runner.loaded.mcp.user_credential == "api_key_argument":
         args["api_key"] = runner.world.key_for("alice")
     http = make_client2(runner.tap, runner.endpoints, "bench", headers=headers)
     totals, service_hops = [], []

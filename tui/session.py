@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from runtime.pattern_loader import PatternError, PatternInfo
 from runtime.services.world import KeySource
-from runtime.settings import Settings
+from runtime.settings import DEMO_EPOCH, Settings
 from runtime.tokens import DecodedToken, decode_unverified
 from runtime.wire import Hop, Redactor, WireTap
 from stack.clock import Clock
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from runtime.script import StepResult
     from runtime.stack_handle import StackHandle
 
-DEMO_EPOCH = 1_767_258_000.0  # 2026-01-01 09:00:00 UTC: the demo tour's frozen clock
 HopSink = Callable[[str, Hop], None]
 
 
@@ -63,7 +62,7 @@ class UserInfo:
     department: str
     reports_to: str
     api_key: str
-    user_context: str
+    user_credential: str
     token: DecodedToken | None
     token_error: str = ""
 
@@ -186,7 +185,7 @@ class ExplorerSession:
                 problem = str(exc)
             return UserInfo(name, pattern_id, person.role, person.department,
                             person.reports_to or "(nobody)", runner.world.key_for(name),
-                            runner.loaded.handler.user_context, token, problem)
+                            runner.loaded.mcp.user_credential, token, problem)
 
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:

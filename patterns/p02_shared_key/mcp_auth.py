@@ -1,5 +1,15 @@
-"""Pattern 02: the MCP server adds the agent's one shared API key to every request."""
+"""Pattern 02, MCP side: the agent's one shared API key on every request."""
 
-from runtime import presets
+from runtime.pattern_api import AuthHandler, McpContext, UserContext
 
-handler = presets.SharedKey()
+
+class SharedApiKey(AuthHandler):
+    async def prepare_request(
+        self, user_context: UserContext, headers: dict[str, str], ctx: McpContext
+    ) -> dict[str, str]:
+        # The same key whoever asked: alice, bob and dave look alike to the service.
+        headers["X-API-Key"] = ctx.shared_key
+        return headers
+
+
+auth_handler = SharedApiKey()

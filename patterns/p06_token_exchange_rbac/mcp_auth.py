@@ -1,5 +1,40 @@
-"""Pattern 06: exchange the user's token (RFC 8693) for one whose audience is one service."""
+"""Pattern 06, MCP side: exchange the user's token (RFC 8693) for one whose audience is the
+one service being called."""
 
-from runtime import presets
+from runtime.pattern_api import AuthHandler, AuthorizationDenied, McpContext, Outgoing, UserContext
+from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, request_token, verify_access_token
 
-handler = presets.ExchangeToken()
+
+class ExchangeForOneAudience(AuthHandler):
+    user_credential = "bearer_token"    # the agent sends the user's access token
+
+    async def before_tool_call(
+        self, user_context: UserContext, tool_name: str, ctx: McpContext
+    ) -> bool:
+        if not user_context.jwt:
+            raise AuthorizationDenied("no user token on the MCP request "
+                                      "(Authorization: Bearer ...)", 401)
+        # Every call, before any cached exchange is reused: the user's token is valid
+        # and was issued for this MCP server (`aud` names mcp-server).
+        await verify_access_token(user_context.jwt, ctx)
+        return True
+
+    async def prepare_request(
+        self, user_context: UserContext, headers: dict[str, str], outgoing: Outgoing,
+        ctx: McpContext,
+    ) -> dict[str, str]:
+        # RFC 8693 token exchange: the user's broad token in, a token for one service out.
+        issued = await request_token(ctx, {
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": ctx.client_id,
+            "client_secret": ctx.client_secret,
+            "subject_token": user_context.jwt or "",
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "requested_token_type": ACCESS_TOKEN_TYPE,
+            "audience": outgoing.audience,
+        })
+        headers["Authorization"] = f"Bearer {issued.access_token}"
+        return headers
+
+
+auth_handler = ExchangeForOneAudience()

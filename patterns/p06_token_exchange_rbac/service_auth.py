@@ -1,6 +1,30 @@
-"""Pattern 06: verify the narrowed token, then ask OPA's role-based policy."""
+"""Pattern 06, service side: verify the exchanged token, then ask OPA's role-based policy."""
 
-from runtime import presets
+from typing import Any
 
-get_identity = presets.verified_jwt(issued_to="mcp-server")
-authorize = presets.opa_policy("agentauth/rbac/decision")
+from starlette.requests import Request
+
+from runtime.pattern_api import AuthError, Decision, Identity, service_context
+from runtime.presets import ask_opa, authorization_token, verify_access_token
+
+
+async def get_identity(request: Request) -> Identity:
+    ctx = service_context(request)
+    token = authorization_token(request)              # "Authorization: Bearer <jwt>", else 401
+    claims = await verify_access_token(token, ctx)    # signature, iss, aud, exp, typ
+    # Audience restriction: a token for this service alone, not one valid everywhere.
+    if claims["aud"] not in (ctx.audience, [ctx.audience]):
+        raise AuthError(f"token is not for {ctx.audience} alone (aud {claims['aud']})")
+    # `azp` names the client the token was issued to: only the MCP server's tokens.
+    if claims["azp"] != "mcp-server":
+        raise AuthError(f"token was issued to {claims['azp']!r}, not to 'mcp-server'")
+    return Identity(method="scoped_jwt", user_id=claims["preferred_username"], claims=claims,
+                    raw_token=token, detail=f"verified JWT for {ctx.audience} alone")
+
+
+async def authorize(
+    identity: Identity, action: str, resource: dict[str, Any], request: Request
+) -> Decision:
+    # The role table now lives in OPA (stack/opa/rbac.rego), decided outside the service.
+    return await ask_opa(service_context(request), "agentauth/rbac/decision",
+                         {"action": action, "resource": resource, "token": identity.claims})

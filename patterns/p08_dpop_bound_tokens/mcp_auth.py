@@ -1,5 +1,58 @@
-"""Pattern 08: delegated tokens bound to the MCP server's key (DPoP), a fresh proof per call."""
+"""Pattern 08, MCP side: delegated tokens bound to the MCP server's key (DPoP, RFC 9449),
+with a fresh proof on every request."""
 
-from runtime import presets
+from runtime.pattern_api import AuthHandler, AuthorizationDenied, McpContext, Outgoing, UserContext
+from runtime.presets import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    request_token,
+    sign_dpop_proof,
+    verify_access_token,
+)
 
-handler = presets.ExchangeToken(delegate=True, dpop=True)
+
+class BoundOnBehalfOf(AuthHandler):
+    user_credential = "bearer_token"    # the agent sends the user's access token
+
+    async def before_tool_call(
+        self, user_context: UserContext, tool_name: str, ctx: McpContext
+    ) -> bool:
+        if not user_context.jwt:
+            raise AuthorizationDenied("no user token on the MCP request "
+                                      "(Authorization: Bearer ...)", 401)
+        # Every call, before any cached exchange is reused: the user's token is valid
+        # and was issued for this MCP server (`aud` names mcp-server).
+        await verify_access_token(user_context.jwt, ctx)
+        return True
+
+    async def prepare_request(
+        self, user_context: UserContext, headers: dict[str, str], outgoing: Outgoing,
+        ctx: McpContext,
+    ) -> dict[str, str]:
+        # The acting party's own token: the client "agent" (client credentials).
+        actor = await request_token(ctx, {
+            "grant_type": "client_credentials",
+            "client_id": ctx.actor_client_id,
+            "client_secret": ctx.actor_client_secret,
+        })
+        # RFC 8693 delegation, and a proof of our key: the IdP binds the new token to it
+        # (its thumbprint goes in `cnf.jkt`, RFC 9449 section 5).
+        issued = await request_token(ctx, {
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": ctx.client_id,
+            "client_secret": ctx.client_secret,
+            "subject_token": user_context.jwt or "",
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": actor.access_token,
+            "actor_token_type": ACCESS_TOKEN_TYPE,
+            "requested_token_type": ACCESS_TOKEN_TYPE,
+            "audience": outgoing.audience,
+        }, dpop_proof=sign_dpop_proof(ctx, "POST", ctx.token_url))
+        # The DPoP scheme, and a new proof for this one request: method, URL, token hash.
+        headers["Authorization"] = f"DPoP {issued.access_token}"
+        headers["DPoP"] = sign_dpop_proof(ctx, outgoing.method, outgoing.url,
+                                          access_token=issued.access_token)
+        return headers
+
+
+auth_handler = BoundOnBehalfOf()

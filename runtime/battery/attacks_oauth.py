@@ -21,7 +21,7 @@ from runtime.battery.core import (
     reason_of,
     split_token,
 )
-from runtime.presets.oauth import ACCESS_TOKEN_TYPE
+from runtime.presets import ACCESS_TOKEN_TYPE
 from stack.jose import create_proof
 
 FAMILY = "OAuth"

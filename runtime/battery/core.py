@@ -21,10 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import jwt
 
-from runtime.pattern_api import ServiceName, ServiceRequest, ToolCall
-from runtime.presets.oauth import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from runtime.demo_realm import demo_realm
+from runtime.pattern_api import Outgoing, ServiceName, UserContext
+from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from runtime.runner import AUDIENCES, LOGIN_CLIENT
 from runtime.wire import new_trace_id, reset_trace, reset_user, set_trace, set_user
 from stack.jose import create_proof
+
+MCP_SECRET = demo_realm().secret("mcp-server")
 
 if TYPE_CHECKING:
     from runtime.battery.servers import AttackerServer
@@ -180,17 +184,16 @@ class Arena:
 
     async def login_response(self, user: str = "alice", scope: str = "openid") -> dict[str, Any]:
         """A full password-grant response (access, refresh and ID token) for `user`."""
-        from runtime.runner import LOGIN_CLIENT, demo_passwords
 
         response = await self.runner.mcp_context.http.post(self.token_url, data={
             "grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
-            "password": demo_passwords().get(user, ""), "scope": scope})
+            "password": demo_realm().passwords.get(user, ""), "scope": scope})
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body
 
     async def exchange(self, subject: str, *, audience: str | None = "records-service",
-                       client_id: str = "mcp-server", secret: str | None = "mcp-server-secret",
+                       client_id: str = "mcp-server", secret: str | None = MCP_SECRET,
                        extra: dict[str, str] | None = None,
                        headers: dict[str, str] | None = None) -> httpx.Response:
         form = {"grant_type": TOKEN_EXCHANGE, "client_id": client_id, "subject_token": subject,
@@ -206,7 +209,7 @@ class Arena:
     async def client_credentials(self) -> str:
         response = await self.runner.mcp_context.http.post(self.token_url, data={
             "grant_type": "client_credentials", "client_id": "agent",
-            "client_secret": "agent-secret"})
+            "client_secret": demo_realm().secret("agent")})
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -216,21 +219,18 @@ class Arena:
                          method: str = "GET", path: str = "/expenses") -> Credential:
         login = await self.runner.login(user)
         ctx = self.runner.mcp_context
-        handler = self.runner.loaded.handler
-        call = ToolCall(tool="read_data", arguments={}, service=service, bearer_token=login)
-        await handler.before_tool_call(call, ctx)
-        request = await handler.prepare_request(
-            call, ServiceRequest(service, method, self.url(service, path)), ctx)
-        auth = request.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
-        return Credential(scheme, token.strip(), dict(request.headers), login)
+        plugin = self.runner.loaded.mcp
+        url = self.url(service, path)
+        outgoing = Outgoing("read_data", service, AUDIENCES[service], method, url)
+        user_context = UserContext(user=user, jwt=login)
+        await plugin.before_tool_call(user_context, "read_data", outgoing, ctx)
+        headers = await plugin.prepare_request(user_context, {}, outgoing, ctx)
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        return Credential(scheme, token.strip(), headers, login)
 
     @property
     def mcp_key(self) -> Any:
-        key = self.runner.mcp_context.cache.get("dpop_key")
-        if key is None:
-            raise RuntimeError("no MCP DPoP key yet: get a bound credential first")
-        return key
+        return self.runner.mcp_context.dpop_key
 
     def proof(self, token: str | None, method: str, url: str, **kwargs: Any) -> str:
         kwargs.setdefault("iat", self.now())

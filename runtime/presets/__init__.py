@@ -1,32 +1,33 @@
-"""Building blocks the patterns share, each written once.
+"""Mechanisms the patterns share, each written once and small enough to read.
 
-A pattern file reads like a sentence: `get_identity = presets.verified_jwt()`.
+What differs between patterns (which header, which token request, which claims, which
+policy) is written in the pattern's own files; these are the parts that are the same
+everywhere. The explorer's code view opens any of them from the pattern that calls it.
 """
 
 from runtime.presets.api_keys import (
-    SharedKey,
-    UserKeyArgument,
-    shared_key_identity,
-    user_key_identity,
+    API_KEY_HEADER,
+    owner_of_api_key,
+    presented_api_key,
+    same_secret,
 )
-from runtime.presets.dpop_verify import dpop_bound_jwt
-from runtime.presets.jwt_verify import verified_jwt, verify_access_token
-from runtime.presets.oauth import ExchangeToken, ForwardUserToken
-from runtime.presets.opa import opa_policy
-from runtime.presets.simple import allow_all, anonymous, service_rbac
+from runtime.presets.dpop import sign_dpop_proof, verify_dpop_proof
+from runtime.presets.jwt_verify import actor_from, authorization_token, verify_access_token
+from runtime.presets.opa import ask_opa
+from runtime.presets.token_endpoint import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, request_token
 
 __all__ = [
-    "ExchangeToken",
-    "ForwardUserToken",
-    "SharedKey",
-    "UserKeyArgument",
-    "allow_all",
-    "anonymous",
-    "dpop_bound_jwt",
-    "opa_policy",
-    "service_rbac",
-    "shared_key_identity",
-    "user_key_identity",
-    "verified_jwt",
+    "ACCESS_TOKEN_TYPE",
+    "API_KEY_HEADER",
+    "TOKEN_EXCHANGE",
+    "actor_from",
+    "ask_opa",
+    "authorization_token",
+    "owner_of_api_key",
+    "presented_api_key",
+    "request_token",
+    "same_secret",
+    "sign_dpop_proof",
     "verify_access_token",
+    "verify_dpop_proof",
 ]

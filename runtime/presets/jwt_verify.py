@@ -1,58 +1,77 @@
-"""Verified access tokens (RFC 8725): the service-side check patterns 05-08 share.
+"""Access tokens as a resource server must check them (RFC 8725, RFC 9068): read the
+`Authorization` header, verify the JWT, find the actor.
 
-Pinned algorithm (RS256), keys only from the configured JWKS, exact issuer, this service's
-audience, expiry against the service clock, required claims, access tokens only (Keycloak's
-`typ: Bearer`), no `jku`/`x5u`/`jwk`/`x5c` header honoured (they are rejected), size capped
-before any decoding. Bound tokens (`cnf`) are refused when presented as plain Bearer tokens.
+`verify_access_token` is the one verifier every token pattern calls, on the service side and
+at the MCP server: RS256 only, the key only from the configured JWKS (`jku`, `x5u`, `jwk`,
+`x5c` and `crit` headers are refused), the exact issuer, the caller's own audience, expiry
+and not-before against the explorer's clock (finite numbers only, RFC 7519 NumericDate),
+the required claims with their JSON types, and access tokens only (`typ`, RFC 8725 3.11).
+A token bound to a key (`cnf`, RFC 9449) is only accepted where the caller says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from starlette.requests import Request
 
-from runtime.identity import AuthError, Identity, IdentityMethod
-from runtime.pattern_api import ServiceContext
+from runtime.identity import AuthError
+
+if TYPE_CHECKING:
+    from runtime.pattern_api import TokenContext
 
 ALGORITHMS = ["RS256"]
-REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "azp", "preferred_username")
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
 MAX_TOKEN_BYTES = 8192
 LEEWAY = 5.0
+#: Claims every access token here must carry, and the JSON type each must have.
+REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "iss": str, "sub": str, "aud": (str, list), "exp": (int, float), "iat": (int, float),
+    "azp": str, "preferred_username": str,
+}
+#: Claims that may be absent, but must have this type when present.
+OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "nbf": (int, float), "typ": str, "scope": str, "role": str, "department": str,
+    "act": dict, "cnf": dict,
+}
+BOUND_TYPES = frozenset({"Bearer", "DPoP"})   # Keycloak types DPoP-bound tokens "DPoP"
 
 
-def bearer_from(request: Request, scheme: str = "Bearer") -> str:
+def authorization_token(request: Request, scheme: str = "Bearer") -> str:
+    """The token of the single `Authorization: <scheme> <token>` header, or a 401."""
     values = request.headers.getlist("authorization")
-    if not values:
-        raise AuthError("no access token", scheme=scheme, error="invalid_request")
+    if not values:  # no credential at all: a bare challenge, no error code (RFC 6750 3.1)
+        raise AuthError("no access token", scheme=scheme, error=None)
     if len(values) > 1:
         raise AuthError("more than one Authorization header", scheme=scheme,
                         error="invalid_request")
-    value = values[0]
-    if len(value) > MAX_TOKEN_BYTES + 16:
+    if len(values[0]) > MAX_TOKEN_BYTES + 16:
         raise AuthError("access token too large", scheme=scheme)
-    got_scheme, _, token = value.partition(" ")
+    got_scheme, _, token = values[0].partition(" ")
     if got_scheme.lower() != scheme.lower() or not token.strip():
         raise AuthError(f"expected the {scheme} authorization scheme", scheme=scheme,
                         error="invalid_request")
     return token.strip()
 
 
-ACCESS_TYPES = frozenset({"Bearer"})
-BOUND_ACCESS_TYPES = frozenset({"Bearer", "DPoP"})  # Keycloak types DPoP-bound tokens "DPoP"
-
-
 async def verify_access_token(
-    token: str, ctx: ServiceContext, *, types: frozenset[str] = ACCESS_TYPES,
-    issued_to: str | None = None,
+    token: str, ctx: TokenContext, *, bound: bool = False
 ) -> dict[str, Any]:
-    """Claims of a valid access token for this service, or AuthError saying what is wrong.
+    """The claims of a valid access token issued for `ctx.audience`, or AuthError saying
+    what is wrong. `bound=True` requires a DPoP-bound token (`cnf.jkt`); without it a bound
+    token is refused, since presenting it as a plain bearer token skips its proof."""
+    try:
+        return await _verify(token, ctx, bound)
+    except AuthError as exc:  # the challenge names the scheme in use (RFC 9449 section 7.1)
+        if not bound:
+            raise
+        raise AuthError(exc.reason, scheme="DPoP", error=exc.error,
+                        decided_by=exc.decided_by) from None
 
-    `issued_to` pins the authorized party (`azp`): only tokens the IdP issued to that client
-    (the MCP server's exchanges) are accepted, not the user's own login token."""
+
+async def _verify(token: str, ctx: TokenContext, bound: bool) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_BYTES:
         raise AuthError("access token too large")
     try:
@@ -61,19 +80,16 @@ async def verify_access_token(
         raise AuthError(f"malformed token: {exc}") from None
     if header.get("alg") not in ALGORITHMS:
         raise AuthError(f"algorithm {header.get('alg')!r} not allowed (only RS256)")
-    bad = [h for h in FORBIDDEN_HEADERS if h in header]
-    if bad:
-        raise AuthError(f"token header carries {', '.join(bad)}; keys come only from the JWKS")
+    refused = [h for h in FORBIDDEN_HEADERS if h in header]
+    if refused:
+        raise AuthError(f"token header carries {', '.join(refused)}; keys come only from "
+                        "the JWKS")
     key = await ctx.jwks.key(header.get("kid"))
     try:
         claims: dict[str, Any] = jwt.decode(
-            token,
-            key=key,
-            algorithms=ALGORITHMS,
-            issuer=ctx.stack.issuer,
-            audience=ctx.audience,
+            token, key=key, algorithms=ALGORITHMS, issuer=ctx.issuer, audience=ctx.audience,
             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                     "require": list(REQUIRED_CLAIMS)},
+                     "require": list(REQUIRED)},
         )
     except jwt.InvalidAudienceError:
         raise AuthError(f"token audience is not {ctx.audience}") from None
@@ -83,60 +99,55 @@ async def verify_access_token(
         raise AuthError(f"token lacks the {exc.claim} claim") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(f"invalid token: {exc}") from None
+    _check_types(claims)
     _check_times(claims, ctx.clock.now())
-    if claims.get("typ") not in types:  # explicit typing (RFC 8725 3.11): no typ, no entry
-        raise AuthError(f"a {claims.get('typ')} token is not accepted here as an access token")
-    if issued_to is not None and claims.get("azp") != issued_to:
-        raise AuthError(f"token was issued to {claims.get('azp')!r}, not to {issued_to!r}")
+    typ = claims.get("typ")
+    if typ not in (BOUND_TYPES if bound else {"Bearer"}):
+        raise AuthError(f"a {typ} token is not accepted here as an access token")
+    jkt = claims.get("cnf", {}).get("jkt")
+    if bound and not (isinstance(jkt, str) and jkt):
+        raise AuthError("token is not bound to a key (no cnf.jkt)")
+    if not bound and "cnf" in claims:
+        raise AuthError("a sender-constrained (DPoP) token presented as a Bearer token")
     return claims
 
 
+def _check_types(claims: dict[str, Any]) -> None:
+    for name, kinds in (*REQUIRED.items(), *OPTIONAL.items()):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise AuthError(f"token claim {name} has the wrong type ({type(value).__name__})")
+    aud = claims["aud"]
+    if isinstance(aud, list) and not all(isinstance(a, str) for a in aud):
+        raise AuthError("token claim aud lists something that is not a string")
+
+
+def _numeric_date(claims: dict[str, Any], name: str, default: float) -> float:
+    value = claims.get(name, default)
+    number = float(value) if isinstance(value, int) and abs(value) < 2**53 else value
+    if not isinstance(number, float) or not math.isfinite(number):
+        raise AuthError(f"token claim {name} is not a NumericDate (RFC 7519 section 2)")
+    return number
+
+
 def _check_times(claims: dict[str, Any], now: float) -> None:
-    try:
-        exp, iat = float(claims["exp"]), float(claims["iat"])
-        nbf = float(claims.get("nbf", iat))
-    except (TypeError, ValueError):
-        raise AuthError("token times are not numbers") from None
+    iat = _numeric_date(claims, "iat", now)
+    exp = _numeric_date(claims, "exp", now)
+    nbf = _numeric_date(claims, "nbf", iat)
     if now >= exp + LEEWAY:
         raise AuthError("token expired")
     if iat > now + LEEWAY or nbf > now + LEEWAY:
         raise AuthError("token is not valid yet")
 
 
-def actor_of(claims: dict[str, Any], *, azp_is_actor: bool) -> str | None:
-    """RFC 8693 `act` names the actor; Keycloak without delegation only has `azp`."""
+def actor_from(claims: dict[str, Any]) -> str | None:
+    """Who acts for the user: RFC 8693 `act.sub` when the IdP emits it, else the authorized
+    party `azp` (Keycloak's token exchange names the requesting client only there)."""
     act = claims.get("act")
     if isinstance(act, dict):
-        return str(act.get("client_id") or act.get("sub") or "") or None
-    if azp_is_actor and claims.get("azp"):
-        return str(claims["azp"])
-    return None
-
-
-def identity_from(
-    claims: dict[str, Any], token: str, method: IdentityMethod, *, azp_is_actor: bool
-) -> Identity:
-    aud = claims.get("aud")
-    return Identity(
-        method=method,
-        user_id=str(claims["preferred_username"]),
-        claims=claims,
-        raw_token=token,
-        actor=actor_of(claims, azp_is_actor=azp_is_actor),
-        detail=f"verified RS256 token from {claims['iss']} for {aud}",
-    )
-
-
-def verified_jwt(
-    *, azp_is_actor: bool = False, issued_to: str | None = None
-) -> Callable[[Request, ServiceContext], Awaitable[Identity]]:
-    """get_identity for plain Bearer tokens: the caller is the token's user."""
-
-    async def get_identity(request: Request, ctx: ServiceContext) -> Identity:
-        token = bearer_from(request)
-        claims = await verify_access_token(token, ctx, issued_to=issued_to)
-        if "cnf" in claims:
-            raise AuthError("a sender-constrained (DPoP) token presented as a Bearer token")
-        return identity_from(claims, token, "jwt", azp_is_actor=azp_is_actor)
-
-    return get_identity
+        who = act.get("client_id") or act.get("sub")   # the client reads better than its id
+        if not isinstance(who, str) or not who:
+            raise AuthError("token claim act names no actor (act.sub)")
+        return who
+    azp = claims.get("azp")
+    return azp if isinstance(azp, str) and azp else None

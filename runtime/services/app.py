@@ -1,9 +1,11 @@
-"""The FastAPI app both services start from: one place for their shared error handling."""
+"""The FastAPI app both services start from: their context and shared error handling."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from runtime.pattern_api import ServiceContext
 
 
 async def _undecodable_body(request: Request, exc: Exception) -> JSONResponse:
@@ -15,7 +17,9 @@ async def _undecodable_body(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def service_app(title: str) -> FastAPI:
+def service_app(title: str, ctx: ServiceContext) -> FastAPI:
+    """A service's app; a pattern's `service_context(request)` finds `ctx` on it."""
     app = FastAPI(title=title, version="1.0")
+    app.state.service_context = ctx
     app.add_exception_handler(UnicodeDecodeError, _undecodable_body)
     return app

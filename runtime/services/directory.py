@@ -21,7 +21,7 @@ def _public(user: User) -> dict[str, object]:
 
 
 def build_directory_app(guard: Guard) -> FastAPI:
-    app = service_app("Acme directory service")
+    app = service_app("Acme directory service", guard.ctx)
     world = guard.ctx.world
 
     def target(username: str) -> User:

@@ -1,9 +1,10 @@
 """The one place a tool service authenticates, authorizes and audits a request.
 
 Both services call `Guard.check(request, action, resource)`; it runs the pattern's
-`get_identity` and `authorize`, writes the audit record and turns failures into the one
-prebuilt 401 (with WWW-Authenticate), the one 403 and the one 503. Fail closed: anything the
-pattern raises that is not a clean decision becomes a 503 and a DENY in the audit log.
+`get_identity` and `authorize` (a pattern without `authorize` serves every request: nobody
+decided), writes the audit record and turns failures into the one prebuilt 401 (with
+WWW-Authenticate), the one 403 and the one 503. Fail closed: anything the pattern raises that
+is not a clean decision becomes a 503 and a DENY in the audit log.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from runtime.identity import AuthError, DecidedBy, Decision, DependencyError, Identity
-from runtime.pattern_api import ServiceAuthModule, ServiceContext
+from runtime.identity import AuthError, DecidedBy, DependencyError, Identity
+from runtime.pattern_api import ServiceContext
+from runtime.plugin import PluginError, ServicePlugin
 from runtime.wire import WireTap, current_trace
 
 
@@ -49,32 +51,33 @@ class GuardError(HTTPException):
 
 
 class Guard:
-    def __init__(self, auth: ServiceAuthModule, ctx: ServiceContext, tap: WireTap) -> None:
-        self.auth, self.ctx, self.tap = auth, ctx, tap
+    def __init__(self, plugin: ServicePlugin, ctx: ServiceContext, tap: WireTap) -> None:
+        self.plugin, self.ctx, self.tap = plugin, ctx, tap
 
     async def check(self, request: Request, action: str, resource: dict[str, Any]) -> Identity:
         identity: Identity | None = None
         try:
-            identity = await self.auth.get_identity(request, self.ctx)
-            decision = await self.auth.authorize(identity, action, resource, self.ctx)
+            identity = await self.plugin.get_identity(request)
+            decision = await self.plugin.authorize(identity, action, resource, request)
         except AuthError as exc:
-            self._audit(identity, action, resource, 401, exc.decided_by, exc.reason)
+            self._audit(identity, action, resource, 401, exc.decided_by or "service",
+                        exc.reason)
             raise GuardError(
                 401,
-                detail={"error": exc.error, "reason": exc.reason},
+                detail={"error": exc.error or "unauthorized", "reason": exc.reason},
                 headers={"WWW-Authenticate": exc.www_authenticate},
             ) from None
         except DependencyError as exc:
             self._audit(identity, action, resource, 503, exc.decided_by, exc.reason)
             raise GuardError(503, detail={"error": "unavailable", "reason": exc.reason}) from None
+        except PluginError as exc:
+            reason = f"the pattern's service_auth broke the contract: {exc}"
+            self._audit(identity, action, resource, 503, "service", reason)
+            raise GuardError(503, detail={"error": "unavailable", "reason": reason}) from None
         except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
             reason = f"the pattern's service_auth failed: {type(exc).__name__}: {exc}"
             self._audit(identity, action, resource, 503, "service", reason)
             raise GuardError(503, detail={"error": "unavailable", "reason": reason}) from None
-        if not isinstance(decision, Decision):
-            reason = "pattern authorizer returned no Decision; failing closed"
-            self._audit(identity, action, resource, 503, "service", reason)
-            raise GuardError(503, detail={"error": "unavailable", "reason": reason})
         if not decision.allow:
             self._audit(identity, action, resource, 403, decision.decided_by, decision.reason)
             raise GuardError(
@@ -97,7 +100,7 @@ class Guard:
             status=status,
             user=identity.user_id if identity else None,
             actor=identity.actor if identity else None,
-            method=identity.method if identity else "anonymous",
+            method=identity.method if identity else "none",
             verified=identity.verified if identity else False,
             audience=identity.audience if identity else (),
             decided_by=decided_by,

@@ -42,7 +42,7 @@ def _expense_resource(expense: Expense) -> dict[str, object]:
 
 
 def build_records_app(guard: Guard) -> FastAPI:
-    app = service_app("Acme records service")
+    app = service_app("Acme records service", guard.ctx)
     world = guard.ctx.world
 
     @app.get("/expenses")

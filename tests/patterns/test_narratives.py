@@ -3,11 +3,16 @@ tell the same story as the teaching contract in runtime/script.py (DESIGN.md sec
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import re
+import textwrap
+from pathlib import Path
 
 import pytest
 
+from runtime.identity import VERIFIED_METHODS
 from runtime.pattern_loader import PatternInfo, discover
 from runtime.script import EXPECTED, STEP_IDS, expected
 
@@ -17,7 +22,7 @@ BEFORE_LAST = range(1, 8)
 ORDERED_PARTS = ("What this pattern does", "What the service sees", "How the script goes")
 _ATTACK = re.compile(r"\bA[1-7]\b")
 _TABLE_ROW = re.compile(r"^\|\s*(L[1-4]|A[1-7])\s*\|\s*(ALLOW|DENY)\s*\|")
-_CODE_LINE = re.compile(r"^(handler|get_identity|authorize) = .+$", re.MULTILINE)
+_PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
 def _text(n: int) -> str:
@@ -66,17 +71,39 @@ def test_first_line_is_a_short_title_heading_the_explorer_uses_as_the_name(n):
 def test_narrative_has_its_parts_in_order_and_a_learner_sized_length(n):
     headings = [h for h, _ in _sections(_text(n))]
     assert tuple(headings[:3]) == ORDERED_PARTS, f"p0{n} sections: {headings}"
-    assert 60 <= len(_text(n).splitlines()) <= 120
+    assert 60 <= len(_text(n).splitlines()) <= 150   # with the code it quotes
+
+
+def _quoted_blocks(text: str) -> list[str]:
+    """The ```python blocks of a narrative, dedented."""
+    return [textwrap.dedent(body) for _, body in _PYTHON_BLOCK.findall(text)]
+
+
+def _quotes(block: str, code: str) -> bool:
+    """Is `block` a run of consecutive lines of `code` (whatever their indentation)?"""
+    wanted = [line.strip() for line in block.strip("\n").splitlines()]
+    lines = [line.strip() for line in code.splitlines()]
+    return any(lines[i:i + len(wanted)] == wanted for i in range(len(lines)))
 
 
 @pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
-def test_narrative_quotes_the_key_lines_of_both_code_files(n):
-    text = _text(n)
-    for name in ("mcp_auth.py", "service_auth.py"):
-        quoted = [m.group(0) for m in _CODE_LINE.finditer(PATTERNS[n].code(name))]
-        assert quoted, f"p0{n}/{name} defines no handler/get_identity/authorize"
-        for line in quoted:
-            assert line in text, f"p0{n} narrative does not quote {name}: {line!r}"
+def test_every_code_quote_in_a_narrative_is_in_the_file_it_quotes(n):
+    files = {name: PATTERNS[n].code(name) for name in ("mcp_auth.py", "service_auth.py")}
+    blocks = _quoted_blocks(_text(n))
+    assert blocks, f"p0{n} narrative quotes no code"
+    quoted_from = set()
+    for block in blocks:
+        sources = [name for name, code in files.items() if _quotes(block, code)]
+        assert sources, f"p0{n} narrative quotes code that is in neither file:\n{block}"
+        quoted_from.update(sources)
+    assert quoted_from == set(files), f"p0{n} narrative quotes only {sorted(quoted_from)}"
+
+
+def test_the_quote_check_fails_on_code_that_is_not_there():
+    code = "a = 1\nif a:\n    b = 2\n"
+    assert _quotes("if a:\n    b = 2", code)
+    assert not _quotes("if a:\n    b = 3", code)
+    assert not _quotes("a = 1\n    b = 2", code)    # not consecutive
 
 
 @pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
@@ -86,7 +113,21 @@ def test_service_section_pastes_an_identity_printout(n):
     assert block, f"p0{n}: no ```json block with the Identity printout"
     identity = json.loads(block.group(1))
     assert {"method", "user_id", "actor", "verified", "claims"} <= set(identity)
-    assert identity["verified"] is (identity["method"] in ("jwt", "dpop_jwt"))
+    assert identity["verified"] is (identity["method"] in VERIFIED_METHODS)
+
+
+def test_the_identity_printouts_are_what_a_run_prints():
+    spec = importlib.util.spec_from_file_location(
+        "identity_printouts", Path(__file__).parents[2] / "scripts" / "identity_printouts.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    printed = asyncio.run(script.printouts())
+    for n, info in PATTERNS.items():
+        block = re.search(r"```json\n(.*?)\n```", _section(n, "What the service sees"),
+                          re.DOTALL)
+        assert block and block.group(1) == printed[info.id], (
+            f"p0{n}: run `uv run python scripts/identity_printouts.py --update`")
 
 
 @pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")

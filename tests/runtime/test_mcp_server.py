@@ -38,12 +38,13 @@ async def test_three_tools_with_typed_arguments(p01):
 
 async def test_the_model_does_not_see_api_key_unless_the_pattern_shows_it(stack):
     async with PatternRunner("p04", stack=stack) as p04, PatternRunner("p03", stack=stack) as p03:
+        bound = p04.loaded.mcp.bound_arguments("alice", "ak_alice_0")
         hidden = p04.agent._schema_for_model(type("T", (), {
             "name": "read_data", "description": "",
-            "input_schema": (await _tools(p04))["read_data"]})())
+            "input_schema": (await _tools(p04))["read_data"]})(), bound)
         shown = p03.agent._schema_for_model(type("T", (), {
             "name": "read_data", "description": "",
-            "input_schema": (await _tools(p03))["read_data"]})())
+            "input_schema": (await _tools(p03))["read_data"]})(), {})
     assert "api_key" not in hidden["function"]["parameters"]["properties"]
     assert "api_key" in shown["function"]["parameters"]["properties"]
 
@@ -54,7 +55,7 @@ async def test_a_service_refusal_reaches_the_model_as_an_error_with_status_and_r
                              {"action": "disable", "username": "bob",
                               "api_key": runner.world.key_for("dave")})
     assert result["error"]["status"] == 403
-    assert "disable_user needs admin" in result["error"]["reason"]
+    assert "dave (readonly) may not disable_user" in result["error"]["reason"]
     assert result["error"]["decided_by"] == "service"
 
 
@@ -68,19 +69,22 @@ async def test_the_gate_refuses_a_call_without_credentials_before_any_service(st
         assert any("gate" in h.data for h in runner.tap.hops if h.kind == "audit")
 
 
-async def test_a_refused_exchange_is_reported_as_decided_by_the_idp(stack):
+async def test_a_bad_user_token_is_refused_at_the_mcp_server_before_any_exchange(stack):
     async with PatternRunner("p06", stack=stack) as runner:
         result = await _call(runner, "read_data", {"kind": "expenses"},
                              {"Authorization": "Bearer not-a-token"})
-    assert result["error"]["status"] == 401 and result["error"]["decided_by"] == "IdP"
-    assert "identity provider refused" in result["error"]["reason"]
+        idp_hops = [h for h in runner.tap.hops if h.kind == "idp" and "token" in h.summary]
+    assert result["error"]["status"] == 401 and result["error"]["decided_by"] == "runtime"
+    assert "malformed token" in result["error"]["reason"]
+    assert idp_hops == []
 
 
 async def test_missing_arguments_are_reported_not_crashed(p01):
     result = await _call(p01, "write_data", {"action": "approve_expense"})
-    assert result == {"error": {"status": 400, "reason": "expense_id is required"}}
+    assert result == {"error": {"status": 400, "reason": "write_data: expense_id is required",
+                                "decided_by": "runtime"}}
     result = await _call(p01, "manage_users", {"action": "set_role", "username": "bob"})
-    assert result["error"]["reason"] == "role is required"
+    assert result["error"]["reason"] == "manage_users: role is required"
 
 
 async def test_an_unreachable_service_fails_closed_with_503(p01):

@@ -32,7 +32,7 @@ def test_every_pattern_folder_holds_exactly_two_code_files_and_a_narrative():
 def test_every_pattern_loads():
     for info in discover():
         loaded = load(info)
-        assert isinstance(loaded.handler, AuthHandler)
+        assert isinstance(loaded.mcp.handler, AuthHandler)
 
 
 def _pattern(tmp_path: Path, mcp: str | None, service: str | None) -> Path:
@@ -46,8 +46,14 @@ def _pattern(tmp_path: Path, mcp: str | None, service: str | None) -> Path:
     return tmp_path
 
 
-GOOD_MCP = "from runtime.pattern_api import AuthHandler\nhandler = AuthHandler()\n"
-GOOD_SERVICE = "async def get_identity(r, c): ...\nasync def authorize(i, a, r, c): ...\n"
+GOOD_MCP = "from runtime.pattern_api import AuthHandler\nauth_handler = AuthHandler()\n"
+GOOD_SERVICE = "async def get_identity(request): ...\n"
+
+
+def _handler(*methods: str) -> str:
+    body = "".join(f"    {m}\n        return True\n" for m in methods)
+    return ("from runtime.pattern_api import AuthHandler\n"
+            f"class H(AuthHandler):\n{body or '    pass'}\nauth_handler = H()\n")
 
 
 def test_missing_file_is_reported_by_name(tmp_path):
@@ -68,16 +74,73 @@ def test_syntax_error_is_reported(tmp_path):
         load("p01", root)
 
 
-def test_missing_handler_or_wrong_type_is_reported(tmp_path):
+def test_missing_auth_handler_is_reported_and_the_old_name_gets_a_hint(tmp_path):
     root = _pattern(tmp_path, "handler = 42\n", GOOD_SERVICE)
-    with pytest.raises(PatternError, match="must define `handler`, an AuthHandler"):
+    with pytest.raises(PatternError, match="must define `auth_handler`.*rename it"):
         load("p01", root)
 
 
-def test_missing_service_function_is_reported(tmp_path):
-    root = _pattern(tmp_path, GOOD_MCP, "async def get_identity(r, c): ...\n")
-    with pytest.raises(PatternError, match="callable `authorize`"):
+def test_an_auth_handler_without_the_two_methods_is_reported(tmp_path):
+    root = _pattern(tmp_path, "auth_handler = 42\n", GOOD_SERVICE)
+    with pytest.raises(PatternError, match="auth_handler has no prepare_request"):
         load("p01", root)
+
+
+def test_missing_get_identity_is_reported(tmp_path):
+    root = _pattern(tmp_path, GOOD_MCP, "async def authorize(i, a, r, q): ...\n")
+    with pytest.raises(PatternError, match=r"must define get_identity\(request\)"):
+        load("p01", root)
+
+
+def test_a_pattern_without_authorize_loads_and_serves_every_request(tmp_path):
+    root = _pattern(tmp_path, GOOD_MCP, GOOD_SERVICE)
+    assert load("p01", root).service.authorize_fn.__name__ == "_allow_everything"
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("def prepare_request(self, user_context, headers):", "must be an `async def`"),
+    ("async def prepare_request(self, user_context):", r"must take \(user_context, headers\)"),
+    ("async def prepare_request(self, user_context, headers, token):",
+     "parameter 'token' the framework cannot fill"),
+    ("async def before_tool_call(self, user_context, tool_name, request):",
+     "parameter 'request' the framework cannot fill"),
+])
+def test_a_hook_the_framework_cannot_call_is_reported_when_the_pattern_loads(
+        tmp_path, method, message):
+    root = _pattern(tmp_path, _handler(method), GOOD_SERVICE)
+    with pytest.raises(PatternError, match=message):
+        load("p01", root)
+
+
+def test_the_optional_extras_are_discovered_from_the_signatures(tmp_path):
+    root = _pattern(tmp_path, _handler(
+        "async def prepare_request(self, user_context, headers, outgoing, ctx=None):",
+        "async def before_tool_call(self, user_context, tool_name, *, ctx):"), GOOD_SERVICE)
+    loaded = load("p01", root)
+    assert loaded.mcp.prepare_extras == ("outgoing", "ctx")
+    assert loaded.mcp.before_extras == ("ctx",)
+
+
+def test_an_unknown_user_credential_is_reported(tmp_path):
+    mcp = GOOD_MCP.replace("auth_handler = AuthHandler()",
+                           "auth_handler = AuthHandler()\nauth_handler.user_credential = 'x'")
+    root = _pattern(tmp_path, mcp, GOOD_SERVICE)
+    with pytest.raises(PatternError, match="user_credential is 'x'"):
+        load("p01", root)
+
+
+def test_a_folder_path_is_a_pattern_with_its_own_id(tmp_path):
+    root = _pattern(tmp_path, GOOD_MCP, GOOD_SERVICE)
+    info = find(str(root / "p01_broken"))
+    assert info.id == "p01_broken" and info.number is None
+    assert load(info).info.folder == root / "p01_broken"
+
+
+def test_a_folder_that_is_not_a_pattern_says_so(tmp_path):
+    with pytest.raises(PatternError, match="neither mcp_auth.py nor service_auth.py"):
+        find(str(tmp_path))
+    with pytest.raises(PatternError, match="is not a folder"):
+        find(str(tmp_path / "nowhere/p09"))
 
 
 def test_the_real_patterns_folder_is_used_by_default():

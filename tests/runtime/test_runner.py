@@ -211,19 +211,34 @@ from runtime.pattern_api import AuthHandler
 
 
 class Broken(AuthHandler):
-    async def prepare_request(self, call, request, ctx):
+    async def prepare_request(self, user_context, headers):
         raise KeyError("no such credential")
 
 
-handler = Broken()
+auth_handler = Broken()
 '''
 BROKEN_SERVICE = '''
-async def get_identity(request, ctx):
+async def get_identity(request):
     return 1 / 0
 
 
-async def authorize(identity, action, resource, ctx):
+async def authorize(identity, action, resource, request):
     raise AssertionError("never reached")
+'''
+WRONG_RETURNS_MCP = '''
+from runtime.pattern_api import AuthHandler
+
+
+class Forgetful(AuthHandler):
+    async def before_tool_call(self, user_context, tool_name):
+        pass                        # forgot `return True`
+
+
+auth_handler = Forgetful()
+'''
+WRONG_RETURNS_SERVICE = '''
+async def get_identity(request):
+    return {"method": "none"}      # a dict, not an Identity
 '''
 
 
@@ -254,7 +269,7 @@ async def test_a_pattern_whose_code_raises_fails_closed_with_a_clear_reason(stac
 
 async def test_a_service_auth_that_raises_is_a_503_and_an_audited_denial(stack, tmp_path):
     pattern = _broken_pattern(tmp_path, "from runtime.pattern_api import AuthHandler\n"
-                              "handler = AuthHandler()\n", BROKEN_SERVICE)
+                              "auth_handler = AuthHandler()\n", BROKEN_SERVICE)
     async with PatternRunner(pattern, stack=stack) as runner:
         turn = await runner.run_as("alice", "What are my expenses?")
         audit = list(runner.world.audit)
@@ -262,6 +277,27 @@ async def test_a_service_auth_that_raises_is_a_503_and_an_audited_denial(stack, 
     assert result["error"]["status"] == 503
     assert "service_auth failed: ZeroDivisionError" in result["error"]["reason"]
     assert len(audit) == 1 and not audit[0].allowed and audit[0].status == 503
+
+
+async def test_a_before_tool_call_that_returns_nothing_refuses_the_call(stack, tmp_path):
+    pattern = _broken_pattern(tmp_path, WRONG_RETURNS_MCP,
+                              "async def get_identity(request): ...\n")
+    async with PatternRunner(pattern, stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+        audit = list(runner.world.audit)
+    result = json.loads(turn.tool_calls[0].result)
+    assert result["error"]["status"] == 503 and audit == []
+    assert "before_tool_call returned NoneType, not True or False" in result["error"]["reason"]
+
+
+async def test_a_get_identity_that_returns_no_identity_is_a_503(stack, tmp_path):
+    pattern = _broken_pattern(tmp_path, "from runtime.pattern_api import AuthHandler\n"
+                              "auth_handler = AuthHandler()\n", WRONG_RETURNS_SERVICE)
+    async with PatternRunner(pattern, stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+    result = json.loads(turn.tool_calls[0].result)
+    assert result["error"]["status"] == 503
+    assert "get_identity returned dict, not an Identity" in result["error"]["reason"]
 
 
 async def test_a_runner_can_be_built_from_names_as_in_a_notebook():

@@ -112,15 +112,12 @@ def _idp_urls(arenas: dict[str, Arena], url: str | None) -> dict[str, Any]:
             jwks_url=url + "/realms/agentauth/protocol/openid-connect/certs")
     for a in arenas.values():
         endpoints = stack.endpoints
-        a.runner.mcp_context.stack = endpoints
-        for ctx in a.runner.service_contexts.values():
+        mcp = a.runner.mcp_context
+        mcp.token_url = endpoints.token_url
+        for ctx in (*a.runner.service_contexts.values(), mcp):
             ctx.jwks.url = endpoints.jwks_url
             ctx.jwks.clear()
-        cache = a.runner.mcp_context.cache   # cold token caches; the MCP key stays
-        key = cache.get("dpop_key")
-        cache.clear()
-        if key is not None:
-            cache["dpop_key"] = key
+        mcp.tokens.clear()   # cold token caches; the MCP key stays
     return {"endpoints": original}
 
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from runtime.battery.core import b64json, b64url, split_token
 from runtime.identity import AuthError, DependencyError
-from runtime.presets.jwt_verify import bearer_from, verify_access_token
+from runtime.presets import authorization_token, verify_access_token
 from runtime.tokens import DecodedToken, decode_unverified, find_tokens
 from stack.jose import (
     DPoPError,
@@ -125,9 +125,9 @@ latin1 = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), ma
                                       ["Bearer", "bearer", "DPoP", "Basic", ""]), latin1)),
                         max_size=4),
        scheme=st.sampled_from(["Bearer", "DPoP"]))
-def test_bearer_from_returns_one_token_or_raises_auth_error(headers, scheme) -> None:
+def test_authorization_token_returns_one_token_or_raises_auth_error(headers, scheme) -> None:
     try:
-        token = bearer_from(_request(headers), scheme=scheme)
+        token = authorization_token(_request(headers), scheme=scheme)
     except AuthError:
         return
     auths = [v for k, v in headers if k.lower() == "authorization"]

@@ -25,7 +25,7 @@ async def test_picking_pattern_and_user_updates_panes(make_app):
         await pilot.pause(0.5)
         info = screen.query_one(UserPane).info
         assert info is not None and info.user == "bob"
-        assert info.user_context == "bearer_header"
+        assert info.user_credential == "bearer_token"
         assert info.token is not None and info.token.claims["preferred_username"] == "bob"
 
 

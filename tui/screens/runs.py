@@ -159,13 +159,13 @@ class RunsMixin(MainBase):
 def describe_step(result: StepResult) -> list[ChatEntry]:
     from runtime.script import expected
 
-    number = int(result.pattern[1:])
+    number = int(result.pattern[1:]) if result.pattern[1:].isdigit() else None
     want = expected(result.step, number)
     attack = result.step.startswith("A")
     meaning = ("attack succeeded" if result.outcome == "ALLOW" else "attack blocked") \
         if attack else ("allowed" if result.outcome == "ALLOW" else "denied")
-    ok = result.outcome == want
-    head = (f"{result.step}: {result.outcome} ({meaning}) · expected {want} "
+    ok = want is None or result.outcome == want
+    head = (f"{result.step}: {result.outcome} ({meaning}) · expected {want or '?'} "
             f"{'✓' if ok else '✗'} · decided by {result.decided_by}")
     lines = [ChatEntry("result", result.step, head, ok)]
     for part in result.parts:

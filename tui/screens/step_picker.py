@@ -30,11 +30,11 @@ class StepPicker(ModalScreen[str | None]):
         self.pattern_id = pattern_id
 
     def compose(self) -> ComposeResult:
-        number = int(self.pattern_id[1:]) if self.pattern_id[1:].isdigit() else 0
+        number = int(self.pattern_id[1:]) if self.pattern_id[1:].isdigit() else None
         options = []
         for step_id in STEP_IDS:
             step = STEPS[step_id]
-            want = expected(step_id, number) if 1 <= number <= 8 else "?"
+            want = expected(step_id, number) or "?"
             options.append(Option(Text.assemble(
                 (f"{step_id} ", "bold"), (f"{step.who}: ", "cyan"), step.what,
                 (f"  expect {want}", "dim")), id=step_id))

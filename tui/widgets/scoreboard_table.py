@@ -30,7 +30,8 @@ def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "") -> Te
     if error:
         return Text("error", style="bold red")
     if cell is None:
-        want = expected(step, int(pattern[1:])) if pattern[1:].isdigit() else "?"  # type: ignore[arg-type]
+        number = int(pattern[1:]) if pattern[1:].isdigit() else None
+        want = expected(step, number) or "?"  # type: ignore[arg-type]
         return Text(want if want == "ALLOW" else want.lower(), style="dim")
     word = cell.actual if cell.actual == "ALLOW" else cell.actual.lower()
     return Text(f"{word} {'✓' if cell.ok else '✗'}", style="green" if cell.ok else "bold red")

@@ -20,9 +20,9 @@ from tui.widgets.token_render import render_token
 ROLES = {"alice": "admin · reports to bob", "bob": "user · manages alice", "dave": "readonly"}
 CREDENTIAL = {
     "none": "This pattern sends no user identity: the tools cannot tell who asks.",
-    "tool_argument": "This pattern passes the user's API key (shown below, masked) "
+    "api_key_argument": "This pattern passes the user's API key (shown below, masked) "
                      "to the tools.",
-    "bearer_header": "This pattern sends the user's access token (decoded below) to the "
+    "bearer_token": "This pattern sends the user's access token (decoded below) to the "
                      "MCP server.",
 }
 
@@ -77,12 +77,12 @@ class UserPane(Vertical):
         head = Text.assemble(
             (info.user, "bold"), f"  role {info.role}, {info.department}, reports to ",
             info.reports_to, "\n", ("API key ", "dim"), masker.text(info.api_key), "\n",
-            (CREDENTIAL.get(info.user_context, info.user_context), "italic"), "\n",
+            (CREDENTIAL.get(info.user_credential, info.user_credential), "italic"), "\n",
         )
         if info.token is None:
             return Group(head, Text(f"no token: {info.token_error or 'login failed'}",
                                     style="red"))
-        label = "access token" if info.user_context == "bearer_header" else (
+        label = "access token" if info.user_credential == "bearer_token" else (
             "IdP access token (for reference; this pattern does not send it)")
         return Group(head, Text(label, style="bold underline"),
                      render_token(info.token, masker, now))

@@ -1,0 +1,77 @@
+"""Each pattern's auth logic is in its own two files, readable on one screen, and the diff
+between consecutive patterns shows the boundary move as code (issue: patterns you can read)."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+
+import pytest
+
+from runtime.pattern_loader import PatternInfo, discover
+
+PATTERNS: dict[int, PatternInfo] = {info.number or 0: info for info in discover()}
+FILES = ("mcp_auth.py", "service_auth.py")
+ALLOWED_IMPORTS = ("runtime.pattern_api", "runtime.presets", "typing", "starlette.requests")
+
+
+def _changes(before: int, after: int, file: str) -> tuple[str, str]:
+    """(added, removed) lines between pattern `before` and `after` in `file`."""
+    old = PATTERNS[before].code(file).splitlines()
+    new = PATTERNS[after].code(file).splitlines()
+    diff = list(difflib.unified_diff(old, new, lineterm="", n=0))
+    added = "\n".join(d[1:] for d in diff if d.startswith("+") and not d.startswith("+++"))
+    removed = "\n".join(d[1:] for d in diff if d.startswith("-") and not d.startswith("---"))
+    return added, removed
+
+
+@pytest.mark.parametrize("n", range(1, 9), ids=lambda n: f"p0{n}")
+@pytest.mark.parametrize("file", FILES)
+def test_each_file_is_readable_on_one_screen(n, file):
+    lines = PATTERNS[n].code(file).splitlines()
+    assert len(lines) <= 100, f"p0{n}/{file} has {len(lines)} lines"
+    assert max(len(line) for line in lines) <= 100
+
+
+@pytest.mark.parametrize("n", range(1, 9), ids=lambda n: f"p0{n}")
+@pytest.mark.parametrize("file", FILES)
+def test_a_pattern_imports_only_the_plugin_api_and_the_presets(n, file):
+    tree = ast.parse(PATTERNS[n].code(file))
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    modules |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for a in node.names}
+    assert modules <= set(ALLOWED_IMPORTS), f"p0{n}/{file} imports {modules}"
+
+
+@pytest.mark.parametrize(("before", "after", "file", "appears", "goes"), [
+    (4, 5, "mcp_auth.py", ['headers["Authorization"] = f"Bearer {user_context.jwt}"'],
+     ['headers["X-API-Key"]']),
+    (4, 5, "service_auth.py", ["authorization_token(request)", "verify_access_token("],
+     ["owner_of_api_key("]),
+    (5, 6, "mcp_auth.py", ['"grant_type": TOKEN_EXCHANGE', '"subject_token":',
+                           '"subject_token_type":', '"audience": outgoing.audience'],
+     ["f\"Bearer {user_context.jwt}\""]),
+    (5, 6, "service_auth.py", ['ask_opa(', '"agentauth/rbac/decision"', '"action": action',
+                               'claims["aud"] not in', 'claims["azp"] != "mcp-server"'],
+     ["ALLOWED = "]),
+    (6, 7, "mcp_auth.py", ['"actor_token": actor.access_token', '"actor_token_type":',
+                           '"grant_type": "client_credentials"'], []),
+    (6, 7, "service_auth.py", ["actor_from(claims)", '"agentauth/rebac/decision"'],
+     ['"agentauth/rbac/decision"']),
+    (7, 8, "mcp_auth.py", ["dpop_proof=sign_dpop_proof(", 'f"DPoP {issued.access_token}"',
+                           'headers["DPoP"] = sign_dpop_proof('],
+     ['f"Bearer {issued.access_token}"']),
+    (7, 8, "service_auth.py", ['authorization_token(request, scheme="DPoP")', "bound=True",
+                               "verify_dpop_proof(request"], []),
+], ids=lambda v: str(v) if isinstance(v, int | str) and not isinstance(v, list) else "")
+def test_consecutive_diffs_show_the_boundary_move_as_code(before, after, file, appears, goes):
+    added, removed = _changes(before, after, file)
+    for text in appears:
+        assert text in added, f"p0{before}->p0{after} {file}: {text!r} does not appear"
+    for text in goes:
+        assert text in removed, f"p0{before}->p0{after} {file}: {text!r} does not go"
+
+
+def test_the_diff_check_fails_when_nothing_moved():
+    added, removed = _changes(3, 3, "service_auth.py")
+    assert added == removed == ""
