@@ -53,11 +53,22 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common],
                          help="send one prompt (or one script step) under a pattern")
-    run.add_argument("--pattern", "-p", required=True, help="p01..p08")
+    run.add_argument("--pattern", "-p", required=True, help="p01..p08 or a pattern folder")
     run.add_argument("--user", "-u", default="alice", help="alice, bob or dave")
     run.add_argument("--step", "-s", help="run a script step (L1..L4, A1..A7) instead")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.add_argument("prompt", nargs="?", default="")
+
+    show = sub.add_parser("show", parents=[common],
+                          help="print a pattern's code, the presets it calls, its narrative")
+    show.add_argument("--pattern", "-p", help="p01..p08 or a pattern folder")
+    what = show.add_mutually_exclusive_group()
+    what.add_argument("--code", action="store_true",
+                      help="its two files and what they call (the default)")
+    what.add_argument("--diff", action="store_true", help="the diff against the previous one")
+    what.add_argument("--narrative", action="store_true", help="its narrative (markdown)")
+    what.add_argument("--preset", metavar="NAME",
+                      help="the source of one preset (and what it calls in turn)")
 
     matrix = sub.add_parser("matrix", parents=[common], help="run the script under every pattern")
     matrix.add_argument("--json", action="store_true")
@@ -125,6 +136,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await commands.run(args, settings)
         if args.command == "matrix":
             return await commands.matrix(args, settings)
+        if args.command == "show":
+            return commands.show(args)
         if args.command == "stack":
             return await commands.stack_status(settings)
         if args.command == "doctor":

@@ -218,3 +218,42 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"cannot write {args.output}: {exc}") from None
     print(f"wrote {len(hops)} hops to {args.output} ({args.format})")
     return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    """A pattern as a reader sees it in the explorer's code view, on stdout."""
+    from runtime.pattern_loader import discover, find
+    from runtime.pattern_source import CODE_FILES, calls, find_shared, shared_code
+
+    if args.preset:
+        code = find_shared(args.preset)
+        if code is None:
+            raise CliError(f"no preset or plugin API name {args.preset!r}")
+        print(f"# {code.module} ({code.path}:{code.line})\n{code.source}")
+        for called in calls(code):
+            print(f"# calls {called.name}: {called.module} ({called.path}:{called.line})")
+        return 0
+    if not args.pattern:
+        raise CliError("show needs --pattern (or --preset NAME)")
+    info = find(args.pattern)
+    if args.narrative:
+        print(info.narrative())
+        return 0
+    if args.diff:
+        from runtime.pattern_source import unified_diff
+
+        ordered = discover()
+        earlier = [i for i in ordered if i.number and info.number and i.number < info.number]
+        print(unified_diff(earlier[-1] if earlier else None, info)
+              or f"{info.id} has no previous pattern to compare with")
+        return 0
+    shared = shared_code(info)
+    for name in CODE_FILES:
+        print(f"# ---- {info.folder.name}/{name}\n{info.code(name)}")
+        used = [c for c in shared if name in c.used_in]
+        if used:
+            print(f"# used here ({name}); `agent-auth show --preset NAME` prints one:")
+            for code in used:
+                print(f"#   {code.name:<22} {code.path}:{code.line}  {code.summary[:60]}")
+        print()
+    return 0

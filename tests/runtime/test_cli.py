@@ -80,3 +80,34 @@ def test_doctor_loads_every_pattern(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert out.count("  ok    p0") == 8
+
+
+def test_show_prints_both_files_and_what_they_call(capsys):
+    assert main(["show", "--pattern", "p06"]) == 0
+    out = capsys.readouterr().out
+    assert "# ---- p06_token_exchange_rbac/mcp_auth.py" in out
+    assert '"grant_type": TOKEN_EXCHANGE' in out
+    assert "#   request_token " in out and "runtime/presets/token_endpoint.py" in out
+    assert "#   ask_opa " in out
+
+
+def test_show_a_preset_prints_its_source_and_what_it_calls(capsys):
+    assert main(["show", "--preset", "verify_dpop_proof"]) == 0
+    out = capsys.readouterr().out
+    assert "def verify_dpop_proof(" in out
+    assert "# calls verify_proof: stack.jose.dpop" in out
+
+
+def test_show_diff_is_against_the_previous_pattern(capsys):
+    assert main(["show", "-p", "p08", "--diff"]) == 0
+    out = capsys.readouterr().out
+    assert "--- p07_on_behalf_of_rebac/mcp_auth.py" in out and "+++ p08_" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["show", "--preset", "no_such_thing"], "no preset or plugin API name 'no_such_thing'"),
+    (["show"], "show needs --pattern"),
+])
+def test_show_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
