@@ -10,20 +10,48 @@ sends it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import RequestParamsMeta
 
 from runtime.http import EndpointMap, make_client2
+from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.plugin import McpPlugin
+from runtime.presets import request_token
+from runtime.presets.token_cache import TokenCache
 from runtime.wire import WireTap
+from stack.clock import Clock
 
 MAX_TOOL_ROUNDS = 6
 MAX_PROMPT_CHARS = 4000
+
+
+@dataclass
+class AgentIdentity:
+    """The agent's own client at the IdP (`agent`). It gets its token with its own secret,
+    which the MCP server never holds, and sends it where a pattern names the agent as the
+    actor of a delegation (`actor_credential = "actor_token"`)."""
+
+    client_id: str
+    client_secret: str
+    token_url: str
+    http: httpx.AsyncClient
+    clock: Clock
+    timeout: float
+    tokens: TokenCache = field(default_factory=TokenCache)
+
+    async def token(self) -> str:
+        issued = await request_token(self, {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        })
+        return issued.access_token
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,7 @@ class Agent:
     plugin: McpPlugin
     tap: WireTap
     endpoints: EndpointMap
+    identity: AgentIdentity | None = None
     system_prompt: str = (
         "You are Acme's assistant. You are helping {user}. Use the tools to answer; "
         "never invent data."
@@ -77,6 +106,8 @@ class Agent:
         headers = {}
         if self.plugin.user_credential == "bearer_token" and session.access_token:
             headers["Authorization"] = f"Bearer {session.access_token}"
+        if self.plugin.actor_credential == "actor_token" and self.identity is not None:
+            headers[ACTOR_TOKEN_HEADER] = await self.identity.token()
         http = make_client2(self.tap, self.endpoints, "agent", headers=headers)
         calls: list[ToolInvocation] = []
         async with http, Client(streamable_http_client(self.mcp_url, http_client=http)) as mcp:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.idp import DEFAULT_REALM_FILE
+from stack import REALM_FILE
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class DemoRealm:
 
 
 @functools.cache
-def demo_realm(realm_file: Path = DEFAULT_REALM_FILE) -> DemoRealm:
+def demo_realm(realm_file: Path = REALM_FILE) -> DemoRealm:
     realm = json.loads(realm_file.read_text(encoding="utf-8"))
     passwords, user_ids = {}, {}
     for user in realm.get("users", []):

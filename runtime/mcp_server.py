@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from runtime.http import TraceMiddleware
 from runtime.identity import AuthError, DependencyError
 from runtime.pattern_api import (
+    ACTOR_TOKEN_HEADER,
     AuthorizationDenied,
     McpContext,
     Outgoing,
@@ -138,7 +139,8 @@ def _user_context(mcp: Context, api_key: Any) -> UserContext:
     meta = getattr(mcp.request_context, "meta", None)
     user = meta.get("user") if isinstance(meta, Mapping) else None
     return UserContext(user=user if isinstance(user, str) else None, jwt=bearer or None,
-                       api_key=api_key if isinstance(api_key, str) and api_key else None)
+                       api_key=api_key if isinstance(api_key, str) and api_key else None,
+                       actor_token=headers.get(ACTOR_TOKEN_HEADER.lower()) or None)
 
 
 def _username(value: str | None) -> str:

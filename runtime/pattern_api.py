@@ -14,7 +14,8 @@ it is optional, and the framework discovers it:
 
 * either hook may also name `outgoing` (the service request being prepared: `Outgoing`)
   and `ctx` (the MCP server's `McpContext`: token endpoint, its client, keys, caches);
-* `user_credential` says what the agent sends the MCP server for its user;
+* `user_credential` says what the agent sends the MCP server for its user, and
+  `actor_credential` whether it also sends its own token (the actor of a delegation);
   `model_instructions()` and `bound_arguments()` are what patterns 03 and 04 differ by;
 * `service_auth.authorize(identity, action, resource, request) -> Decision`; without it
   the service does what it is asked and nobody decided.
@@ -49,6 +50,10 @@ ServiceName = Literal["records", "directory"]
 #: What the agent sends the MCP server for its user: nothing, the user's API key as the
 #: `api_key` tool argument, or the user's access token as `Authorization: Bearer`.
 UserCredential = Literal["none", "api_key_argument", "bearer_token"]
+#: What the agent sends about itself: nothing, or its own access token (got with its own
+#: client credentials, which the MCP server does not hold) as `X-Actor-Token`.
+ActorCredential = Literal["none", "actor_token"]
+ACTOR_TOKEN_HEADER = "X-Actor-Token"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class UserContext(Mapping[str, Any]):
     user: str | None = None          # the user the agent names (MCP `_meta`): a claim, unchecked
     jwt: str | None = None           # the access token on the MCP request (Authorization: Bearer)
     api_key: str | None = None       # the `api_key` tool argument (patterns 03 and 04)
+    actor_token: str | None = None   # the agent's own token (X-Actor-Token), to name it actor
 
     def __getitem__(self, key: str) -> Any:
         value = getattr(self, key, None) if key in _USER_CONTEXT_KEYS else None
@@ -129,8 +135,6 @@ class McpContext(TokenContext):
     token_url: str = ""
     client_id: str = "mcp-server"
     client_secret: str = ""
-    actor_client_id: str = "agent"
-    actor_client_secret: str = ""
     world: Callable[[], World] = World.seed
     tokens: TokenCache = field(default_factory=TokenCache)
     _dpop_key: Any = None
@@ -167,6 +171,8 @@ class AuthHandler:
 
     #: What the agent sends for its user (an optional extra; see `UserCredential`).
     user_credential: UserCredential = "none"
+    #: Whether the agent also sends its own token (an optional extra; `ActorCredential`).
+    actor_credential: ActorCredential = "none"
 
     async def prepare_request(
         self, user_context: UserContext, headers: dict[str, str]

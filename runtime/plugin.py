@@ -19,10 +19,18 @@ from typing import Any
 from starlette.requests import Request
 
 from runtime.identity import Decision, Identity
-from runtime.pattern_api import AuthHandler, McpContext, Outgoing, UserContext, UserCredential
+from runtime.pattern_api import (
+    ActorCredential,
+    AuthHandler,
+    McpContext,
+    Outgoing,
+    UserContext,
+    UserCredential,
+)
 
 MCP_EXTRAS = ("outgoing", "ctx")
 USER_CREDENTIALS: tuple[UserCredential, ...] = ("none", "api_key_argument", "bearer_token")
+ACTOR_CREDENTIALS: tuple[ActorCredential, ...] = ("none", "actor_token")
 
 
 class PluginError(Exception):
@@ -70,10 +78,12 @@ class McpPlugin:
         for name in ("prepare_request", "before_tool_call"):
             if not callable(getattr(handler, name, None)):
                 raise PluginError(f"{file}: auth_handler has no {name}() method")
-        credential = getattr(handler, "user_credential", "none")
-        if credential not in USER_CREDENTIALS:
-            raise PluginError(f"{file}: auth_handler.user_credential is {credential!r}; "
-                              f"use one of {', '.join(USER_CREDENTIALS)}")
+        for name, allowed in (("user_credential", USER_CREDENTIALS),
+                              ("actor_credential", ACTOR_CREDENTIALS)):
+            value = getattr(handler, name, "none")
+            if value not in allowed:
+                raise PluginError(f"{file}: auth_handler.{name} is {value!r}; use one of "
+                                  f"{', '.join(allowed)}")
         return cls(
             handler,
             _extras(handler.before_tool_call, ("user_context", "tool_name"),
@@ -85,6 +95,10 @@ class McpPlugin:
     @property
     def user_credential(self) -> UserCredential:
         return getattr(self.handler, "user_credential", "none")  # type: ignore[no-any-return]
+
+    @property
+    def actor_credential(self) -> ActorCredential:
+        return getattr(self.handler, "actor_credential", "none")  # type: ignore[no-any-return]
 
     def model_instructions(self, user: str, api_key: str) -> str:
         fn = getattr(self.handler, "model_instructions", None)

@@ -20,9 +20,10 @@ import httpx
 import httpx2
 import openai
 
-from runtime.agent import MAX_PROMPT_CHARS, Agent, TurnResult, UserSession
+from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
+from runtime.identity import AuthError, DependencyError
 from runtime.mcp_server import ToolBackend, build_mcp_app
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
@@ -171,8 +172,7 @@ class PatternRunner:
             issuer=stack.issuer, audience=MCP_CLIENT,
             jwks=JwksCache(stack.jwks_url, http, self.clock), clock=self.clock, http=http,
             timeout=self.settings.timeout, token_url=stack.token_url, client_id=MCP_CLIENT,
-            client_secret=self._realm.secret(MCP_CLIENT), actor_client_id=ACTOR_CLIENT,
-            actor_client_secret=self._realm.secret(ACTOR_CLIENT), world=lambda: self._world,
+            client_secret=self._realm.secret(MCP_CLIENT), world=lambda: self._world,
         )
         backend = ToolBackend(self.loaded.mcp, self.mcp_context, self.service_urls,
                               dict(AUDIENCES), self.tap)
@@ -197,8 +197,12 @@ class PatternRunner:
             timeout=self.settings.llm_timeout,
             http_client=self._client2("agent", timeout=self.settings.llm_timeout),
         )
+        assert self.stack.endpoints is not None
+        identity = AgentIdentity(ACTOR_CLIENT, self._realm.secret(ACTOR_CLIENT),
+                                 self.stack.endpoints.token_url, self._client("agent"),
+                                 self.clock, self.settings.timeout)
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
-                           self.endpoints)
+                           self.endpoints, identity)
 
     async def stop(self) -> None:
         for client in self._clients:
@@ -224,6 +228,8 @@ class PatternRunner:
         self._tokens.clear()
         self.clock.reset()
         self.mcp_context.forget()
+        if self.agent.identity is not None:
+            self.agent.identity.tokens.clear()
         for ctx in self.service_contexts.values():
             ctx.replay.clear()
 
@@ -321,7 +327,7 @@ class PatternRunner:
 
 
 AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
-                  PluginError)
+                  PluginError, AuthError, DependencyError)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -338,4 +344,6 @@ def _describe_failure(exc: BaseException) -> str:
         return "the model endpoint is unreachable"
     if isinstance(exc, openai.APIStatusError):
         return f"the model endpoint answered HTTP {exc.status_code}"
+    if isinstance(exc, AuthError | DependencyError):
+        return f"the agent could not get its own token: {exc.reason}"
     return f"{type(exc).__name__}: {exc}"

@@ -256,7 +256,7 @@ STEPS: dict[StepId, Step] = {
         Step("A4", "attacker", "replays L1's credential one hour later",
              "stale credential replay", step_a4),
         Step("A5", "attacker", "compromised records service replays L1's credential to the "
-             "directory: disable bob", "token passthrough / confused deputy", step_a5),
+             "directory: disable bob", "token passthrough: lateral replay", step_a5),
         Step("A6", "alice", "(a) approve my own expense 4 (b) disable user bob",
              "excessive agency", step_a6),
         Step("A7", "attacker", "replays the token from L1 (a) alone (b) with its proof",

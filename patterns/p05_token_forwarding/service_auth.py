@@ -5,7 +5,7 @@ from typing import Any
 from starlette.requests import Request
 
 from runtime.pattern_api import Decision, Identity, service_context
-from runtime.presets import authorization_token, verify_access_token
+from runtime.presets import authorization_token, lookup_person, verify_access_token
 
 # The service's own role table (from pattern 06 on, OPA holds these rules: rbac.rego).
 READ = {"read_expenses", "read_documents", "read_notes"}
@@ -20,7 +20,8 @@ async def get_identity(request: Request) -> Identity:
     # RS256 signature by a key from the IdP's JWKS; exact issuer; `aud` includes this
     # service; not expired; an access token. Any token naming this service passes.
     claims = await verify_access_token(token, ctx)
-    return Identity(method="jwt", user_id=claims["preferred_username"], claims=claims,
+    person = lookup_person(ctx, claims)     # `sub` -> a person in the directory, else 401
+    return Identity(method="jwt", user_id=person.username, claims=claims,
                     raw_token=token, detail=f"verified JWT, aud {claims['aud']}")
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from starlette.requests import Request
 
 from runtime.pattern_api import AuthError, Decision, Identity, service_context
-from runtime.presets import ask_opa, authorization_token, verify_access_token
+from runtime.presets import ask_opa, authorization_token, lookup_person, verify_access_token
 
 
 async def get_identity(request: Request) -> Identity:
@@ -18,7 +18,9 @@ async def get_identity(request: Request) -> Identity:
     # `azp` names the client the token was issued to: only the MCP server's tokens.
     if claims["azp"] != "mcp-server":
         raise AuthError(f"token was issued to {claims['azp']!r}, not to 'mcp-server'")
-    return Identity(method="scoped_jwt", user_id=claims["preferred_username"], claims=claims,
+    # `azp` does not say how: the MCP server's own client-credentials token has it too.
+    person = lookup_person(ctx, claims)     # `sub` -> a person in the directory, else 401
+    return Identity(method="scoped_jwt", user_id=person.username, claims=claims,
                     raw_token=token, detail=f"verified JWT for {ctx.audience} alone")
 
 

@@ -6,7 +6,8 @@ from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, request_token, ve
 
 
 class OnBehalfOf(AuthHandler):
-    user_credential = "bearer_token"    # the agent sends the user's access token
+    user_credential = "bearer_token"    # the agent sends the user's access token,
+    actor_credential = "actor_token"    # and its own (got with a secret we do not hold)
 
     async def before_tool_call(
         self, user_context: UserContext, tool_name: str, ctx: McpContext
@@ -14,6 +15,9 @@ class OnBehalfOf(AuthHandler):
         if not user_context.jwt:
             raise AuthorizationDenied("no user token on the MCP request "
                                       "(Authorization: Bearer ...)", 401)
+        if not user_context.actor_token:
+            raise AuthorizationDenied("no actor token: the agent did not say who it is "
+                                      "(X-Actor-Token)", 401)
         # Every call, before any cached exchange is reused: the user's token is valid
         # and was issued for this MCP server (`aud` names mcp-server).
         await verify_access_token(user_context.jwt, ctx)
@@ -23,20 +27,15 @@ class OnBehalfOf(AuthHandler):
         self, user_context: UserContext, headers: dict[str, str], outgoing: Outgoing,
         ctx: McpContext,
     ) -> dict[str, str]:
-        # The acting party's own token: the client "agent" (client credentials).
-        actor = await request_token(ctx, {
-            "grant_type": "client_credentials",
-            "client_id": ctx.actor_client_id,
-            "client_secret": ctx.actor_client_secret,
-        })
-        # RFC 8693 delegation: the user stays the subject, the agent is named as actor.
+        # RFC 8693 delegation: the user stays the subject, the agent is named as actor. The
+        # IdP checks the user's token allows it (`may_act`) and verifies the agent's token.
         issued = await request_token(ctx, {
             "grant_type": TOKEN_EXCHANGE,
             "client_id": ctx.client_id,
             "client_secret": ctx.client_secret,
             "subject_token": user_context.jwt or "",
             "subject_token_type": ACCESS_TOKEN_TYPE,
-            "actor_token": actor.access_token,
+            "actor_token": user_context.actor_token or "",
             "actor_token_type": ACCESS_TOKEN_TYPE,
             "requested_token_type": ACCESS_TOKEN_TYPE,
             "audience": outgoing.audience,

@@ -6,7 +6,13 @@ from typing import Any
 from starlette.requests import Request
 
 from runtime.pattern_api import AuthError, Decision, Identity, service_context
-from runtime.presets import actor_from, ask_opa, authorization_token, verify_access_token
+from runtime.presets import (
+    actor_from,
+    ask_opa,
+    authorization_token,
+    lookup_person,
+    verify_access_token,
+)
 
 
 async def get_identity(request: Request) -> Identity:
@@ -19,8 +25,9 @@ async def get_identity(request: Request) -> Identity:
     # `azp` names the client the token was issued to: only the MCP server's tokens.
     if claims["azp"] != "mcp-server":
         raise AuthError(f"token was issued to {claims['azp']!r}, not to 'mcp-server'")
+    person = lookup_person(ctx, claims)     # `sub` -> a person in the directory, else 401
     actor = actor_from(claims)    # who acts for the user: `act` (RFC 8693), else `azp`
-    return Identity(method="delegated_jwt", user_id=claims["preferred_username"],
+    return Identity(method="delegated_jwt", user_id=person.username,
                     claims=claims, raw_token=token, actor=actor,
                     detail=f"verified JWT for {ctx.audience}: user and actor {actor}")
 

@@ -12,7 +12,8 @@ from runtime.presets import (
 
 
 class BoundOnBehalfOf(AuthHandler):
-    user_credential = "bearer_token"    # the agent sends the user's access token
+    user_credential = "bearer_token"    # the agent sends the user's access token,
+    actor_credential = "actor_token"    # and its own (got with a secret we do not hold)
 
     async def before_tool_call(
         self, user_context: UserContext, tool_name: str, ctx: McpContext
@@ -20,6 +21,9 @@ class BoundOnBehalfOf(AuthHandler):
         if not user_context.jwt:
             raise AuthorizationDenied("no user token on the MCP request "
                                       "(Authorization: Bearer ...)", 401)
+        if not user_context.actor_token:
+            raise AuthorizationDenied("no actor token: the agent did not say who it is "
+                                      "(X-Actor-Token)", 401)
         # Every call, before any cached exchange is reused: the user's token is valid
         # and was issued for this MCP server (`aud` names mcp-server).
         await verify_access_token(user_context.jwt, ctx)
@@ -29,21 +33,15 @@ class BoundOnBehalfOf(AuthHandler):
         self, user_context: UserContext, headers: dict[str, str], outgoing: Outgoing,
         ctx: McpContext,
     ) -> dict[str, str]:
-        # The acting party's own token: the client "agent" (client credentials).
-        actor = await request_token(ctx, {
-            "grant_type": "client_credentials",
-            "client_id": ctx.actor_client_id,
-            "client_secret": ctx.actor_client_secret,
-        })
-        # RFC 8693 delegation, and a proof of our key: the IdP binds the new token to it
-        # (its thumbprint goes in `cnf.jkt`, RFC 9449 section 5).
+        # RFC 8693 delegation, as in pattern 07, and a proof of our key: the IdP binds the
+        # new token to it (its thumbprint goes in `cnf.jkt`, RFC 9449 section 5).
         issued = await request_token(ctx, {
             "grant_type": TOKEN_EXCHANGE,
             "client_id": ctx.client_id,
             "client_secret": ctx.client_secret,
             "subject_token": user_context.jwt or "",
             "subject_token_type": ACCESS_TOKEN_TYPE,
-            "actor_token": actor.access_token,
+            "actor_token": user_context.actor_token or "",
             "actor_token_type": ACCESS_TOKEN_TYPE,
             "requested_token_type": ACCESS_TOKEN_TYPE,
             "audience": outgoing.audience,

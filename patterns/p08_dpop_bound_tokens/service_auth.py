@@ -10,6 +10,7 @@ from runtime.presets import (
     actor_from,
     ask_opa,
     authorization_token,
+    lookup_person,
     verify_access_token,
     verify_dpop_proof,
 )
@@ -29,8 +30,9 @@ async def get_identity(request: Request) -> Identity:
     # Proof of possession (RFC 9449 section 4.3): this request's method and URL, signed
     # just now, never seen before, by the key the token is bound to, for this token.
     verify_dpop_proof(request, ctx, access_token=token, jkt=claims["cnf"]["jkt"])
+    person = lookup_person(ctx, claims, scheme="DPoP")  # `sub` -> a person, else 401
     actor = actor_from(claims)    # who acts for the user: `act` (RFC 8693), else `azp`
-    return Identity(method="bound_jwt", user_id=claims["preferred_username"], claims=claims,
+    return Identity(method="bound_jwt", user_id=person.username, claims=claims,
                     raw_token=token, actor=actor,
                     detail=f"verified DPoP-bound JWT for {ctx.audience}: actor {actor}")
 

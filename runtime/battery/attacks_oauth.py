@@ -282,6 +282,16 @@ def bad_actor(kind: str) -> Callable[[Arena], Any]:
     return run
 
 
+async def actor_forged_by_mcp_server(a: Arena) -> Outcome:
+    """The MCP server names itself as the actor, with a token it can get on its own (its
+    client credentials): only the agent may act for alice (`may_act`)."""
+    login = await a.runner.login("alice")
+    own = await a.client_credentials("mcp-server")
+    response = await a.exchange(login, audience="directory-service", extra={
+        "actor_token": own, "actor_token_type": ACCESS_TOKEN_TYPE})
+    return _idp_outcome(response, "delegated token with the MCP server as its own actor")
+
+
 async def actor_missing(a: Arena) -> Outcome:
     """Exchanged without actor_token (no `act`, azp mcp-server): disable bob for alice."""
     login = await a.runner.login("alice")
@@ -377,4 +387,7 @@ ATTACKS: tuple[Attack, ...] = (
            bad_actor("user-token"), DELEGATING),
     _oauth("actor.id-token", "an ID token as actor_token", bad_actor("id-token"), DELEGATING),
     _oauth("actor.garbage", "a garbage actor_token", bad_actor("garbage"), DELEGATING),
+    _oauth("actor.forged-by-mcp-server", "the MCP server mints its own actor token "
+           "(client credentials) to name itself actor", actor_forged_by_mcp_server,
+           DELEGATING, ref="RFC 8693 4.4 may_act"),
 )

@@ -22,7 +22,7 @@ import httpx
 import jwt
 
 from runtime.demo_realm import demo_realm
-from runtime.pattern_api import Outgoing, ServiceName, UserContext
+from runtime.pattern_api import ACTOR_TOKEN_HEADER, Outgoing, ServiceName, UserContext
 from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from runtime.runner import AUDIENCES, LOGIN_CLIENT
 from runtime.wire import new_trace_id, reset_trace, reset_user, set_trace, set_user
@@ -206,10 +206,10 @@ class Arena:
         return await self.runner.mcp_context.http.post(self.token_url, data=form,
                                                        headers=headers or {})
 
-    async def client_credentials(self) -> str:
+    async def client_credentials(self, client_id: str = "agent") -> str:
         response = await self.runner.mcp_context.http.post(self.token_url, data={
-            "grant_type": "client_credentials", "client_id": "agent",
-            "client_secret": demo_realm().secret("agent")})
+            "grant_type": "client_credentials", "client_id": client_id,
+            "client_secret": demo_realm().secret(client_id)})
         response.raise_for_status()
         return str(response.json()["access_token"])
 
@@ -222,7 +222,10 @@ class Arena:
         plugin = self.runner.loaded.mcp
         url = self.url(service, path)
         outgoing = Outgoing("read_data", service, AUDIENCES[service], method, url)
-        user_context = UserContext(user=user, jwt=login)
+        identity = self.runner.agent.identity
+        actor = (await identity.token() if identity and plugin.actor_credential == "actor_token"
+                 else None)
+        user_context = UserContext(user=user, jwt=login, actor_token=actor)
         await plugin.before_tool_call(user_context, "read_data", outgoing, ctx)
         headers = await plugin.prepare_request(user_context, {}, outgoing, ctx)
         scheme, _, token = headers.get("Authorization", "").partition(" ")
@@ -290,6 +293,9 @@ class Arena:
         headers = {"Accept": "application/json, text/event-stream"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
+        identity = self.runner.agent.identity
+        if identity and self.runner.loaded.mcp.actor_credential == "actor_token":
+            headers[ACTOR_TOKEN_HEADER] = await identity.token()   # the agent's own, as sent
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": tool, "arguments": arguments}}
         with self.attacker_trace():

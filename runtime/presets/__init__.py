@@ -12,7 +12,12 @@ from runtime.presets.api_keys import (
     same_secret,
 )
 from runtime.presets.dpop import sign_dpop_proof, verify_dpop_proof
-from runtime.presets.jwt_verify import actor_from, authorization_token, verify_access_token
+from runtime.presets.jwt_verify import (
+    actor_from,
+    authorization_token,
+    lookup_person,
+    verify_access_token,
+)
 from runtime.presets.opa import ask_opa
 from runtime.presets.token_endpoint import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, request_token
 
@@ -23,6 +28,7 @@ __all__ = [
     "actor_from",
     "ask_opa",
     "authorization_token",
+    "lookup_person",
     "owner_of_api_key",
     "presented_api_key",
     "request_token",

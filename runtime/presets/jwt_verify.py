@@ -20,7 +20,8 @@ from starlette.requests import Request
 from runtime.identity import AuthError
 
 if TYPE_CHECKING:
-    from runtime.pattern_api import TokenContext
+    from runtime.pattern_api import ServiceContext, TokenContext
+    from runtime.services.world import User
 
 ALGORITHMS = ["RS256"]
 FORBIDDEN_HEADERS = ("jku", "x5u", "jwk", "x5c", "crit")
@@ -138,6 +139,21 @@ def _check_times(claims: dict[str, Any], now: float) -> None:
         raise AuthError("token expired")
     if iat > now + LEEWAY or nbf > now + LEEWAY:
         raise AuthError("token is not valid yet")
+
+
+def lookup_person(ctx: ServiceContext, claims: dict[str, Any], *, scheme: str = "Bearer") -> User:
+    """The person in Acme's directory the token's `sub` names (the issuer was checked, and
+    `sub` is unique within it; `preferred_username` is not, OIDC Core 5.1). A service
+    account (a client-credentials token, of any client) or an unknown subject is refused:
+    where a user is required, only a human user of the realm is one."""
+    person = ctx.world().person(claims["sub"])
+    if person is None:
+        name = claims.get("preferred_username")
+        raise AuthError(f"the token's subject {claims['sub']!r} ({name}) is not a person in "
+                        "Acme's directory (a service account?)", scheme=scheme)
+    if person.disabled:
+        raise AuthError(f"{person.username} is disabled", scheme=scheme)
+    return person
 
 
 def actor_from(claims: dict[str, Any]) -> str | None:

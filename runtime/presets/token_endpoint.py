@@ -8,24 +8,32 @@ expires and never past the expiry of the `subject_token` or `actor_token` it was
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
 from runtime.identity import AuthError, DependencyError
 from runtime.presets.token_cache import IssuedToken, TokenCache
 from runtime.tokens import decode_unverified
-
-if TYPE_CHECKING:
-    from runtime.pattern_api import McpContext
+from stack.clock import Clock
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 DEFAULT_LIFETIME = 60.0
 
 
+class TokenClient(Protocol):
+    """Whoever asks the token endpoint: the MCP server's context, or the agent's own."""
+
+    http: httpx.AsyncClient
+    token_url: str
+    clock: Clock
+    timeout: float
+    tokens: TokenCache
+
+
 async def request_token(
-    ctx: McpContext, form: dict[str, str], *, dpop_proof: str | None = None
+    ctx: TokenClient, form: dict[str, str], *, dpop_proof: str | None = None
 ) -> IssuedToken:
     """The IdP's answer to `form` (cached); with `dpop_proof`, a token bound to its key."""
     key = TokenCache.key(form, bound=dpop_proof is not None)
@@ -42,7 +50,7 @@ async def request_token(
     return issued
 
 
-async def _post(ctx: McpContext, form: dict[str, str], dpop_proof: str | None) -> IssuedToken:
+async def _post(ctx: TokenClient, form: dict[str, str], dpop_proof: str | None) -> IssuedToken:
     """One POST to the token endpoint: the token, or the IdP's refusal (401) or outage (503)."""
     headers = {"DPoP": dpop_proof} if dpop_proof else {}
     try:

@@ -36,9 +36,11 @@ def _sees_document(identity: Identity, doc: Document, world: World) -> bool:
     return doc.visibility == department
 
 
-def _expense_resource(expense: Expense) -> dict[str, object]:
-    return {"type": "expense", "id": expense.id, "owner": expense.owner,
-            "department": expense.department}
+def _expense_resource(expense: Expense, world: World) -> dict[str, object]:
+    """The expense as policies see it: its owner by realm id (`sub`), and by name to read."""
+    owner = world.users.get(expense.owner)
+    return {"type": "expense", "id": expense.id, "owner": owner.id if owner else expense.owner,
+            "owner_name": expense.owner, "department": expense.department}
 
 
 def build_records_app(guard: Guard) -> FastAPI:
@@ -68,7 +70,8 @@ def build_records_app(guard: Guard) -> FastAPI:
         if expense is None:
             await guard.check(request, "approve_expense", {"type": "expense", "id": expense_id})
             raise HTTPException(404, detail={"error": "not_found", "reason": "no such expense"})
-        identity = await guard.check(request, "approve_expense", _expense_resource(expense))
+        identity = await guard.check(request, "approve_expense",
+                                     _expense_resource(expense, world()))
         expense.status = "approved"
         expense.approved_by = identity.user_id or "unknown"
         return {"expense": asdict(expense)}

@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from runtime.demo_realm import demo_realm
+
 if TYPE_CHECKING:
     from runtime.services.guard import AuditRecord
 
@@ -58,6 +60,7 @@ class User:
     department: str
     reports_to: str | None = None
     disabled: bool = False
+    id: str = ""          # the realm's `sub` for this person (the same on both stacks)
 
 
 @dataclass
@@ -75,6 +78,10 @@ class World:
             if owner == username:
                 return key
         raise KeyError(username)
+
+    def person(self, subject: str) -> User | None:
+        """The person whose realm id (`sub`) this is; None for anyone else."""
+        return next((u for u in self.users.values() if u.id and u.id == subject), None)
 
     def next_note_id(self) -> int:
         return max((n.id for n in self.notes), default=0) + 1
@@ -106,10 +113,11 @@ class World:
             Document(5, "Platform on-call rota", "platform", "Week 1: dave. Week 2: dave."),
             Document(6, "Admin credentials policy", "admin", "Rotate break-glass keys monthly."),
         ]
+        ids = demo_realm().user_ids
         users = [
-            User("alice", "admin", "engineering", reports_to="bob"),
-            User("bob", "user", "engineering"),
-            User("dave", "readonly", "platform"),
+            User("alice", "admin", "engineering", reports_to="bob", id=ids["alice"]),
+            User("bob", "user", "engineering", id=ids["bob"]),
+            User("dave", "readonly", "platform", id=ids["dave"]),
         ]
         return cls(
             expenses={e.id: e for e in expenses},

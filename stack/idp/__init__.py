@@ -7,9 +7,11 @@ idp.rotate_key()             # new kid; the old key stays in the JWKS for a whil
 await idp.stop()
 """
 
+from stack import REALM_FILE as DEFAULT_REALM_FILE
+
 from .app import build_app
 from .core import IdentityProvider
-from .realm import DEFAULT_REALM_FILE, Realm, RealmError
+from .realm import Realm, RealmError
 from .realm_file import load_realm, parse_realm
 from .server import EmbeddedIdP
 

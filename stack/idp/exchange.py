@@ -5,7 +5,10 @@ access token, in whose `aud` it must be, for a token issued to itself. `audience
 filters the audiences the requester's own mappers/scopes give (no upscoping); `scope=` can
 not add scopes. The new token keeps the user (`sub`, user claims) with `azp` = requester.
 Embedded-only extension: a valid `actor_token` (a client-credentials token) adds the
-RFC 8693 `act` claim (delegation); Keycloak without the delegation feature ignores it.
+RFC 8693 `act` claim (delegation), and only when the subject token's `may_act` claim
+(RFC 8693 section 4.4) names that actor: the token service decides who may act for whom.
+Keycloak 26.7 does neither (no `act`, `may_act` not checked), even with its experimental
+delegation feature.
 The error texts are Keycloak's (StandardTokenExchangeProvider / AbstractTokenExchangeProvider).
 """
 
@@ -75,10 +78,24 @@ def _actor(
         or actor.service_account_client != claims.get("azp")
     ):
         raise invalid_request("Actor token must be a client credentials token")
+    if not _may_act(subject.get("may_act"), actor.id, actor.service_account_client):
+        raise invalid_request(
+            f"Actor '{actor.service_account_client}' is not allowed to act for the subject "
+            "(may_act, RFC 8693 section 4.4)"
+        )
     act: dict[str, Any] = {"sub": actor.id, "client_id": actor.service_account_client}
     if isinstance(subject.get("act"), dict):  # RFC 8693 4.1: nest the earlier actor
         act["act"] = subject["act"]
     return act
+
+
+def _may_act(may_act: Any, actor_sub: str, actor_client: str) -> bool:
+    """Does the subject's `may_act` name this actor? Every member it gives must match."""
+    if not isinstance(may_act, dict) or not may_act:
+        return False
+    wanted = {"sub": actor_sub, "client_id": actor_client}
+    named = {k: v for k, v in may_act.items() if k in wanted}
+    return bool(named) and all(v == wanted[k] for k, v in named.items())
 
 
 def token_exchange_grant(idp: IdentityProvider, req: TokenRequest) -> dict[str, Any]:

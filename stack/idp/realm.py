@@ -6,9 +6,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-DEFAULT_REALM_FILE = Path(__file__).resolve().parent.parent / "keycloak" / "realm-agentauth.json"
 
 
 class RealmError(ValueError):

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stack import REALM_FILE as DEFAULT_REALM_FILE
+
 from .realm import (
-    DEFAULT_REALM_FILE,
     Client,
     ClientScope,
     ProtocolMapper,

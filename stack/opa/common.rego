@@ -32,10 +32,19 @@ action_text := sprintf("(not a string: %s)", [type_name(input.action)]) if {
 	type_name(input.action) != "string"
 }
 
-# The user is the token's subject as a username (Keycloak's preferred_username).
+# The user is the token's subject, `sub`: unique and never reassigned within the issuer
+# (OIDC Core 2), which the service has already checked. `preferred_username` is for
+# messages only: OIDC Core 5.1 says it must not be relied on as unique.
 default user := ""
 
-user := input.token.preferred_username if is_string(input.token.preferred_username)
+user := input.token.sub if is_string(input.token.sub)
+
+default user_text := "(no subject)"
+
+user_text := input.token.preferred_username if {
+	user != ""
+	is_string(input.token.preferred_username)
+} else := user if user != ""
 
 default role := ""
 
@@ -45,10 +54,17 @@ default role_text := "no role"
 
 role_text := role if role != ""
 
-# Owner of the resource acted on (the service fills it in from its own records).
+# Owner of the resource acted on, as a `sub` (the service fills it in from its records).
 default owner := ""
 
 owner := input.resource.owner if is_string(input.resource.owner)
+
+default owner_text := "(no owner)"
+
+owner_text := data.users[owner].username if {
+	owner != ""
+	is_string(data.users[owner].username)
+} else := owner if owner != ""
 
 # --- who is acting -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ via_agent(user) := object.union(user, {"azp": "mcp-server", "aud": "records-serv
 
 direct(user) := object.union(user, {"azp": "explorer-cli", "aud": ["mcp-server", "records-service", "directory-service"]})
 
-expense4 := {"type": "expense", "id": 4, "owner": "alice", "department": "engineering"}
+expense4 := {"type": "expense", "id": 4, "owner": alice.sub, "department": "engineering"}
 
 user_bob := {"type": "user", "id": "bob"}
 

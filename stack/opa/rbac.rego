@@ -11,17 +11,17 @@ import data.agentauth.common
 
 default decision := {"allow": false, "reason": "rbac: no rule matched (default deny)"}
 
-decision := common.deny(sprintf("%s: the token names no user (preferred_username missing)", [common.action_text])) if {
+decision := common.deny(sprintf("%s: the token names no user (no sub)", [common.action_text])) if {
 	common.user == ""
 } else := common.deny(sprintf("unknown action %s", [common.action_text])) if {
 	not common.action in common.known_actions
-} else := common.allow(sprintf("%s: any role may read (%s has %s)", [common.action, common.user, common.role_text])) if {
+} else := common.allow(sprintf("%s: any role may read (%s has %s)", [common.action, common.user_text, common.role_text])) if {
 	common.action in common.read_actions
-} else := common.allow(sprintf("%s: %s has role %s", [common.action, common.user, common.role])) if {
+} else := common.allow(sprintf("%s: %s has role %s", [common.action, common.user_text, common.role])) if {
 	common.action in common.member_actions
 	common.role in common.member_roles
-} else := common.deny(sprintf("%s requires role admin or user, %s has %s", [common.action, common.user, common.role_text])) if {
+} else := common.deny(sprintf("%s requires role admin or user, %s has %s", [common.action, common.user_text, common.role_text])) if {
 	common.action in common.member_actions
-} else := common.allow(sprintf("%s: %s has role admin", [common.action, common.user])) if {
+} else := common.allow(sprintf("%s: %s has role admin", [common.action, common.user_text])) if {
 	common.role == "admin"
-} else := common.deny(sprintf("%s requires role admin, %s has %s", [common.action, common.user, common.role_text]))
+} else := common.deny(sprintf("%s requires role admin, %s has %s", [common.action, common.user_text, common.role_text]))

@@ -100,14 +100,14 @@ test_unknown_action_is_denied_with_its_name if {
 	d.reason == "unknown action drop_tables"
 }
 
-test_token_without_username_is_denied if {
-	d := decide("read_notes", {"role": "admin", "azp": "mcp-server"})
+test_token_without_subject_is_denied if {
+	d := decide("read_notes", {"preferred_username": "alice", "role": "admin", "azp": "mcp-server"})
 	not d.allow
-	contains(d.reason, "preferred_username missing")
+	contains(d.reason, "no sub")
 }
 
 test_token_without_role_may_only_read if {
-	zed := {"preferred_username": "zed", "azp": "mcp-server"}
+	zed := {"sub": "id-zed", "preferred_username": "zed", "azp": "mcp-server"}
 	decide("read_notes", zed).allow
 	d := decide("post_note", zed)
 	not d.allow
@@ -121,7 +121,7 @@ test_empty_input_is_denied_not_undefined if {
 }
 
 test_mistyped_claims_are_denied if {
-	d := rbac.decision with input as {"action": ["set_role"], "token": {"preferred_username": "alice", "role": ["admin"]}}
+	d := rbac.decision with input as {"action": ["set_role"], "token": {"sub": "id-alice", "preferred_username": "alice", "role": ["admin"]}}
 	not d.allow
 	d.reason == "unknown action (not a string: array)"
 }

@@ -87,9 +87,9 @@ test_dave_is_not_alices_manager if {
 }
 
 test_nobody_approves_for_a_user_outside_the_org_chart if {
-	d := rebac.decision with input as {"action": "approve_expense", "token": f.via_agent(f.bob), "resource": {"type": "expense", "owner": "carol"}}
+	d := rebac.decision with input as {"action": "approve_expense", "token": f.via_agent(f.bob), "resource": {"type": "expense", "owner": "id-carol"}}
 	not d.allow
-	d.reason == "approve_expense: carol is not in the org chart (data.users)"
+	d.reason == "approve_expense: id-carol is not in the org chart (data.users)"
 }
 
 test_approval_without_an_owner_is_denied if {

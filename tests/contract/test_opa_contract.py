@@ -18,7 +18,10 @@ RBAC = "/v1/data/agentauth/rbac/decision"
 REBAC = "/v1/data/agentauth/rebac/decision"
 AGENT_SA = "8a1f6c1e-0000-4000-8000-0000000a9e17"
 ROLES = {"alice": "admin", "bob": "user", "dave": "readonly"}
-EXPENSE_4 = {"type": "expense", "id": 4, "owner": "alice", "department": "engineering"}
+IDS = {"alice": "8a1f6c1e-0000-4000-8000-00000000a11c",
+       "bob": "8a1f6c1e-0000-4000-8000-000000000b0b",
+       "dave": "8a1f6c1e-0000-4000-8000-00000000da7e"}
+EXPENSE_4 = {"type": "expense", "id": 4, "owner": IDS["alice"], "department": "engineering"}
 
 
 @pytest_asyncio.fixture
@@ -28,7 +31,7 @@ async def opa(opa_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def token(user: str, via: str = "agent") -> dict[str, Any]:
-    claims: dict[str, Any] = {"preferred_username": user, "role": ROLES[user], "sub": user}
+    claims: dict[str, Any] = {"preferred_username": user, "role": ROLES[user], "sub": IDS[user]}
     if via == "agent":  # embedded IdP: RFC 8693 act
         claims |= {"azp": "mcp-server", "act": {"sub": AGENT_SA, "client_id": "agent"}}
     elif via == "mcp":  # Keycloak token exchange: azp only
@@ -110,8 +113,8 @@ async def test_reads_and_directory_listing_are_allowed(opa: httpx.AsyncClient) -
 
 
 async def test_org_chart_is_loaded_at_the_data_root(opa: httpx.AsyncClient) -> None:
-    r = await opa.get("/v1/data/users/alice/reports_to")
-    assert without_decision_id(r.json()) == {"result": "bob"}
+    r = await opa.get(f"/v1/data/users/{IDS['alice']}/reports_to")
+    assert without_decision_id(r.json()) == {"result": IDS["bob"]}
     agents = without_decision_id((await opa.get("/v1/data/agents")).json())["result"]
     assert {"mcp-server", "agent", AGENT_SA} <= set(agents)
 

@@ -242,17 +242,76 @@ async def test_delegation_adds_the_rfc8693_act_claim(kc):
     assert claims["azp"] == "mcp-server" and claims["aud"] == "records-service"
 
 
-async def test_a_second_delegation_nests_the_earlier_actor(kc):
-    actor = (await kc.client_credentials("agent")).json()["access_token"]
-    kind = "urn:ietf:params:oauth:token-type:access_token"
-    first = (
-        await kc.exchange(await kc.login("bob"), actor_token=actor, actor_token_type=kind)
-    ).json()["access_token"]
-    r = await kc.exchange(
-        first, audience="records-service", actor_token=actor, actor_token_type=kind
-    )
+def _may_act_mapper(value: dict) -> dict:
+    return {"name": "may_act", "protocol": "openid-connect",
+            "protocolMapper": "oidc-hardcoded-claim-mapper",
+            "config": {"claim.name": "may_act", "claim.value": json.dumps(value),
+                       "jsonType.label": "JSON", "access.token.claim": "true"}}
+
+
+def _without_may_act(clients, _data) -> None:
+    cli = clients["explorer-cli"]
+    cli["protocolMappers"] = [m for m in cli["protocolMappers"] if m["name"] != "may_act agent"]
+
+
+async def test_a_second_delegation_nests_the_earlier_actor(tmp_path):
+    def may_act_again(clients, data):   # the first delegated token allows the agent again
+        clients["mcp-server"]["protocolMappers"].append(
+            _may_act_mapper({"sub": AGENT_SA, "client_id": "agent"}))
+
+    async with IdPTestClient.embedded(variant(tmp_path, may_act_again)) as kc:
+        actor = (await kc.client_credentials("agent")).json()["access_token"]
+        kind = "urn:ietf:params:oauth:token-type:access_token"
+        first = (
+            await kc.exchange(await kc.login("bob"), actor_token=actor, actor_token_type=kind)
+        ).json()["access_token"]
+        r = await kc.exchange(
+            first, audience="records-service", actor_token=actor, actor_token_type=kind
+        )
     act = claims_of(r.json()["access_token"])["act"]
     assert act["sub"] == AGENT_SA and act["act"] == {"sub": AGENT_SA, "client_id": "agent"}
+
+
+async def test_the_users_token_names_who_may_act_for_them(kc):
+    claims = claims_of(await kc.login("alice"))
+    assert claims["may_act"] == {"sub": AGENT_SA, "client_id": "agent"}
+
+
+async def test_the_mcp_server_cannot_name_itself_actor(kc):
+    own = (await kc.client_credentials("mcp-server")).json()["access_token"]
+    r = await kc.exchange(
+        await kc.login("alice"), actor_token=own,
+        actor_token_type="urn:ietf:params:oauth:token-type:access_token")
+    assert refused(r, 400, "invalid_request")
+    assert "not allowed to act for the subject (may_act" in r.json()["error_description"]
+
+
+async def test_without_may_act_nobody_may_act_for_the_user(tmp_path):
+    async with IdPTestClient.embedded(variant(tmp_path, _without_may_act)) as kc:
+        actor = (await kc.client_credentials("agent")).json()["access_token"]
+        r = await kc.exchange(
+            await kc.login("alice"), actor_token=actor,
+            actor_token_type="urn:ietf:params:oauth:token-type:access_token")
+        plain = await kc.exchange(await kc.login("alice"))
+    assert refused(r, 400, "invalid_request") and "may_act" in r.json()["error_description"]
+    assert plain.status_code == 200     # impersonation (no actor) is not delegation
+
+
+@pytest.mark.parametrize("may_act", [
+    {"sub": "someone-else"}, {"client_id": "mcp-server"},
+    {"sub": AGENT_SA, "client_id": "mcp-server"}, {}, {"iss": "x"},
+])
+async def test_a_may_act_that_names_someone_else_refuses_the_agent(tmp_path, may_act):
+    def change(clients, data):
+        _without_may_act(clients, data)
+        clients["explorer-cli"]["protocolMappers"].append(_may_act_mapper(may_act))
+
+    async with IdPTestClient.embedded(variant(tmp_path, change)) as kc:
+        actor = (await kc.client_credentials("agent")).json()["access_token"]
+        r = await kc.exchange(
+            await kc.login("alice"), actor_token=actor,
+            actor_token_type="urn:ietf:params:oauth:token-type:access_token")
+    assert refused(r, 400, "invalid_request") and "may_act" in r.json()["error_description"]
 
 
 async def test_a_user_token_is_not_accepted_as_actor(kc):

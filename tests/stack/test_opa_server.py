@@ -24,7 +24,8 @@ from stack.opa import (
     v1_problems,
 )
 
-DAVE = {"preferred_username": "dave", "role": "readonly", "azp": "mcp-server"}
+DAVE = {"sub": "8a1f6c1e-0000-4000-8000-00000000da7e", "preferred_username": "dave",
+        "role": "readonly", "azp": "mcp-server"}
 READ_NOTES = {"action": "read_notes", "token": DAVE, "resource": {"type": "note"}}
 
 
@@ -81,7 +82,8 @@ async def test_path_below_a_decision_selects_a_field(client: httpx.AsyncClient) 
 
 
 async def test_data_json_is_served_at_the_data_root(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/v1/data/users/alice/reports_to")).json() == {"result": "bob"}
+    alice, bob = "8a1f6c1e-0000-4000-8000-00000000a11c", "8a1f6c1e-0000-4000-8000-000000000b0b"
+    assert (await client.get(f"/v1/data/users/{alice}/reports_to")).json() == {"result": bob}
     root = (await client.get("/v1/data")).json()["result"]
     assert set(root) >= {"agentauth", "users", "agents"}
     assert "rbac_test" not in root["agentauth"]  # *_test.rego is not loaded
@@ -146,7 +148,7 @@ async def test_input_of_one_request_never_leaks_into_the_next(
     client: httpx.AsyncClient,
 ) -> None:
     r = await client.post("/v1/data/agentauth/common/user", json={"input": READ_NOTES})
-    assert r.json() == {"result": "dave"}
+    assert r.json() == {"result": DAVE["sub"]}
     assert (await client.get("/v1/data/agentauth/common/user")).json() == {"result": ""}
     assert (await client.post("/v1/data/agentauth/common/user", json={})).json()["result"] == ""
     # and through the slow path (a query outside the precompiled entry points)
@@ -154,16 +156,16 @@ async def test_input_of_one_request_never_leaks_into_the_next(
 
 
 async def test_non_ascii_input_round_trips(client: httpx.AsyncClient) -> None:
-    token = {"preferred_username": 'zoë "q" 😀', "role": "readonly", "azp": "x"}
+    token = {"sub": 'zoë "q" 😀', "role": "readonly", "azp": "x"}
     r = await client.post("/v1/data/agentauth/common/user", json={"input": {"token": token}})
-    assert r.json() == {"result": token["preferred_username"]}
+    assert r.json() == {"result": token["sub"]}
 
 
 async def test_concurrent_requests_get_their_own_decisions(client: httpx.AsyncClient) -> None:
     users = ["alice", "bob", "dave"] * 20
 
     async def ask(user: str) -> str:
-        doc = {"input": {"token": {"preferred_username": user}}}
+        doc = {"input": {"token": {"sub": user}}}
         return (await client.post("/v1/data/agentauth/common/user", json=doc)).json()["result"]
 
     assert await asyncio.gather(*(ask(u) for u in users)) == users

@@ -47,7 +47,11 @@ ACTIONS = [
     "disable_user",
 ]
 ROLES = {"alice": "admin", "bob": "user", "dave": "readonly"}
-EXPENSE_4 = {"type": "expense", "id": 4, "owner": "alice", "department": "engineering"}
+# The policy keys people by `sub` (the realm's fixed user ids), never by username.
+IDS = {"alice": "8a1f6c1e-0000-4000-8000-00000000a11c",
+       "bob": "8a1f6c1e-0000-4000-8000-000000000b0b",
+       "dave": "8a1f6c1e-0000-4000-8000-00000000da7e", "carol": "id-carol"}
+EXPENSE_4 = {"type": "expense", "id": 4, "owner": IDS["alice"], "department": "engineering"}
 
 
 def token(user: str, via: str = "agent", **extra: Any) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def token(user: str, via: str = "agent", **extra: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "preferred_username": user,
         "role": ROLES[user],
-        "sub": f"id-{user}",
+        "sub": IDS[user],
         "aud": "records-service",
     }
     if via == "agent":
@@ -247,7 +251,8 @@ def test_token_with_neither_act_nor_azp_fails_closed_for_human_only_actions(
     [
         ({"type": "expense", "id": 4}, "approve_expense: the resource names no owner"),
         ({"type": "expense", "owner": 7}, "approve_expense: the resource names no owner"),
-        ({"type": "expense", "owner": "carol"}, "approve_expense: carol is not in the org chart"),
+        ({"type": "expense", "owner": "id-carol"},
+         "approve_expense: id-carol is not in the org chart"),
     ],
 )
 def test_approval_without_a_known_owner_is_denied(
@@ -265,7 +270,7 @@ def test_approval_without_a_known_owner_is_denied(
         {},
         {"action": "read_notes"},
         {"action": "read_notes", "token": "not-an-object"},
-        {"action": "set_role", "token": {"preferred_username": "alice", "role": ["admin"]}},
+        {"action": "set_role", "token": {"sub": IDS["alice"], "role": ["admin"]}},
         {"action": "drop_tables", "token": token("alice", "direct")},
         {"action": None, "token": token("alice", "direct")},
     ],
@@ -285,11 +290,13 @@ json_values = st.recursive(
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(texts, kids, max_size=3),
     max_leaves=8,
 )
-names = st.sampled_from(["alice", "bob", "dave", "carol", "", "mcp-server", "agent", AGENT_SA])
+names = st.sampled_from(["alice", "bob", "dave", "carol", "", "mcp-server", "agent", AGENT_SA,
+                         *IDS.values()])
 tokens = st.fixed_dictionaries(
     {},
     optional={
         "preferred_username": names | json_values,
+        "sub": names | json_values,
         "role": st.sampled_from(["admin", "user", "readonly", "root", ""]) | json_values,
         "azp": st.sampled_from(["mcp-server", "explorer-cli", "agent", AGENT_SA]) | json_values,
         "act": st.fixed_dictionaries({}, optional={"sub": names | json_values}) | json_values,
@@ -310,7 +317,7 @@ realistic_tokens = st.builds(
     lambda user, via, drop: {k: v for k, v in token(user, via).items() if k not in drop},
     st.sampled_from(sorted(ROLES)),
     st.sampled_from(["agent", "mcp", "direct", "none"]),
-    st.sets(st.sampled_from(["preferred_username", "role", "azp", "act"]), max_size=2),
+    st.sets(st.sampled_from(["sub", "preferred_username", "role", "azp", "act"]), max_size=2),
 )
 realistic_inputs = st.fixed_dictionaries(
     {
@@ -345,7 +352,7 @@ def test_decisions_are_always_defined_and_well_formed(
 def test_rebac_matches_the_contract_for_any_owner(
     opa: EmbeddedOPA, user: str, action: str, owner: str, via: str
 ) -> None:
-    resource = {"type": "expense", "id": 1, "owner": owner}
+    resource = {"type": "expense", "id": 1, "owner": IDS[owner]}
     d = decide(opa, REBAC_DECISION, request(action, token(user, via), resource))
     assert d["allow"] is rebac_allows(user, ROLES[user], action, owner, via != "direct")
 
@@ -364,9 +371,10 @@ def test_policy_files_are_rego_v1_and_runnable_embedded() -> None:
 
 def test_data_json_matches_the_contract() -> None:
     data = json.loads((POLICY_DIR / "data.json").read_text())
-    assert data["users"]["alice"] == {"department": "engineering", "reports_to": "bob"}
-    assert data["users"]["bob"] == {"department": "engineering"}
-    assert data["users"]["dave"] == {"department": "platform"}
+    assert data["users"][IDS["alice"]] == {"username": "alice", "department": "engineering",
+                                           "reports_to": IDS["bob"]}
+    assert data["users"][IDS["bob"]] == {"username": "bob", "department": "engineering"}
+    assert data["users"][IDS["dave"]] == {"username": "dave", "department": "platform"}
     assert set(data["agents"]) == {"mcp-server", "agent", AGENT_SA}
 
 
@@ -376,13 +384,16 @@ def test_data_json_agrees_with_the_realm_file() -> None:
         pytest.skip("no realm file")
     realm = json.loads(realm_file.read_text())
     data = json.loads((POLICY_DIR / "data.json").read_text())
+    ids = {u["username"]: u["id"] for u in realm["users"]}
     for user in realm["users"]:
         name = user["username"]
         if user.get("serviceAccountClientId"):
             assert user["id"] in data["agents"], f"{name} ({user['id']}) missing from agents"
             continue
         attrs = {k: v[0] for k, v in user.get("attributes", {}).items() if k != "role"}
-        assert data["users"][name] == attrs, name
+        if "reports_to" in attrs:      # the policy follows ids; the realm names the manager
+            attrs["reports_to"] = ids[attrs["reports_to"]]
+        assert data["users"][user["id"]] == {"username": name, **attrs}, name
 
 
 # --- against the real OPA, when there is one ------------------------------------------------
@@ -461,10 +472,10 @@ def _grid() -> list[dict[str, Any]]:
         ["agent", "mcp", "direct", "none"],
         ACTIONS,
         [None, "alice", "bob", "carol"],
-        [None, "role", "preferred_username"],
+        [None, "role", "sub", "preferred_username"],
     ):
         tok = {k: v for k, v in token(user, via).items() if k != drop}
-        resource = {"type": "expense"} | ({"owner": owner} if owner else {})
+        resource = {"type": "expense"} | ({"owner": IDS[owner]} if owner else {})
         cases.append(request(action, tok, resource))
     return cases
 
