@@ -23,6 +23,8 @@ class AgentAuthApp(App[int]):
     TITLE = "Agent Auth Explorer"
     BINDINGS = [
         Binding("question_mark,f1", "toggle_help", "Help", id="app.help"),
+        Binding("ctrl+g", "glossary", "Glossary", id="app.glossary",
+                tooltip="The terms the narratives use (docs/glossary.md)"),
         Binding("q", "quit", "Quit", show=False, id="app.quit"),
         Binding("t", "change_theme", "Theme", show=False, id="app.theme"),
     ]
@@ -58,6 +60,12 @@ class AgentAuthApp(App[int]):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
+
+    def action_glossary(self) -> None:
+        from tui.screens.glossary_screen import GlossaryScreen
+
+        if not isinstance(self.screen, GlossaryScreen):
+            self.push_screen(GlossaryScreen())
 
     def save_screenshot_to_exports(self) -> None:
         path = self.save_screenshot(path=str(self.explorer.exporter.directory))

@@ -193,3 +193,36 @@ def test_secure_patterns_name_the_mechanism_they_rely_on(n, facts):
     text = _text(n)
     missing = [f for f in facts if f not in text]
     assert not missing, f"p0{n} narrative does not mention {missing}"
+
+
+_ROW = re.compile(r"^\|\s*(L[1-4]|A[1-7])\s*\|\s*(ALLOW|DENY)\s*\|([^|]*)\|([^|]*)\|(.*)\|\s*$")
+_QUOTED = re.compile(r'"([^"]{6,})"')
+
+
+def _table_rows(n: int) -> dict[str, tuple[str, str, str]]:
+    rows = {}
+    for line in _section(n, "How the script goes").splitlines():
+        match = _ROW.match(line)
+        if match:
+            step, _, decided, audit, measured = match.groups()
+            rows[step] = (decided.strip(), audit.strip(), measured.strip())
+    return rows
+
+
+@pytest.mark.parametrize("n", ALL, ids=lambda n: f"p0{n}")
+def test_the_script_table_says_what_the_run_measured(n, matrix):
+    """Who decided, whom the audit names, and every reason the table quotes are the run's."""
+    wrong = []
+    for step, (decided, audit, measured) in _table_rows(n).items():
+        cell = matrix.cell(step, f"p0{n}")
+        assert cell is not None
+        if decided != cell.decided_by:
+            wrong.append(f"{step} decided by {decided!r}, the run says {cell.decided_by!r}")
+        if audit != cell.audit:
+            wrong.append(f"{step} audit names {audit!r}, the run says {cell.audit!r}")
+        said = " ".join([cell.detail, *(f"{p.reason} {p.audit}" for p in cell.result.parts)])
+        fragments = [f.strip() for q in _QUOTED.findall(measured) for f in q.split("…")]
+        for quote in filter(None, fragments):
+            if quote not in said:
+                wrong.append(f"{step} quotes {quote!r}; the run said {said!r}")
+    assert not wrong, f"p0{n}:\n" + "\n".join(wrong)
