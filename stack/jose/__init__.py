@@ -19,11 +19,13 @@ from .keys import (
     private_jwk,
     public_jwk,
 )
+from .numeric_date import InvalidNumericDate, numeric_date
 from .replay import ReplayCache
 
 __all__ = [
     "ALLOWED_ALGS",
     "DPoPError",
+    "InvalidNumericDate",
     "ReplayCache",
     "access_token_hash",
     "b64url_decode",
@@ -35,6 +37,7 @@ __all__ = [
     "jwk_thumbprint",
     "new_kid",
     "normalize_htu",
+    "numeric_date",
     "private_jwk",
     "public_jwk",
     "verify_proof",

@@ -24,6 +24,7 @@ from .keys import (
     default_alg,
 )
 from .keys import public_jwk as _public_jwk
+from .numeric_date import InvalidNumericDate, numeric_date
 from .replay import ReplayCache
 
 __all__ = [
@@ -178,6 +179,26 @@ def _verified_claims(proof: str, alg: str, jwk: dict[str, Any]) -> dict[str, Any
         raise DPoPError("malformed", f"DPoP proof cannot be decoded: {exc}") from None
 
 
+def _check_times(claims: dict[str, Any], now: float, max_age: float, leeway: float) -> float:
+    """The proof's iat, if it is a NumericDate inside [now - max_age - leeway, now + leeway].
+    A proof needs no exp or nbf (RFC 9449 4.2); if it carries them, they must hold too."""
+    try:
+        iat = numeric_date(claims.get("iat"), "iat")
+        exp = numeric_date(claims["exp"], "exp") if "exp" in claims else None
+        nbf = numeric_date(claims["nbf"], "nbf") if "nbf" in claims else None
+    except InvalidNumericDate as exc:
+        raise DPoPError("iat", f"DPoP proof {exc}") from None
+    if iat > now + leeway:
+        raise DPoPError("iat", "DPoP proof iat is in the future")
+    if iat < now - max_age - leeway:
+        raise DPoPError("iat", f"DPoP proof is older than {max_age:g}s")
+    if exp is not None and exp + leeway <= now:
+        raise DPoPError("iat", "DPoP proof has expired (exp)")
+    if nbf is not None and nbf > now + leeway:
+        raise DPoPError("iat", "DPoP proof is not valid yet (nbf)")
+    return iat
+
+
 def verify_proof(
     proof: str,
     *,
@@ -215,13 +236,7 @@ def verify_proof(
         )
     if nonce is not None and claims.get("nonce") != nonce:
         raise DPoPError("nonce", "DPoP proof nonce is missing or wrong")
-    iat = claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
-        raise DPoPError("iat", "DPoP proof needs a numeric iat")
-    if iat > now + leeway:
-        raise DPoPError("iat", "DPoP proof iat is in the future")
-    if iat < now - max_age - leeway:
-        raise DPoPError("iat", f"DPoP proof is older than {max_age:g}s")
+    _check_times(claims, now, max_age, leeway)
     if access_token is not None:
         if claims.get("ath") != access_token_hash(access_token):
             raise DPoPError("ath", "DPoP proof ath does not match the access token")
