@@ -20,13 +20,14 @@ from .keys import (
     public_jwk,
 )
 from .numeric_date import InvalidNumericDate, numeric_date
-from .replay import ReplayCache
+from .replay import ReplayCache, ReplayCacheFull
 
 __all__ = [
     "ALLOWED_ALGS",
     "DPoPError",
     "InvalidNumericDate",
     "ReplayCache",
+    "ReplayCacheFull",
     "access_token_hash",
     "b64url_decode",
     "b64url_encode",

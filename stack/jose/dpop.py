@@ -2,7 +2,8 @@
 
 `verify_proof` performs every check of RFC 9449 section 4.3 and raises `DPoPError` with a
 short machine-readable `reason` for the first one that fails. Signatures are checked by
-pyjwt with the algorithm pinned to the (allow-listed) `alg` of the proof header.
+pyjwt with the algorithm pinned to the (allow-listed) `alg` of the proof header. When the
+replay cache has no room for the proof's jti it raises `ReplayCacheFull` (a 503, not a 401).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from .keys import (
 )
 from .keys import public_jwk as _public_jwk
 from .numeric_date import InvalidNumericDate, numeric_date
-from .replay import ReplayCache
+from .replay import ReplayCache, ReplayCacheFull
 
 __all__ = [
     "ALLOWED_ALGS",
     "DPoPError",
     "ReplayCache",
+    "ReplayCacheFull",
     "access_token_hash",
     "create_proof",
     "jwk_thumbprint",
@@ -236,7 +238,7 @@ def verify_proof(
         )
     if nonce is not None and claims.get("nonce") != nonce:
         raise DPoPError("nonce", "DPoP proof nonce is missing or wrong")
-    _check_times(claims, now, max_age, leeway)
+    iat = _check_times(claims, now, max_age, leeway)
     if access_token is not None:
         if claims.get("ath") != access_token_hash(access_token):
             raise DPoPError("ath", "DPoP proof ath does not match the access token")
@@ -245,6 +247,7 @@ def verify_proof(
     jkt = jwk_thumbprint(jwk)
     if expected_jkt is not None and jkt != expected_jkt:
         raise DPoPError("jkt", "DPoP proof key does not match the token's cnf.jkt")
-    if replay.seen(f"{jkt}:{jti}", now):
+    # remembered exactly as long as the iat check above would still pass
+    if replay.seen(f"{jkt}:{jti}", now, expires_at=iat + max_age + leeway):
         raise DPoPError("replay", "DPoP proof jti was already used")
     return jkt
