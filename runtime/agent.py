@@ -139,7 +139,8 @@ class Agent:
             call.arguments, default=str)
         self.tap.record("audit", "agent", "gate", f"DENY at the agent (runtime): {name}: {reason}",
                         status=400, request_body=raw[:2000],
-                        data={"gate": {"reason": reason, "decided_by": "runtime"}})
+                        data={"gate": {"reason": reason, "decided_by": "runtime",
+                                       "tool": name}})
         return json.dumps({"error": {"status": 400, "reason": reason, "decided_by": "runtime"}})
 
     def _schema_for_model(self, tool: Any) -> dict[str, Any]:
