@@ -2,9 +2,14 @@
 
 The model (scripted or real) only ever sees what this loop gives it: the system prompt, the
 user's words, the tool schemas and tool results. Which credential reaches the MCP server,
-and how, is the pattern's business (`user_credential`, `model_instructions`,
-`bound_arguments`); the user's name goes in every call's `_meta`, as the write-up's agent
-sends it.
+and how, is the pattern's business (`user_credential`, `actor_credential`,
+`model_instructions`, `bound_arguments`); the user's name goes in every call's `_meta`, as
+the write-up's agent sends it.
+
+Whatever the model endpoint answers, a turn ends with one clear reason in
+`TurnResult.error` (see `runtime.model_endpoint`), never a traceback. A tool call the agent
+will not make (no tool name, arguments that are not a JSON object) goes back to the model as
+a tool error and onto the wire as a refusal; it is never run with `{}` instead.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import RequestParamsMeta
 
 from runtime.http import EndpointMap, make_client2
+from runtime.model_endpoint import ModelFailure, RetryPolicy, ToolCall, complete, json_type
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.plugin import McpPlugin
 from runtime.presets import request_token
@@ -83,6 +89,11 @@ class TurnResult:
     error: str | None = None
 
 
+class CallRefused(ValueError):
+    """The agent will not make this tool call; the message says why (to the model and the
+    wire)."""
+
+
 @dataclass
 class Agent:
     llm: openai.AsyncOpenAI
@@ -96,6 +107,7 @@ class Agent:
         "You are Acme's assistant. You are helping {user}. Use the tools to answer; "
         "never invent data."
     )
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     async def run(self, session: UserSession, prompt: str, trace_id: str) -> TurnResult:
         system = self.system_prompt.format(user=session.username)
@@ -118,32 +130,55 @@ class Agent:
                 {"role": "user", "content": prompt},
             ]
             for _ in range(MAX_TOOL_ROUNDS):
-                completion = await self.llm.chat.completions.create(
-                    model=self.model, messages=messages, tools=tools  # type: ignore[arg-type]
-                )
-                message = completion.choices[0].message
-                if not message.tool_calls:
-                    answer = message.content or "(the model returned no answer)"
-                    return TurnResult(session.username, prompt, answer, trace_id,
-                                      completion.model, tuple(calls))
-                messages.append(message.model_dump(exclude_none=True))
-                for tool_call in message.tool_calls:
-                    name = tool_call.function.name  # type: ignore[union-attr]
-                    args = _parse_arguments(tool_call.function.arguments)  # type: ignore[union-attr]
-                    # the chat shows what the model asked for; bound values stay out of view
-                    shown = {**args, **dict.fromkeys(bound, "(bound by the runtime)")}
-                    args.update(bound)
-                    meta: RequestParamsMeta = {"user": session.username}  # type: ignore[typeddict-unknown-key]
-                    result = await mcp.call_tool(name, args, meta=meta)
-                    text = "\n".join(
-                        getattr(block, "text", "") for block in result.content
-                    ) or json.dumps({"error": {"reason": "tool returned nothing"}})
-                    calls.append(ToolInvocation(name, shown, text))
-                    messages.append({"role": "tool", "tool_call_id": tool_call.id,
-                                     "content": text})
+                try:
+                    reply = await complete(self.llm, self.model, messages, tools, self.retry)
+                except ModelFailure as exc:
+                    reason = self.tap.redact(str(exc))
+                    self.tap.record("error", "agent", "runtime", reason)
+                    return TurnResult(session.username, prompt,
+                                      f"The agent could not finish: {reason}", trace_id,
+                                      self.model, tuple(calls), error=reason)
+                if not reply.tool_calls:
+                    answer = reply.content or "(the model returned no answer)"
+                    return TurnResult(session.username, prompt, answer, trace_id, reply.model,
+                                      tuple(calls))
+                messages.append(reply.as_message())
+                for call in reply.tool_calls:
+                    try:
+                        name, args = _checked(call)
+                    except CallRefused as exc:
+                        text = self._refuse(call, str(exc))
+                        calls.append(ToolInvocation(call.name or "(no name)", {}, text))
+                    else:
+                        text = await self._call_tool(mcp, session, name, args, bound,
+                                                    calls)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
         return TurnResult(session.username, prompt,
                           "The agent stopped after too many tool rounds.", trace_id,
                           self.model, tuple(calls), error="too many tool rounds")
+
+    async def _call_tool(self, mcp: Client, session: UserSession, name: str,
+                         args: dict[str, Any], bound: dict[str, Any],
+                         calls: list[ToolInvocation]) -> str:
+        # the chat shows what the model asked for; bound values stay out of view
+        shown = {**args, **dict.fromkeys(bound, "(bound by the runtime)")}
+        meta: RequestParamsMeta = {"user": session.username}  # type: ignore[typeddict-unknown-key]
+        result = await mcp.call_tool(name, {**args, **bound}, meta=meta)
+        text = "\n".join(getattr(block, "text", "") for block in result.content) or json.dumps(
+            {"error": {"reason": "tool returned nothing"}})
+        calls.append(ToolInvocation(name, shown, text))
+        return text
+
+    def _refuse(self, call: ToolCall, reason: str) -> str:
+        """Record a tool call the agent will not make; the tool error the model gets."""
+        name = call.name or "(no name)"
+        raw = call.arguments if isinstance(call.arguments, str) else json.dumps(
+            call.arguments, default=str)
+        self.tap.record("audit", "agent", "gate", f"DENY at the agent (runtime): {name}: {reason}",
+                        status=400, request_body=raw[:2000],
+                        data={"gate": {"reason": reason, "decided_by": "runtime",
+                                       "tool": name}})
+        return json.dumps({"error": {"status": 400, "reason": reason, "decided_by": "runtime"}})
 
     def _schema_for_model(self, tool: Any, bound: dict[str, Any]) -> dict[str, Any]:
         """The tool as the model sees it: without the arguments the runtime binds, and
@@ -163,9 +198,21 @@ class Agent:
         }
 
 
-def _parse_arguments(raw: str | None) -> dict[str, Any]:
+def _checked(call: ToolCall) -> tuple[str, dict[str, Any]]:
+    """The tool name and arguments of a call the agent will make, or CallRefused: the
+    arguments must be a string of JSON holding an object ("" means no arguments)."""
+    if call.name is None:
+        raise CallRefused("the call names no tool")
+    raw = call.arguments
+    if not isinstance(raw, str):
+        raise CallRefused(f"arguments rejected: a JSON {json_type(raw)}, not a string of JSON")
+    if not raw.strip():
+        return call.name, {}
     try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise CallRefused(f"arguments rejected: not valid JSON ({len(raw)} characters)"
+                          ) from None
+    if not isinstance(value, dict):
+        raise CallRefused(f"arguments rejected: a JSON {json_type(value)}, not an object")
+    return call.name, value

@@ -101,7 +101,26 @@ def _settings(args: argparse.Namespace) -> Settings:
                              demo=getattr(args, "demo", None), lab=getattr(args, "lab", None))
 
 
+# What a process killed by SIGPIPE reports in a shell (128 + 13), as `yes | head -1` does.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; when the reader of stdout goes away (`agent-auth matrix | head -1`),
+    stop quietly instead of printing a BrokenPipeError traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a buffered write can fail only now
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the flush at exit is quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     # Libraries (the MCP SDK) call logging.basicConfig; a handler here keeps their log lines
     # from being printed over the TUI or the CLI's output.
     logging.getLogger().addHandler(logging.NullHandler())

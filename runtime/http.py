@@ -18,6 +18,7 @@ import httpx
 import httpx2
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runtime.tokens import brief
 from runtime.wire import (
     HopKind,
     WireTap,
@@ -68,12 +69,14 @@ def _summarize(kind: HopKind, method: str, url: str, body: str) -> str:
     if kind == "mcp" and body.startswith("{"):
         try:
             message = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return f"{method} {path}"
-        rpc = message.get("method", "")
-        if rpc == "tools/call":
-            return f"tools/call {message.get('params', {}).get('name', '?')}"
-        return str(rpc or f"{method} {path}")
+        rpc = message.get("method", "") if isinstance(message, dict) else ""
+        if rpc == "tools/call":  # the body is the caller's: any JSON may stand anywhere
+            params = message.get("params")
+            name = params.get("name", "?") if isinstance(params, dict) else "?"
+            return f"tools/call {brief(name, 60)}"
+        return brief(rpc, 60) if rpc else f"{method} {path}"
     if kind == "idp" and "grant_type=" in body:
         grant = dict(httpx.QueryParams(body)).get("grant_type", "")
         return "token " + grant.rsplit(":", 1)[-1]

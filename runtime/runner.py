@@ -14,6 +14,7 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from runtime.demo_realm import demo_realm
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.identity import AuthError, DependencyError
 from runtime.mcp_server import ToolBackend, build_mcp_app
+from runtime.model_endpoint import RetryPolicy
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
@@ -75,8 +77,9 @@ class PatternRunner:
         keys: KeySource | None = None,
     ) -> None:
         """`stack` is a shared StackHandle, or "embedded"/"external" for one of its own;
-        `model` is "scripted" or a model name (see Settings)."""
-        settings = settings or Settings()
+        `model` is "scripted" or a model name (see Settings). Without `settings`, they come
+        from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...)."""
+        settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
                                       model=model)
@@ -201,8 +204,10 @@ class PatternRunner:
         identity = AgentIdentity(ACTOR_CLIENT, self._realm.secret(ACTOR_CLIENT),
                                  self.stack.endpoints.token_url, self._client("agent"),
                                  self.clock, self.settings.timeout)
+        retry = RetryPolicy(retries=self.settings.llm_retries,
+                            max_wait=self.settings.llm_max_wait)
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
-                           self.endpoints, identity)
+                           self.endpoints, identity, retry=retry)
 
     async def stop(self) -> None:
         for client in self._clients:

@@ -6,6 +6,7 @@ TUI and tests, each with the mapping they choose.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -30,6 +31,10 @@ class Settings:
     openai_api_key: str | None = field(default=None, repr=False)
     timeout: float = 5.0
     llm_timeout: float = 60.0
+    # a model endpoint that answers 429/502/503/504: at most this many retries, this many
+    # seconds of waiting in all (runtime.model_endpoint.RetryPolicy)
+    llm_retries: int = 2
+    llm_max_wait: float = 10.0
     demo: bool = False
     lab: bool = False
 
@@ -57,8 +62,10 @@ class Settings:
                 f"model {self.model!r} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
                 "OpenAI-compatible server such as Ollama or vLLM)"
             )
-        if self.timeout <= 0 or self.llm_timeout <= 0:
-            raise SettingsError("timeouts must be positive")
+        if not all(0 < t < math.inf for t in (self.timeout, self.llm_timeout)):
+            raise SettingsError("timeouts must be positive numbers of seconds")
+        if not 0 <= self.llm_retries <= 10 or not 0 <= self.llm_max_wait <= 300:
+            raise SettingsError("model retries must be 0-10 and their total wait 0-300 s")
         return self
 
     @classmethod
@@ -68,6 +75,12 @@ class Settings:
                 return float(env.get(key, default))
             except ValueError as exc:
                 raise SettingsError(f"{key} must be a number, not {env[key]!r}") from exc
+
+        def count(key: str, default: int) -> int:
+            try:
+                return int(env.get(key, default))
+            except ValueError as exc:
+                raise SettingsError(f"{key} must be a whole number, not {env[key]!r}") from exc
 
         base = cls(
             stack=env.get("AGENT_AUTH_STACK", "embedded"),  # type: ignore[arg-type]
@@ -79,5 +92,7 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             timeout=number("AGENT_AUTH_TIMEOUT", cls.timeout),
             llm_timeout=number("AGENT_AUTH_LLM_TIMEOUT", cls.llm_timeout),
+            llm_retries=count("AGENT_AUTH_LLM_RETRIES", cls.llm_retries),
+            llm_max_wait=number("AGENT_AUTH_LLM_MAX_WAIT", cls.llm_max_wait),
         )
         return base.with_(**overrides)

@@ -2,12 +2,19 @@
 
 This is inspection, never authentication: nothing here decides access. The verifying code
 lives in `runtime.presets.jwt_verify`.
+
+A token on the wire may be an attacker's, so its claims can be any JSON: a list where a
+string belongs, `act` that is not an object, NaN or 1e999 in `exp`, nesting a thousand
+deep, control characters. Decoding keeps NaN/Infinity/1e999 as their text (so anything that
+re-serialises the claims writes strict JSON), and `brief` and `printable` are what displays
+use to turn any claim into one safe line.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +22,43 @@ from typing import Any
 # Three base64url segments; the first decodes to a JSON header beginning with {"
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 MAX_TOKEN_CHARS = 16_384
+# C0 and C1 controls (terminal escapes, CR, backspace, ...) and the bidirectional overrides
+# that can make text read differently from what it is ("Trojan Source").
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_CONTROLS_BUT_LINES = {c: e for c, e in _CONTROLS.items() if chr(c) not in "\n\t"}
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """`text` with control and bidi-override characters shown as escapes (\\x1b, \\u202e);
+    with `lines`, newlines and tabs are kept (for multi-line views)."""
+    return text.translate(_CONTROLS_BUT_LINES if lines else _CONTROLS)
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """Any decoded JSON value as one printable line of at most `limit` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False)
+        except (ValueError, RecursionError):  # nested too deep to print whole
+            text = f"({type(value).__name__} nested too deeply to show)"
+    cut = len(text) > limit
+    text = printable(text[:limit])  # escapes can lengthen it again
+    return text[: max(limit - 1, 0)] + "…" if cut or len(text) > limit else text
+
+
+def _finite_or_text(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _int_or_text(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        return text
 
 
 @dataclass(frozen=True)
@@ -25,26 +69,30 @@ class DecodedToken:
 
     @property
     def kind(self) -> str:
-        typ = str(self.header.get("typ", "")).lower()
-        if typ == "dpop+jwt":
+        typ = self.header.get("typ")
+        if isinstance(typ, str) and typ.lower() == "dpop+jwt":
             return "DPoP proof"
-        claim_typ = str(self.claims.get("typ", ""))
-        if claim_typ:
-            return f"{claim_typ} token"
+        claim_typ = self.claims.get("typ")
+        if claim_typ not in (None, ""):
+            return f"{brief(claim_typ, 40)} token"
         return "JWT"
 
     @property
     def label(self) -> str:
+        """One line for lists and headings; safe whatever the claims hold."""
         who = self.claims.get("preferred_username") or self.claims.get("sub") or ""
         aud = self.claims.get("aud")
-        aud_text = ",".join(aud) if isinstance(aud, list) else (aud or "")
+        aud_text = ",".join(brief(a, 40) for a in aud) if isinstance(aud, list) else brief(
+            aud or "")
         parts = [self.kind]
         if who:
-            parts.append(f"sub={who}")
+            parts.append(f"sub={brief(who, 40)}")
         if aud_text:
-            parts.append(f"aud={aud_text}")
+            parts.append(f"aud={brief(aud_text)}")
         if "act" in self.claims:
-            parts.append("act=" + str(self.claims["act"].get("sub", "?")))
+            act = self.claims["act"]
+            parts.append("act=" + brief(act.get("sub", "?") if isinstance(act, dict) else act,
+                                        40))
         if "cnf" in self.claims:
             parts.append("bound")
         return " ".join(parts)
@@ -52,20 +100,26 @@ class DecodedToken:
 
 def b64url_json(segment: str) -> dict[str, Any]:
     padded = segment + "=" * (-len(segment) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    try:
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")),
+                           parse_constant=str, parse_float=_finite_or_text,
+                           parse_int=_int_or_text)
+    except RecursionError:
+        raise ValueError("JWT segment is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("JWT segment is not a JSON object")
     return value
 
 
 def decode_unverified(raw: str) -> DecodedToken | None:
-    """Header and claims of a compact JWS, or None when it is not one (never raises)."""
+    """Header and claims of a compact JWS, or None when it is not one (never raises).
+    NaN, Infinity and numbers too large to hold come back as their text."""
     if len(raw) > MAX_TOKEN_CHARS or raw.count(".") != 2:
         return None
     head, body, _sig = raw.split(".")
     try:
         return DecodedToken(raw=raw, header=b64url_json(head), claims=b64url_json(body))
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # base64, UTF-8, JSON, nesting and int-size errors are all ValueErrors
         return None
 
 
@@ -89,6 +143,13 @@ def claims_diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str
             rows.append((key, "removed", old, None))
         elif key not in before:
             rows.append((key, "added", None, new))
-        elif old != new:
+        elif _differ(old, new):
             rows.append((key, "changed", old, new))
     return rows
+
+
+def _differ(old: Any, new: Any) -> bool:
+    try:
+        return bool(old != new)
+    except RecursionError:  # too deep to compare: show both
+        return True

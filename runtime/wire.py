@@ -32,6 +32,19 @@ _actor: contextvars.ContextVar[str] = contextvars.ContextVar("agent_auth_actor",
 REDACTED = "[redacted]"
 # Real provider secrets never appear; demo tokens and keys do, because they are the lesson.
 _PROVIDER_KEY = re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{16,}\b")
+# A credential stands alone: not preceded or followed by a character a key or token could
+# continue with (base64 '=' padding only ends one; a '.' ends a sentence unless a token
+# character follows it).
+_KEY_CHARS = r"A-Za-z0-9_~+/\-"
+_ALONE_BEFORE = rf"(?<![{_KEY_CHARS}.])"
+_ALONE_AFTER = rf"(?![{_KEY_CHARS}=]|\.[{_KEY_CHARS}])"
+# Where a credential is expected: after an auth scheme or a key name ("Bearer x",
+# "api_key=x", '"api_key": "x"', "Authorization: x").
+_CREDENTIAL_POSITION = (
+    r"(?i:\b(?:bearer|basic|dpop|token|api[-_]?key|x-api-key|authorization|password|secret"
+    r"|client_secret|access_token)\b[\"']?\s*[:=]?\s*[\"']?)"
+)
+_WORD = re.compile(r"[A-Za-z][a-z]*")
 
 
 @dataclass(frozen=True)
@@ -104,15 +117,33 @@ def trace_from_traceparent(value: str | None) -> str:
 
 
 class Redactor:
-    """Masks real secrets (a provider API key) wherever they would be shown or exported."""
+    """Masks real secrets (a provider API key) wherever they would be shown or exported.
+
+    A configured secret is replaced only as a whole credential: the whole text (a header
+    value), a credential position ("Bearer <secret>", "api_key=<secret>"), or, when the
+    secret looks like a key rather than a word (digits, punctuation, mixed case, 20+
+    characters), any place where it stands alone. So "sk-abc" is redacted in "Bearer sk-abc"
+    and in "key sk-abc." but not inside "task-abcd", and a secret that is an ordinary word
+    does not mangle prose. Anything shaped like an OpenAI key is redacted regardless.
+    """
 
     def __init__(self, secrets_to_hide: tuple[str, ...] = ()) -> None:
-        self._secrets = tuple(s for s in secrets_to_hide if s)
+        self._secrets = tuple(s for s in secrets_to_hide if s and s.strip())
+        self._patterns = tuple(_secret_pattern(s) for s in self._secrets)
 
     def __call__(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, REDACTED)
+        for secret, pattern in zip(self._secrets, self._patterns, strict=True):
+            if text.strip() == secret:
+                return REDACTED
+            text = pattern.sub(lambda m: m.group("before") + REDACTED, text)
         return _PROVIDER_KEY.sub(REDACTED, text)
+
+
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    whole = re.escape(secret) + _ALONE_AFTER
+    if _WORD.fullmatch(secret) and len(secret) < 20:  # a word: only where a key is expected
+        return re.compile(rf"(?P<before>{_CREDENTIAL_POSITION}){whole}")
+    return re.compile(rf"(?P<before>{_CREDENTIAL_POSITION}|{_ALONE_BEFORE}){whole}")
 
 
 Listener = Callable[[Hop], None]

@@ -4,7 +4,9 @@
 #   stack/native.sh up [keycloak|opa]     start (both by default); idempotent
 #   stack/native.sh down [keycloak|opa]   stop (both by default)
 #   stack/native.sh status                versions, URLs, health (exit 0 only if both are healthy)
-#   stack/native.sh fetch [keycloak|opa]  only download / build (exit 4 when that fails)
+#   stack/native.sh fetch [keycloak|opa]  only download / build (exit 4 when the artifact
+#                                         could not be fetched; 1 when it is there but broken)
+#   stack/native.sh fetched [keycloak|opa] exit 0 only if the artifacts are already on disk
 #   stack/native.sh opa-bin               print the path of the built OPA binary
 #
 # Versions come from stack/versions.env. Downloads, the unpacked Keycloak, the OPA binary,
@@ -20,7 +22,12 @@
 #   MAVEN_REPO_URL        fetch the Keycloak zip with curl from this Maven repository
 #                         instead of `mvn dependency:copy`
 #
-# Exit codes: 0 ok, 1 failure (start/stop/health), 2 usage, 3 status: something not healthy.
+# Exit codes: 0 ok, 1 failure (start/stop/health), 2 usage, 3 status: something not healthy,
+# 4 fetch: an artifact could not be downloaded or built.
+#
+# Under pipefail, never pipe a command into a reader that may stop early (`grep -q`,
+# `head`, `awk ... exit`): the writer dies of SIGPIPE and the pipeline fails at random.
+# Capture the output in a variable first, then test it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -112,8 +119,9 @@ pick_java() {
     die "no Java found: install a JDK 17+ or set JAVA_HOME"
   fi
   export JAVA_HOME
-  local v
-  v="$("$JAVA_HOME/bin/java" -version 2>&1 | awk -F'"' '/version/ { print $2; exit }')"
+  local out v
+  out="$("$JAVA_HOME/bin/java" -version 2>&1)" || die "$JAVA_HOME/bin/java -version failed: $out"
+  v="$(awk -F'"' '/version/ { print $2; exit }' <<<"$out")"
   [[ "${v%%.*}" -ge 17 ]] 2>/dev/null || die "Keycloak $KEYCLOAK_VERSION needs Java 17+, $JAVA_HOME has '$v'"
 }
 
@@ -207,10 +215,16 @@ up_keycloak() {
 
 # ---------------------------------------------------------------- OPA
 
+# true when $OPA_BIN runs and reports exactly the pinned version (a whole line, as grep -x)
+opa_version_ok() {
+  local out
+  [[ -x "$OPA_BIN" ]] || return 1
+  out="$("$OPA_BIN" version 2>/dev/null)" || return 1
+  [[ $'\n'"$out"$'\n' == *$'\n'"Version: ${OPA_VERSION#v}"$'\n'* ]]
+}
+
 opa_build() {
-  if [[ -x "$OPA_BIN" ]] && "$OPA_BIN" version 2>/dev/null | grep -qx "Version: ${OPA_VERSION#v}"; then
-    return 0
-  fi
+  opa_version_ok && return 0
   need go
   local t0 gobin="$CACHE/gobin-$$"
   t0="$(now)"
@@ -221,7 +235,7 @@ opa_build() {
     || { rm -rf "$gobin"; die "go install github.com/open-policy-agent/opa@$OPA_VERSION failed"; }
   mv "$gobin/opa" "$OPA_BIN"
   rm -rf "$gobin"
-  "$OPA_BIN" version | grep -qx "Version: ${OPA_VERSION#v}" || die "built $OPA_BIN does not report version $OPA_VERSION"
+  opa_version_ok || die "built $OPA_BIN does not report version $OPA_VERSION"
   say "OPA $OPA_VERSION built in $(elapsed "$t0") s -> $OPA_BIN"
 }
 
@@ -305,8 +319,15 @@ status() {
   return "$rc"
 }
 
+fetched() { # keycloak|opa: the downloaded / built artifact is on disk
+  case "$1" in
+    keycloak) [[ -x "$KC_HOME/bin/kc.sh" ]] ;;
+    opa) [[ -x "$OPA_BIN" ]] ;;
+  esac
+}
+
 usage() {
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -330,9 +351,14 @@ case "$cmd" in
     ;;
   status) status ;;
   fetch)
-    # exit 4 says "could not fetch": CI skips that tier loudly instead of failing
-    [[ "$what" == opa ]] || (fetch_keycloak) || exit 4
-    [[ "$what" == keycloak ]] || (opa_build) || exit 4
+    # exit 4 says "could not fetch" (the artifact is not on disk): CI skips that tier loudly.
+    # An artifact that is on disk but fails its check exits 1: CI fails, it does not skip.
+    [[ "$what" == opa ]] || (fetch_keycloak) || { fetched keycloak && exit 1; exit 4; }
+    [[ "$what" == keycloak ]] || (opa_build) || { fetched opa && exit 1; exit 4; }
+    ;;
+  fetched)
+    [[ "$what" == opa ]] || fetched keycloak || exit 1
+    [[ "$what" == keycloak ]] || fetched opa || exit 1
     ;;
   opa-bin) printf '%s\n' "$OPA_BIN" ;;
   *) usage ;;

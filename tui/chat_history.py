@@ -57,6 +57,10 @@ def entries_from_hop(hop: Hop) -> list[ChatEntry]:
         return [ChatEntry("agent", "agent", hop.response_body or hop.summary)]
     if hop.kind == "error":
         return [ChatEntry("error", hop.source, hop.summary, ok=False)]
+    if hop.kind == "audit" and hop.source == "agent":  # a tool call the agent would not make
+        gate = hop.data.get("gate") or {}
+        return [ChatEntry("tool", f"{gate.get('tool', '?')}(refused by the agent)",
+                          str(gate.get("reason", hop.summary)), ok=False)]
     if hop.kind == "attacker":
         if hop.method:
             status = f" → {hop.status}" if hop.status is not None else ""

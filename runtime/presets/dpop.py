@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from runtime.identity import AuthError
-from stack.jose import DPoPError, create_proof, verify_proof
+from runtime.identity import AuthError, DependencyError
+from stack.jose import DPoPError, ReplayCacheFull, create_proof, verify_proof
 
 if TYPE_CHECKING:
     from runtime.pattern_api import McpContext, ServiceContext
@@ -45,3 +45,5 @@ def verify_dpop_proof(
     except DPoPError as exc:
         raise AuthError(f"DPoP proof rejected: {exc}", scheme="DPoP",
                         error="invalid_dpop_proof") from None
+    except ReplayCacheFull as exc:   # never forget a live proof to make room: fail closed
+        raise DependencyError(f"DPoP {exc}; try again in {exc.retry_after:.0f}s") from None

@@ -11,13 +11,13 @@ A token bound to a key (`cnf`, RFC 9449) is only accepted where the caller says 
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import jwt
 from starlette.requests import Request
 
 from runtime.identity import AuthError
+from stack.jose import InvalidNumericDate, numeric_date
 
 if TYPE_CHECKING:
     from runtime.pattern_api import ServiceContext, TokenContext
@@ -123,18 +123,13 @@ def _check_types(claims: dict[str, Any]) -> None:
         raise AuthError("token claim aud lists something that is not a string")
 
 
-def _numeric_date(claims: dict[str, Any], name: str, default: float) -> float:
-    value = claims.get(name, default)
-    number = float(value) if isinstance(value, int) and abs(value) < 2**53 else value
-    if not isinstance(number, float) or not math.isfinite(number):
-        raise AuthError(f"token claim {name} is not a NumericDate (RFC 7519 section 2)")
-    return number
-
-
 def _check_times(claims: dict[str, Any], now: float) -> None:
-    iat = _numeric_date(claims, "iat", now)
-    exp = _numeric_date(claims, "exp", now)
-    nbf = _numeric_date(claims, "nbf", iat)
+    try:   # finite JSON numbers only (RFC 7519 section 2): NaN never expires, inf neither
+        iat = numeric_date(claims["iat"], "iat")
+        exp = numeric_date(claims["exp"], "exp")
+        nbf = numeric_date(claims["nbf"], "nbf") if "nbf" in claims else iat
+    except InvalidNumericDate as exc:
+        raise AuthError(f"token claim {exc}") from None
     if now >= exp + LEEWAY:
         raise AuthError("token expired")
     if iat > now + LEEWAY or nbf > now + LEEWAY:

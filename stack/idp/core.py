@@ -3,11 +3,13 @@ every token request: scope resolution, DPoP proof checking and the token respons
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from stack.clock import Clock
-from stack.jose.dpop import DPoPError, ReplayCache, verify_proof
+from stack.jose.dpop import DPoPError, ReplayCache, ReplayCacheFull, verify_proof
 
 from .errors import OAuthError, invalid_request
 from .forms import Form
@@ -23,6 +25,10 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 # Keycloak 26.7 (DPoPUtil): proofs live 10 s, with 15 s of allowed clock skew either way.
 DPOP_MAX_AGE = 10.0
 DPOP_LEEWAY = 15.0
+# A proof is accepted for max_age + 2 x leeway seconds after the IdP first could see it, so
+# (see stack/jose/replay.py) 50 000 entries hold 50 000 / 40 s = 1 250 proofs per second.
+DPOP_WINDOW = DPOP_MAX_AGE + 2 * DPOP_LEEWAY
+DPOP_REPLAY_ENTRIES = 50_000
 # RFC 9449 section 5 says invalid_dpop_proof; Keycloak 26.7 answers invalid_request (checked
 # against the real server), and the embedded IdP answers like Keycloak.
 DPOP_ERROR = "invalid_request"
@@ -36,6 +42,21 @@ _KEYCLOAK_DPOP_TEXT = {
     "signature": "DPoP verification failure: Invalid token signature",
     "jti": "DPoP mandatory claims are missing",
 }
+
+
+log = logging.getLogger("stack.idp")
+
+
+def replay_cache_full(exc: ReplayCacheFull) -> OAuthError:
+    """503 when the DPoP replay cache has no room: accepting the proof unrecorded would
+    allow its replay, and it is not the client's fault (so not a 400 or 401)."""
+    log.warning("DPoP proof refused: %s; retry in %.0f s", exc, exc.retry_after)
+    return OAuthError(
+        503,
+        "temporarily_unavailable",
+        "DPoP replay cache full, try again later",
+        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+    )
 
 
 def keycloak_dpop_text(exc: DPoPError) -> str:
@@ -65,7 +86,7 @@ class IdentityProvider:
         self.keys = KeyRing(clock)
         self.sessions = SessionStore(clock, realm.sso_idle_timeout, realm.sso_max_lifespan)
         self.tokens = TokenIssuer(realm, self.keys, clock, self.sessions)
-        self.replay = ReplayCache(max_entries=50_000, ttl=2 * (DPOP_MAX_AGE + DPOP_LEEWAY))
+        self.replay = ReplayCache(max_entries=DPOP_REPLAY_ENTRIES, ttl=DPOP_WINDOW)
 
     def resolve_scopes(
         self, client: Client, scope_param: str | None, within: set[str] | None = None
@@ -108,6 +129,8 @@ class IdentityProvider:
             )
         except DPoPError as exc:
             raise OAuthError(400, DPOP_ERROR, keycloak_dpop_text(exc)) from None
+        except ReplayCacheFull as exc:
+            raise replay_cache_full(exc) from None
 
     def token_response(
         self, grant: Grant, issuer: str, *, refresh: bool, issued_token_type: str | None = None

@@ -6,9 +6,9 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from stack.jose.dpop import ALLOWED_ALGS, DPoPError, verify_proof
+from stack.jose.dpop import ALLOWED_ALGS, DPoPError, ReplayCacheFull, verify_proof
 
-from .core import DPOP_LEEWAY, DPOP_MAX_AGE, IdentityProvider
+from .core import DPOP_LEEWAY, DPOP_MAX_AGE, IdentityProvider, replay_cache_full
 from .errors import OAuthError, invalid_request
 from .forms import Form
 from .mappers import apply_mappers
@@ -78,6 +78,8 @@ def userinfo(
             )
         except DPoPError:
             raise _challenge(realm, "DPoP") from None
+        except ReplayCacheFull as exc:
+            raise replay_cache_full(exc) from None
     if "openid" not in str(claims.get("scope", "")).split():
         raise _challenge(realm, challenge_scheme, "insufficient_scope", "Missing openid scope", 403)
     user = idp.tokens.subject(claims)

@@ -15,6 +15,7 @@ from typing import Any
 
 from stack.clock import Clock
 from stack.jose.keys import b64url_encode
+from stack.jose.numeric_date import InvalidNumericDate, numeric_date
 
 from .keyring import KeyRing, TokenSignatureError
 from .mappers import apply_mappers
@@ -43,7 +44,8 @@ JTI_PREFIX = {
 class InvalidToken(Exception):
     """A presented token is not one of ours, not of the expected type, or expired.
 
-    `code` says which check failed: format, signature, issuer, type, expired, session, subject.
+    `code` says which check failed: format, signature, issuer, type, time (a time claim that
+    is not a NumericDate), expired, inactive (nbf in the future), session, subject.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -75,6 +77,19 @@ class Grant:
     @property
     def mappers(self) -> list[Any]:
         return [*(m for s in self.scopes for m in s.mappers), *self.client.mappers]
+
+
+def _validity(claims: dict[str, Any]) -> tuple[float, float | None]:
+    """`exp` (required) and `nbf` (optional) as NumericDates; `iat`, when present, must be one
+    too. A token with NaN, Infinity, a huge integer or a string there is not ours to honour."""
+    try:
+        exp = numeric_date(claims.get("exp"), "exp")
+        nbf = numeric_date(claims["nbf"], "nbf") if "nbf" in claims else None
+        if "iat" in claims:
+            numeric_date(claims["iat"], "iat")
+    except InvalidNumericDate as exc:
+        raise InvalidToken("time", str(exc)) from None
+    return exp, nbf
 
 
 def aud_claim(audiences: list[str]) -> str | list[str] | None:
@@ -187,9 +202,12 @@ class TokenIssuer:
             raise InvalidToken("issuer", "token issued by another issuer")
         if claims.get("typ") not in (ACCESS_TYPS if typ == ACCESS else (typ,)):
             raise InvalidToken("type", f"token type is {claims.get('typ')!r}, expected {typ!r}")
-        exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= self.clock.now():
+        exp, nbf = _validity(claims)
+        now = self.clock.now()
+        if exp <= now:
             raise InvalidToken("expired", "token expired")
+        if nbf is not None and nbf > now:
+            raise InvalidToken("inactive", "token not active yet (nbf)")
         sid = claims.get("sid")
         if isinstance(sid, str) and self.sessions.active(sid) is None:
             raise InvalidToken("session", "session not active")

@@ -19,12 +19,15 @@ from .keys import (
     private_jwk,
     public_jwk,
 )
-from .replay import ReplayCache
+from .numeric_date import InvalidNumericDate, numeric_date
+from .replay import ReplayCache, ReplayCacheFull
 
 __all__ = [
     "ALLOWED_ALGS",
     "DPoPError",
+    "InvalidNumericDate",
     "ReplayCache",
+    "ReplayCacheFull",
     "access_token_hash",
     "b64url_decode",
     "b64url_encode",
@@ -35,6 +38,7 @@ __all__ = [
     "jwk_thumbprint",
     "new_kid",
     "normalize_htu",
+    "numeric_date",
     "private_jwk",
     "public_jwk",
     "verify_proof",

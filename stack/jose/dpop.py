@@ -2,7 +2,8 @@
 
 `verify_proof` performs every check of RFC 9449 section 4.3 and raises `DPoPError` with a
 short machine-readable `reason` for the first one that fails. Signatures are checked by
-pyjwt with the algorithm pinned to the (allow-listed) `alg` of the proof header.
+pyjwt with the algorithm pinned to the (allow-listed) `alg` of the proof header. When the
+replay cache has no room for the proof's jti it raises `ReplayCacheFull` (a 503, not a 401).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from .keys import (
     default_alg,
 )
 from .keys import public_jwk as _public_jwk
-from .replay import ReplayCache
+from .numeric_date import InvalidNumericDate, numeric_date
+from .replay import ReplayCache, ReplayCacheFull
 
 __all__ = [
     "ALLOWED_ALGS",
     "DPoPError",
     "ReplayCache",
+    "ReplayCacheFull",
     "access_token_hash",
     "create_proof",
     "jwk_thumbprint",
@@ -178,6 +181,26 @@ def _verified_claims(proof: str, alg: str, jwk: dict[str, Any]) -> dict[str, Any
         raise DPoPError("malformed", f"DPoP proof cannot be decoded: {exc}") from None
 
 
+def _check_times(claims: dict[str, Any], now: float, max_age: float, leeway: float) -> float:
+    """The proof's iat, if it is a NumericDate inside [now - max_age - leeway, now + leeway].
+    A proof needs no exp or nbf (RFC 9449 4.2); if it carries them, they must hold too."""
+    try:
+        iat = numeric_date(claims.get("iat"), "iat")
+        exp = numeric_date(claims["exp"], "exp") if "exp" in claims else None
+        nbf = numeric_date(claims["nbf"], "nbf") if "nbf" in claims else None
+    except InvalidNumericDate as exc:
+        raise DPoPError("iat", f"DPoP proof {exc}") from None
+    if iat > now + leeway:
+        raise DPoPError("iat", "DPoP proof iat is in the future")
+    if iat < now - max_age - leeway:
+        raise DPoPError("iat", f"DPoP proof is older than {max_age:g}s")
+    if exp is not None and exp + leeway <= now:
+        raise DPoPError("iat", "DPoP proof has expired (exp)")
+    if nbf is not None and nbf > now + leeway:
+        raise DPoPError("iat", "DPoP proof is not valid yet (nbf)")
+    return iat
+
+
 def verify_proof(
     proof: str,
     *,
@@ -215,13 +238,7 @@ def verify_proof(
         )
     if nonce is not None and claims.get("nonce") != nonce:
         raise DPoPError("nonce", "DPoP proof nonce is missing or wrong")
-    iat = claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
-        raise DPoPError("iat", "DPoP proof needs a numeric iat")
-    if iat > now + leeway:
-        raise DPoPError("iat", "DPoP proof iat is in the future")
-    if iat < now - max_age - leeway:
-        raise DPoPError("iat", f"DPoP proof is older than {max_age:g}s")
+    iat = _check_times(claims, now, max_age, leeway)
     if access_token is not None:
         if claims.get("ath") != access_token_hash(access_token):
             raise DPoPError("ath", "DPoP proof ath does not match the access token")
@@ -230,6 +247,7 @@ def verify_proof(
     jkt = jwk_thumbprint(jwk)
     if expected_jkt is not None and jkt != expected_jkt:
         raise DPoPError("jkt", "DPoP proof key does not match the token's cnf.jkt")
-    if replay.seen(f"{jkt}:{jti}", now):
+    # remembered exactly as long as the iat check above would still pass
+    if replay.seen(f"{jkt}:{jti}", now, expires_at=iat + max_age + leeway):
         raise DPoPError("replay", "DPoP proof jti was already used")
     return jkt

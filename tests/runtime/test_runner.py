@@ -188,7 +188,7 @@ async def _broken_model(behaviour: str):
 
 
 @pytest.mark.parametrize(("behaviour", "reason"), [
-    ("error", "the model endpoint answered HTTP 500"),
+    ("error", "the model endpoint answered HTTP 500: boom"),
     ("slow", "the model endpoint timed out"),
 ])
 async def test_a_model_endpoint_that_errors_or_times_out_gives_a_clear_answer(stack, behaviour,

@@ -22,12 +22,23 @@ def test_environment_and_overrides_combine_with_overrides_winning():
         ({"KEYCLOAK_URL": "ftp://x"}, "keycloak_url must be"),
         ({"AGENT_AUTH_TIMEOUT": "soon"}, "must be a number"),
         ({"AGENT_AUTH_TIMEOUT": "-1"}, "timeouts must be positive"),
+        ({"AGENT_AUTH_TIMEOUT": "nan"}, "timeouts must be positive"),
+        ({"AGENT_AUTH_LLM_TIMEOUT": "inf"}, "timeouts must be positive"),
+        ({"AGENT_AUTH_LLM_RETRIES": "two"}, "must be a whole number"),
+        ({"AGENT_AUTH_LLM_RETRIES": "-1"}, "model retries must be"),
+        ({"AGENT_AUTH_LLM_MAX_WAIT": "nan"}, "model retries must be"),
         ({"AGENT_AUTH_MODEL": "gpt-4o-mini"}, "needs OPENAI_API_KEY"),
     ],
 )
 def test_bad_settings_give_clear_errors(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_model_retry_bounds_come_from_the_environment():
+    settings = Settings.from_env({"AGENT_AUTH_LLM_RETRIES": "0", "AGENT_AUTH_LLM_MAX_WAIT": "2.5"})
+    assert (settings.llm_retries, settings.llm_max_wait) == (0, 2.5)
+    assert (Settings().llm_retries, Settings().llm_max_wait) == (2, 10.0)
 
 
 def test_real_model_key_is_not_in_repr():

@@ -61,6 +61,16 @@ def test_tool_call_hop_becomes_an_inline_chat_entry():
     assert entry.kind == "tool" and entry.who == 'read_data(kind="expenses")' and entry.ok
 
 
+def test_a_tool_call_the_agent_refused_shows_as_a_failed_tool_entry():
+    gate = {"reason": "arguments rejected: a JSON array, not an object",
+            "decided_by": "runtime", "tool": "read_data"}
+    [entry] = entries_from_hop(_hop(kind="audit", source="agent", target="gate", status=400,
+                                    summary="DENY at the agent", data={"gate": gate}))
+    assert (entry.kind, entry.who, entry.ok) == ("tool", "read_data(refused by the agent)",
+                                                 False)
+    assert entry.text == gate["reason"]
+
+
 def test_attacker_hops_are_marked_as_the_attacker():
     [entry] = entries_from_hop(_hop(kind="attacker", summary="replays a token"))
     assert entry.kind == "attacker"

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from runtime.tokens import DecodedToken, claims_diff, find_tokens
+from runtime.tokens import DecodedToken, brief, claims_diff, find_tokens, printable
 from runtime.wire import Hop
 from tui.masking import Masker
 from tui.widgets.token_render import render_diff, render_token
@@ -28,8 +28,8 @@ def _pretty(body: str, masker: Masker) -> RenderableType:
     try:
         return Syntax(json.dumps(json.loads(text), indent=2), "json", word_wrap=True,
                       background_color="default")
-    except ValueError:
-        return Text(text)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to indent
+        return Text(printable(text, lines=True))
 
 
 def _headers_table(title: str, pairs: tuple[tuple[str, str], ...], masker: Masker) -> Table:
@@ -37,8 +37,8 @@ def _headers_table(title: str, pairs: tuple[tuple[str, str], ...], masker: Maske
                   title_style="bold")
     table.add_column("name", style="cyan", no_wrap=True)
     table.add_column("value", overflow="fold", ratio=1)
-    for key, value in pairs:
-        table.add_row(key, masker.text(value))
+    for key, value in pairs:  # Text: a header is data, never Rich markup
+        table.add_row(Text(printable(key)), Text(printable(masker.text(value))))
     return table
 
 
@@ -110,8 +110,8 @@ class HopDetail(Vertical):
     def render_views(hop: Hop, trace: list[Hop], masker: Masker,
                      now: float) -> dict[str, RenderableType]:
         line = Text.assemble((f"{hop.kind} ", "bold"), f"{hop.source} → {hop.target}  ",
-                             masker.text(hop.summary))
-        request = Text.assemble((hop.method + " ", "bold"), masker.text(hop.url)) \
+                             printable(masker.text(hop.summary), lines=True))
+        request = Text.assemble((hop.method + " ", "bold"), printable(masker.text(hop.url))) \
             if hop.method else Text("(not an HTTP hop)", style="dim")
         status = Text(f"status {hop.status}" if hop.status is not None else "", style="bold")
         headers = Group(line, request, _headers_table("request headers", hop.request_headers,
@@ -137,7 +137,10 @@ class HopDetail(Vertical):
             if is_dataclass(value) and not isinstance(value, type):
                 value = asdict(value)
             parts.append(Text(titles.get(key, key), style="bold"))
-            parts.append(_pretty(json.dumps(value, default=str), masker))
+            try:
+                parts.append(_pretty(json.dumps(value, default=str), masker))
+            except (ValueError, RecursionError):
+                parts.append(Text(brief(value, MAX_BODY)))
         return Group(*parts)
 
     @staticmethod

@@ -2,11 +2,16 @@
 
 Times become readable (UTC plus "in 4m"/"3m ago" against the session clock); the claims a
 learner should look at (aud, azp, act, cnf, scope, roles) are highlighted.
+
+The token may be an attacker's: any claim may hold any JSON. Names and values are always
+`Text` (never parsed as Rich markup), control characters are escaped, nesting is cut at
+MAX_DEPTH and a value is cut at MAX_VALUE characters; a time claim that is not a finite
+number is shown as it is.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +20,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from runtime.tokens import DecodedToken
+from runtime.tokens import DecodedToken, brief, printable
 from tui.masking import TIME_CLAIMS, Masker
 
 KEY_CLAIMS = ("aud", "azp", "act", "cnf", "scope", "realm_access", "roles", "may_act")
+MAX_DEPTH = 12
+MAX_VALUE = 4000
 Clock = Callable[[], float]
 
 
@@ -29,10 +36,19 @@ def relative(seconds: float) -> str:
 
 
 def readable_time(value: Any, now: float) -> str:
-    if not isinstance(value, int | float):
-        return str(value)
-    stamp = datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{stamp} ({relative(value - now)})"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{brief(value, MAX_VALUE)} (not a NumericDate)"
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        return f"{brief(value, 60)} (not a NumericDate)"
+    try:
+        stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{brief(value, 60)} (outside the calendar)"
+    return f"{stamp} ({relative(seconds - now)})"
 
 
 def _value(name: str, value: Any, masker: Masker, now: float) -> str:
@@ -40,15 +56,18 @@ def _value(name: str, value: Any, masker: Masker, now: float) -> str:
         return readable_time(value, now)
     shown = masker.claim(name, value)
     if isinstance(shown, dict | list):
-        return json.dumps(_mask_nested(shown, masker), separators=(", ", ": "))
-    return str(shown)
+        return brief(_mask_nested(shown, masker, MAX_DEPTH), MAX_VALUE)
+    return brief(shown, MAX_VALUE)
 
 
-def _mask_nested(value: Any, masker: Masker) -> Any:
+def _mask_nested(value: Any, masker: Masker, depth: int) -> Any:
+    """`value` with secrets masked, cut to `depth` levels (deeper parts become "…")."""
+    if isinstance(value, dict | list) and depth <= 0:
+        return "…"
     if isinstance(value, dict):
-        return {k: _mask_nested(masker.claim(k, v), masker) for k, v in value.items()}
+        return {k: _mask_nested(masker.claim(k, v), masker, depth - 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_mask_nested(v, masker) for v in value]
+        return [_mask_nested(v, masker, depth - 1) for v in value]
     return masker.claim("", value) if isinstance(value, str) else value
 
 
@@ -59,7 +78,7 @@ def _table(title: str, items: Iterable[tuple[str, Any]], masker: Masker, now: fl
     table.add_column("value", ratio=4, overflow="fold")
     for name, value in items:
         style = "bold yellow" if name in KEY_CLAIMS else ""
-        table.add_row(name, Text(_value(name, value, masker, now), style=style))
+        table.add_row(Text(brief(name)), Text(_value(name, value, masker, now), style=style))
     return table
 
 
@@ -71,7 +90,7 @@ def render_token(token: DecodedToken, masker: Masker, now: float,
         _table("claims", token.claims.items(), masker, now),
     ]
     if show_raw:
-        parts.append(Text(masker.text(token.raw), style="dim", overflow="fold"))
+        parts.append(Text(printable(masker.text(token.raw)), style="dim", overflow="fold"))
     return Group(*parts)
 
 
@@ -89,8 +108,8 @@ def render_diff(rows: list[tuple[str, str, Any, Any]], before: DecodedToken,
     colours = {"added": "green", "removed": "red", "changed": "yellow"}
     for claim, change, old, new in rows:
         table.add_row(
-            claim, Text(change, style=colours.get(change, "")),
-            "" if old is None else _value(claim, old, masker, now),
-            "" if new is None else _value(claim, new, masker, now),
+            Text(brief(claim)), Text(change, style=colours.get(change, "")),
+            Text("" if old is None else _value(claim, old, masker, now)),
+            Text("" if new is None else _value(claim, new, masker, now)),
         )
     return Group(head, table)

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
+from runtime.tokens import printable
 from runtime.wire import Hop
 from tui.hop_filter import FilterError, HopFilter, parse_filter
 from tui.masking import Masker
@@ -29,7 +30,7 @@ SHORT_NAMES = {"mcp-server": "mcp", "directory": "dir", "scripted-model": "llm"}
 
 
 def _fit(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 

@@ -1,0 +1,167 @@
+"""One chat-completions call, made safe against whatever a real endpoint answers.
+
+`complete` returns the first choice as a `ModelReply`, checked field by field, or raises
+`ModelFailure` with the one line to show: a body that is not JSON or not a chat completion,
+no choices, an HTTP error, a timeout, or a 429/502/503/504 still failing after the
+`RetryPolicy` (Retry-After honoured; bounded in retries and in total wait). A tool call's
+arguments are kept as sent: judging them is the agent's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import openai
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # "try again later"; other errors are final
+
+
+class ModelFailure(Exception):
+    """The model endpoint's answer cannot be used; the message is the one line to show."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait out an endpoint that says "later": at most `retries` more attempts
+    and `max_wait` seconds of sleep in all. A Retry-After (or retry-after-ms) header sets
+    each wait; without one it is backoff, 2 x backoff, ..."""
+
+    retries: int = 2
+    max_wait: float = 10.0
+    backoff: float = 0.5
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str | None
+    arguments: object  # as the model sent it: a string of JSON, if it follows the API
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    content: str | None
+    tool_calls: tuple[ToolCall, ...]
+    model: str
+
+    def as_message(self) -> dict[str, Any]:
+        """The assistant message as it goes back into the conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+                "name": c.name or "", "arguments": c.arguments if isinstance(c.arguments, str)
+                else json.dumps(c.arguments, default=str)}} for c in self.tool_calls]
+        return message
+
+
+async def complete(llm: openai.AsyncOpenAI, model: str, messages: list[dict[str, Any]],
+                   tools: list[dict[str, Any]], retry: RetryPolicy) -> ModelReply:
+    """The model's next message, or ModelFailure."""
+    waited, attempt = 0.0, 0
+    while True:
+        try:
+            raw = await llm.chat.completions.with_raw_response.create(
+                model=model, messages=messages, tools=tools  # type: ignore[arg-type]
+            )
+        except openai.APITimeoutError:
+            raise ModelFailure("the model endpoint timed out") from None
+        except openai.APIConnectionError:
+            raise ModelFailure("the model endpoint is unreachable") from None
+        except openai.APIStatusError as exc:
+            delay = _retry_delay(exc, attempt, waited, retry)
+            if isinstance(delay, str):
+                raise ModelFailure(delay) from None
+            await retry.sleep(delay)
+            waited, attempt = waited + delay, attempt + 1
+            continue
+        return parse_reply(raw.headers.get("content-type", ""), raw.content, model)
+
+
+def _retry_delay(exc: openai.APIStatusError, attempt: int, waited: float,
+                 retry: RetryPolicy) -> float | str:
+    """Seconds to wait before the next attempt, or the reason to give up."""
+    status = exc.status_code
+    reason = ("the model endpoint is rate limiting (HTTP 429)" if status == 429
+              else f"the model endpoint answered HTTP {status}")
+    if status not in RETRY_STATUSES:
+        message = exc.body.get("message") if isinstance(exc.body, dict) else None
+        return f"{reason}: {message[:160]}" if isinstance(message, str) and message else reason
+    if attempt >= retry.retries:
+        return f"{reason}; gave up after {attempt} retries"
+    asked = retry_after(exc.response.headers)
+    delay = retry.backoff * 2**attempt if asked is None else asked
+    if waited + delay > retry.max_wait:
+        return (f"{reason}; it asked to wait {delay:g} s, more than the {retry.max_wait:g} s "
+                "the agent waits")
+    return delay
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date), if valid."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def parse_reply(content_type: str, body: bytes, model: str) -> ModelReply:
+    """The first choice of a chat completion body, or ModelFailure saying what is wrong."""
+    media = content_type.split(";")[0].strip().lower()
+    if "json" not in media:
+        raise ModelFailure(f"the model endpoint answered {media or 'a body without a type'}, "
+                           "not a JSON chat completion")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ModelFailure(f"the model endpoint's answer is not valid JSON ({len(body)} bytes)"
+                           ) from None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise ModelFailure("the model endpoint's answer has no choices")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    if not isinstance(message, dict):
+        raise ModelFailure("the model endpoint's answer has no message")
+    content, raw_calls = message.get("content"), message.get("tool_calls") or []
+    if content is not None and not isinstance(content, str):
+        raise ModelFailure(f"the model's message content is a JSON {json_type(content)}, "
+                           "not a string")
+    if not isinstance(raw_calls, list):
+        raise ModelFailure(f"the model's tool_calls is a JSON {json_type(raw_calls)}, "
+                           "not an array")
+    calls = []
+    for raw in raw_calls:
+        call_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(call_id, str) or not call_id:
+            raise ModelFailure("the model made a tool call without an id")
+        function = raw.get("function")
+        function = function if isinstance(function, dict) else {}
+        name = function.get("name")
+        calls.append(ToolCall(call_id, name if isinstance(name, str) and name else None,
+                              function.get("arguments")))
+    reported = data.get("model")
+    return ModelReply(content, tuple(calls),
+                      reported if isinstance(reported, str) and reported else model)
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type (object, array, string, ...)."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
