@@ -215,7 +215,7 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
     async def manage_users(
         action: Literal["list", "set_role", "disable"],
         ctx: Context,
-        username: Annotated[str | None, Field(max_length=64)] = None,
+        username: str | None = None,
         role: Literal["admin", "user", "readonly"] | None = None,
         api_key: ApiKey = None,
     ) -> str:

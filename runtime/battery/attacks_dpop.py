@@ -104,7 +104,7 @@ def _iat(offset: float) -> Callable[[Arena, Credential, str], str]:
     return lambda a, cred, url: a.proof(cred.token, "GET", url, iat=a.now() + offset)
 
 
-def _resign(change: Callable[[dict[str, Any], dict[str, Any]], None], *,
+def resigned_proof(change: Callable[[dict[str, Any], dict[str, Any]], None], *,
             alg: str = "ES256", key: Any = None) -> Callable[[Arena, Credential, str], str]:
     """A proof by the MCP key whose header/claims are edited before signing."""
     def build(a: Arena, cred: Credential, url: str) -> str:
@@ -231,9 +231,9 @@ ATTACKS: tuple[Attack, ...] = (
           proof_variant(_token_endpoint)),
     _dpop("iat.stale", "proof iat 10 minutes old", proof_variant(_iat(-600))),
     _dpop("iat.future", "proof iat 2 minutes ahead", proof_variant(_iat(120))),
-    _dpop("ath.missing", "proof without ath", proof_variant(_resign(_drop("ath")))),
+    _dpop("ath.missing", "proof without ath", proof_variant(resigned_proof(_drop("ath")))),
     _dpop("ath.wrong", "proof ath for another token", proof_variant(
-        _resign(lambda h, c: c.update(ath=access_token_hash("another-token"))))),
+        resigned_proof(lambda h, c: c.update(ath=access_token_hash("another-token"))))),
     _dpop("key-mismatch", "proof by the attacker's key (not cnf.jkt)",
           proof_variant(_other_key), ref="RFC 9449 4.3 step 12"),
     _dpop("private-key-in-jwk", "proof header jwk carries the private key",
@@ -241,11 +241,11 @@ ATTACKS: tuple[Attack, ...] = (
     _dpop("alg.none", "proof with alg none", proof_variant(_alg_none)),
     _dpop("alg.hs256", "proof with alg HS256", proof_variant(_hs256)),
     _dpop("typ.jwt", "proof typ JWT", proof_variant(
-        _resign(lambda h, c: h.update(typ="JWT")))),
-    _dpop("typ.missing", "proof without typ", proof_variant(_resign(_drop("typ")))),
-    *(_dpop(f"claim-missing.{c}", f"proof without {c}", proof_variant(_resign(_drop(c))))
+        resigned_proof(lambda h, c: h.update(typ="JWT")))),
+    _dpop("typ.missing", "proof without typ", proof_variant(resigned_proof(_drop("typ")))),
+    *(_dpop(f"claim-missing.{c}", f"proof without {c}", proof_variant(resigned_proof(_drop(c))))
       for c in ("jti", "htm", "htu", "iat")),
-    _dpop("jwk-missing", "proof without jwk", proof_variant(_resign(_drop("jwk")))),
+    _dpop("jwk-missing", "proof without jwk", proof_variant(resigned_proof(_drop("jwk")))),
     _dpop("kty-mismatch", "ES256 proof carrying an RSA jwk", proof_variant(_kty_mismatch)),
     _dpop("bad-signature", "proof claims edited after signing", proof_variant(_tampered)),
     _dpop("duplicate-headers", "two valid DPoP headers", proof_variant(_duplicate)),

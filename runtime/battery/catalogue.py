@@ -1,9 +1,15 @@
 """The catalogue: every attack of the battery, as data (family order: control, JWT, OAuth,
-DPoP, Injection). The CLI and tests/security both iterate this one tuple."""
+DPoP, Injection, Hardening). The CLI and tests/security both iterate this one tuple."""
 
 from __future__ import annotations
 
-from runtime.battery import attacks_dpop, attacks_injection, attacks_jwt, attacks_oauth
+from runtime.battery import (
+    attacks_dpop,
+    attacks_hardening,
+    attacks_injection,
+    attacks_jwt,
+    attacks_oauth,
+)
 from runtime.battery.core import Attack
 
 CATALOGUE: tuple[Attack, ...] = (
@@ -11,6 +17,7 @@ CATALOGUE: tuple[Attack, ...] = (
     *attacks_oauth.ATTACKS,
     *attacks_dpop.ATTACKS,
     *attacks_injection.ATTACKS,
+    *attacks_hardening.ATTACKS,
 )
 
 _ids = [a.id for a in CATALOGUE]

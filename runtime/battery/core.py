@@ -73,6 +73,8 @@ class Attack:
     ref: str = ""
     #: needs the embedded IdP's signing key (claim-level checks)
     oracle: bool = False
+    #: the status a refusal must have (e.g. 401, never a 503 or 500); None: any refusal
+    deny_status: int | None = None
 
     def applies(self, pattern: str) -> bool:
         return pattern in self.patterns
@@ -304,9 +306,11 @@ class Arena:
         try:
             message = response.json()
             text = message["result"]["content"][0]["text"]
+            if message["result"].get("isError"):   # the SDK refused the arguments (schema)
+                return {"error": {"status": 400, "reason": text[:200]}}
             result: dict[str, Any] = json.loads(text)
             return result
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return {"error": {"status": response.status_code, "reason": response.text[:200]}}
 
     # -- the oracle: the embedded IdP's own signing key ------------------------------------

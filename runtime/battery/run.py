@@ -116,6 +116,8 @@ async def run_attack(arena: Arena, attack: Attack) -> BatteryCell:
         actual = outcome.verdict
         if status is not None and status >= 500 and status != 503:
             actual, detail = "ERROR", f"HTTP {status}: {detail}"
+        elif actual == "DENY" and attack.deny_status not in (None, status):
+            actual, detail = "ERROR", f"refused with {status}, not {attack.deny_status}: {detail}"
     except Skip as exc:
         actual, status, detail = "SKIP", None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken attack is a result, not a crash

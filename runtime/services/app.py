@@ -1,25 +1,47 @@
-"""The FastAPI app both services start from: their context and shared error handling."""
+"""The FastAPI app both services start from: their context, and reading a body only after
+the caller is authenticated."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import json
+from typing import TypeVar
+
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel, ValidationError
 
 from runtime.pattern_api import ServiceContext
 
+Body = TypeVar("Body", bound=BaseModel)
+MAX_BODY_BYTES = 64 * 1024
 
-async def _undecodable_body(request: Request, exc: Exception) -> JSONResponse:
-    # FastAPI decodes a body without a JSON content type itself and lets a non-UTF-8 one
-    # escape as a 500; it is the caller's error, so say so.
-    return JSONResponse(
-        {"detail": {"error": "invalid_request", "reason": "request body is not valid UTF-8"}},
-        status_code=400,
-    )
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model`. Handlers call it after authentication (never as
+    a FastAPI body parameter, which FastAPI would validate before any dependency runs)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(413, detail={"error": "invalid_request", "reason": "body too large"})
+    try:
+        value = json.loads(raw or b"{}")
+    except UnicodeDecodeError:
+        raise _bad_request("request body is not valid UTF-8") from None
+    except ValueError:
+        raise _bad_request("request body is not JSON") from None
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                             for e in exc.errors()[:5])
+        raise HTTPException(422, detail={"error": "invalid_request",
+                                         "reason": problems}) from None
+
+
+def _bad_request(reason: str) -> HTTPException:
+    return HTTPException(400, detail={"error": "invalid_request", "reason": reason})
 
 
 def service_app(title: str, ctx: ServiceContext) -> FastAPI:
     """A service's app; a pattern's `service_context(request)` finds `ctx` on it."""
     app = FastAPI(title=title, version="1.0")
     app.state.service_context = ctx
-    app.add_exception_handler(UnicodeDecodeError, _undecodable_body)
     return app

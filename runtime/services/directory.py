@@ -1,13 +1,16 @@
 """The directory service: users, roles and account state (audience `directory-service`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI evaluates the Annotated[..., Depends(...)]
+# parameters below, and they refer to this module's local `guard`.
 
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
-from runtime.services.app import service_app
+from runtime.identity import Identity
+from runtime.services.app import read_body, service_app
 from runtime.services.guard import Guard
 from runtime.services.world import Role, User
 
@@ -31,21 +34,31 @@ def build_directory_app(guard: Guard) -> FastAPI:
         return user
 
     @app.get("/users")
-    async def list_users(request: Request) -> dict[str, object]:
-        await guard.check(request, "list_users", {"type": "user"})
+    async def list_users(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("list_users"))]
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "list_users", {"type": "user"})
         return {"users": [_public(u) for u in world().users.values()]}
 
     @app.post("/users/{username}/role")
-    async def set_role(username: str, body: RoleIn, request: Request) -> dict[str, object]:
+    async def set_role(
+        username: str, request: Request,
+        identity: Annotated[Identity, Depends(guard.caller("set_role"))],
+    ) -> dict[str, object]:
+        body = await read_body(request, RoleIn)     # the new role is part of the resource
         resource = {"type": "user", "username": username, "role": body.role}
-        await guard.check(request, "set_role", resource)
+        await guard.authorize(request, identity, "set_role", resource)
         user = target(username)
         user.role = body.role
         return {"user": _public(user)}
 
     @app.post("/users/{username}/disable")
-    async def disable_user(username: str, request: Request) -> dict[str, object]:
-        await guard.check(request, "disable_user", {"type": "user", "username": username})
+    async def disable_user(
+        username: str, request: Request,
+        identity: Annotated[Identity, Depends(guard.caller("disable_user"))],
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "disable_user",
+                              {"type": "user", "username": username})
         user = target(username)
         user.disabled = True
         return {"user": _public(user)}

@@ -1,14 +1,18 @@
 """The one place a tool service authenticates, authorizes and audits a request.
 
-Both services call `Guard.check(request, action, resource)`; it runs the pattern's
-`get_identity` and `authorize` (a pattern without `authorize` serves every request: nobody
-decided), writes the audit record and turns failures into the one prebuilt 401 (with
-WWW-Authenticate), the one 403 and the one 503. Fail closed: anything the pattern raises that
-is not a clean decision becomes a 503 and a DENY in the audit log.
+Authentication is a FastAPI dependency, `Depends(guard.caller(action))`: it runs the
+pattern's `get_identity` before FastAPI reads any body, so a request without a valid
+credential gets 401 whatever it carries. Authorization runs in the handler, where the
+resource is known: `await guard.authorize(request, identity, action, resource)` (a pattern
+without `authorize` serves every request: nobody decided). Both write the audit record and
+turn failures into the one prebuilt 401 (with WWW-Authenticate), the one 403 and the one
+503. Fail closed: anything the pattern raises that is not a clean decision becomes a 503 and
+a DENY in the audit log.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,30 +58,23 @@ class Guard:
     def __init__(self, plugin: ServicePlugin, ctx: ServiceContext, tap: WireTap) -> None:
         self.plugin, self.ctx, self.tap = plugin, ctx, tap
 
-    async def check(self, request: Request, action: str, resource: dict[str, Any]) -> Identity:
-        identity: Identity | None = None
+    def caller(self, action: str) -> Callable[[Request], Awaitable[Identity]]:
+        """A FastAPI dependency that authenticates a request for `action` (audited as such)."""
+        async def authenticate(request: Request) -> Identity:
+            try:
+                return await self.plugin.get_identity(request)
+            except Exception as exc:  # noqa: BLE001 - _refuse maps each kind, fails closed
+                raise self._refuse(exc, None, action, {}) from None
+
+        return authenticate
+
+    async def authorize(self, request: Request, identity: Identity, action: str,
+                        resource: dict[str, Any]) -> None:
+        """The pattern's decision on `action` over `resource`: returns when allowed."""
         try:
-            identity = await self.plugin.get_identity(request)
             decision = await self.plugin.authorize(identity, action, resource, request)
-        except AuthError as exc:
-            self._audit(identity, action, resource, 401, exc.decided_by or "service",
-                        exc.reason)
-            raise GuardError(
-                401,
-                detail={"error": exc.error or "unauthorized", "reason": exc.reason},
-                headers={"WWW-Authenticate": exc.www_authenticate},
-            ) from None
-        except DependencyError as exc:
-            self._audit(identity, action, resource, 503, exc.decided_by, exc.reason)
-            raise GuardError(503, detail={"error": "unavailable", "reason": exc.reason}) from None
-        except PluginError as exc:
-            reason = f"the pattern's service_auth broke the contract: {exc}"
-            self._audit(identity, action, resource, 503, "service", reason)
-            raise GuardError(503, detail={"error": "unavailable", "reason": reason}) from None
-        except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
-            reason = f"the pattern's service_auth failed: {type(exc).__name__}: {exc}"
-            self._audit(identity, action, resource, 503, "service", reason)
-            raise GuardError(503, detail={"error": "unavailable", "reason": reason}) from None
+        except Exception as exc:  # noqa: BLE001 - _refuse maps each kind, fails closed
+            raise self._refuse(exc, identity, action, resource) from None
         if not decision.allow:
             self._audit(identity, action, resource, 403, decision.decided_by, decision.reason)
             raise GuardError(
@@ -86,7 +83,27 @@ class Guard:
                         "decided_by": decision.decided_by},
             )
         self._audit(identity, action, resource, 200, decision.decided_by, decision.reason)
-        return identity
+
+    def _refuse(self, exc: Exception, identity: Identity | None, action: str,
+                resource: dict[str, Any]) -> GuardError:
+        """The 401 or 503 (audited) for what a pattern's code raised."""
+        if isinstance(exc, AuthError):
+            self._audit(identity, action, resource, 401, exc.decided_by or "service",
+                        exc.reason)
+            return GuardError(
+                401,
+                detail={"error": exc.error or "unauthorized", "reason": exc.reason},
+                headers={"WWW-Authenticate": exc.www_authenticate},
+            )
+        decided_by: DecidedBy = "service"
+        if isinstance(exc, DependencyError):
+            reason, decided_by = exc.reason, exc.decided_by
+        elif isinstance(exc, PluginError):
+            reason = f"the pattern's service_auth broke the contract: {exc}"
+        else:  # a broken pattern plugin: fail closed, say what broke
+            reason = f"the pattern's service_auth failed: {type(exc).__name__}: {exc}"
+        self._audit(identity, action, resource, 503, decided_by, reason)
+        return GuardError(503, detail={"error": "unavailable", "reason": reason})
 
     def _audit(
         self, identity: Identity | None, action: str, resource: dict[str, Any], status: int,

@@ -1,14 +1,16 @@
 """The records service: expenses, documents and public notes (audience `records-service`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI evaluates the Annotated[..., Depends(...)]
+# parameters below, and they refer to this module's local `guard`.
 
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from runtime.identity import Identity
-from runtime.services.app import service_app
+from runtime.services.app import read_body, service_app
 from runtime.services.guard import Guard
 from runtime.services.world import Document, Expense, Note, World
 
@@ -48,15 +50,20 @@ def build_records_app(guard: Guard) -> FastAPI:
     world = guard.ctx.world
 
     @app.get("/expenses")
-    async def list_expenses(request: Request) -> dict[str, object]:
-        identity = await guard.check(request, "read_expenses", {"type": "expense"})
+    async def list_expenses(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("read_expenses"))]
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "read_expenses", {"type": "expense"})
         items = [e for e in world().expenses.values()
                  if identity.user_id is None or e.owner == identity.user_id]
         return {"expenses": [asdict(e) for e in items]}
 
     @app.post("/expenses", status_code=201)
-    async def submit_expense(body: ExpenseIn, request: Request) -> dict[str, object]:
-        identity = await guard.check(request, "submit_expense", {"type": "expense"})
+    async def submit_expense(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("submit_expense"))]
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "submit_expense", {"type": "expense"})
+        body = await read_body(request, ExpenseIn)
         owner = identity.user_id or "unknown"
         department = world().users[owner].department if owner in world().users else "unknown"
         expense = Expense(world().next_expense_id(), owner, department, body.amount,
@@ -65,20 +72,27 @@ def build_records_app(guard: Guard) -> FastAPI:
         return {"expense": asdict(expense)}
 
     @app.post("/expenses/{expense_id}/approve")
-    async def approve_expense(expense_id: int, request: Request) -> dict[str, object]:
+    async def approve_expense(
+        expense_id: int, request: Request,
+        identity: Annotated[Identity, Depends(guard.caller("approve_expense"))],
+    ) -> dict[str, object]:
         expense = world().expenses.get(expense_id)
         if expense is None:
-            await guard.check(request, "approve_expense", {"type": "expense", "id": expense_id})
+            resource: dict[str, object] = {"type": "expense", "id": expense_id}
+            await guard.authorize(request, identity, "approve_expense", resource)
             raise HTTPException(404, detail={"error": "not_found", "reason": "no such expense"})
-        identity = await guard.check(request, "approve_expense",
-                                     _expense_resource(expense, world()))
+        await guard.authorize(request, identity, "approve_expense",
+                              _expense_resource(expense, world()))
         expense.status = "approved"
         expense.approved_by = identity.user_id or "unknown"
         return {"expense": asdict(expense)}
 
     @app.get("/documents")
-    async def list_documents(request: Request, query: str | None = None) -> dict[str, object]:
-        identity = await guard.check(request, "read_documents", {"type": "document"})
+    async def list_documents(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("read_documents"))],
+        query: str | None = None,
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "read_documents", {"type": "document"})
         docs = [d for d in world().documents.values() if _sees_document(identity, d, world())]
         if query:
             words = query.lower().split()
@@ -86,16 +100,20 @@ def build_records_app(guard: Guard) -> FastAPI:
         return {"documents": [asdict(d) for d in docs]}
 
     @app.get("/notes")
-    async def list_notes(request: Request) -> dict[str, object]:
-        await guard.check(request, "read_notes", {"type": "note"})
+    async def list_notes(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("read_notes"))]
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "read_notes", {"type": "note"})
         return {"notes": [asdict(n) for n in world().notes]}
 
     @app.post("/notes", status_code=201)
-    async def post_note(body: NoteIn, request: Request) -> dict[str, object]:
-        identity = await guard.check(request, "post_note", {"type": "note"})
+    async def post_note(
+        request: Request, identity: Annotated[Identity, Depends(guard.caller("post_note"))]
+    ) -> dict[str, object]:
+        await guard.authorize(request, identity, "post_note", {"type": "note"})
+        body = await read_body(request, NoteIn)
         note = Note(world().next_note_id(), identity.user_id or "anonymous", body.text)
         world().notes.append(note)
         return {"note": asdict(note)}
 
     return app
-

@@ -94,3 +94,32 @@ async def test_unknown_expense_and_user_are_404_after_authorization(p01):
         expense = await http.post(p01.service_urls["records"] + "/expenses/99/approve")
         user = await http.post(p01.service_urls["directory"] + "/users/zed/disable")
     assert expense.status_code == 404 and user.status_code == 404
+
+
+@pytest.mark.parametrize(("method", "service", "path", "body"), [
+    ("POST", "records", "/notes", {"text": 5}),
+    ("POST", "records", "/expenses", b"{not json"),
+    ("POST", "records", "/expenses", {"amount": "NaN", "description": ""}),
+    ("POST", "directory", "/users/bob/role", {"role": "root"}),
+    ("POST", "records", "/expenses/x/approve", None),
+])
+async def test_an_unauthenticated_request_is_a_401_whatever_its_body(
+        stack, method, service, path, body):
+    async with PatternRunner("p05", stack=stack) as runner, httpx.AsyncClient() as client:
+        kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
+        response = await client.request(method, runner.service_urls[service] + path,
+                                        headers={"Content-Type": "application/json"},
+                                        **kwargs)
+        audit = list(runner.world.audit)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert [(r.status, r.allowed) for r in audit] == [(401, False)]
+
+
+async def test_an_authenticated_bad_body_is_a_422_with_the_field_named(stack):
+    async with PatternRunner("p04", stack=stack) as runner, httpx.AsyncClient() as client:
+        response = await client.post(runner.service_urls["records"] + "/notes",
+                                     json={"text": 5},
+                                     headers={"X-API-Key": runner.world.key_for("alice")})
+    assert response.status_code == 422
+    assert response.json()["detail"]["reason"].startswith("text:")

@@ -260,8 +260,11 @@ def test_the_fuzzer_reaches_real_handlers(live) -> None:
     ("directory", "/users/bob/role", None)])
 def test_a_non_utf8_body_is_refused_without_a_500(live, client, service, path,
                                                    content_type) -> None:
-    url = live.runners["p05"].service_urls[service] + path
-    headers = {"Content-Type": content_type} if content_type else {}
+    runner = live.runners["p05"]
+    url = runner.service_urls[service] + path
+    headers = {"Authorization": f"Bearer {live.run(runner.login('alice'))}"}
+    if content_type:
+        headers["Content-Type"] = content_type
     response = client.post(url, content=b"\x80", headers=headers)
     assert response.status_code == 400, response.text
     assert "not valid UTF-8" in response.text
