@@ -1,1 +1,172 @@
-"""runtime package."""
+"""The runtime's public API: what the explorer, the CLI and notebooks use.
+
+    from runtime import PatternRunner
+    runner = await PatternRunner("p05").start()
+
+Names load on first use (PEP 562), so importing one of them does not import the rest:
+the explorer shows its first frame before the agent's libraries are loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "PatternRunner": "runtime.runner",
+    "TurnResult": "runtime.agent",
+    "ToolInvocation": "runtime.agent",
+    "DEMO_EPOCH": "runtime.settings",
+    "Settings": "runtime.settings",
+    "SettingsError": "runtime.settings",
+    "StackMode": "runtime.settings",
+    "StackHandle": "runtime.stack_handle",
+    "StackUnavailable": "runtime.stack_handle",
+    "Cell": "runtime.matrix",
+    "MatrixResult": "runtime.matrix",
+    "ProgressFn": "runtime.matrix",
+    "run_matrix": "runtime.matrix",
+    "run_pattern": "runtime.matrix",
+    "COLUMN_NAMES": "runtime.contract",
+    "expected": "runtime.contract",
+    "expected_columns": "runtime.contract",
+    "STEP_IDS": "runtime.script",
+    "STEPS": "runtime.script",
+    "StepId": "runtime.script",
+    "StepResult": "runtime.script",
+    "HOP_KINDS": "runtime.wire",
+    "Hop": "runtime.wire",
+    "Redactor": "runtime.wire",
+    "WireTap": "runtime.wire",
+    "PatternError": "runtime.pattern_loader",
+    "PatternInfo": "runtime.pattern_loader",
+    "discover": "runtime.pattern_loader",
+    "find": "runtime.pattern_loader",
+    "load": "runtime.pattern_loader",
+    "CODE_FILES": "runtime.pattern_source",
+    "SharedCode": "runtime.pattern_source",
+    "calls": "runtime.pattern_source",
+    "find_shared": "runtime.pattern_source",
+    "shared_code": "runtime.pattern_source",
+    "unified_diff": "runtime.pattern_source",
+    "DecodedToken": "runtime.tokens",
+    "brief": "runtime.tokens",
+    "claims_diff": "runtime.tokens",
+    "decode_unverified": "runtime.tokens",
+    "find_tokens": "runtime.tokens",
+    "printable": "runtime.tokens",
+    "hop_to_dict": "runtime.export",
+    "to_curl": "runtime.export",
+    "to_har": "runtime.export",
+    "to_jsonl": "runtime.export",
+    "USERS": "runtime.services.world",
+    "KeySource": "runtime.services.world",
+    "World": "runtime.services.world",
+    "InputError": "runtime.errors",
+    "RunnerError": "runtime.errors",
+    "Decision": "runtime.identity",
+    "Identity": "runtime.identity",
+    "ExplorerError": "stack.errors",
+}
+
+__all__ = [
+    "CODE_FILES",
+    "COLUMN_NAMES",
+    "Cell",
+    "DEMO_EPOCH",
+    "Decision",
+    "DecodedToken",
+    "ExplorerError",
+    "HOP_KINDS",
+    "Hop",
+    "Identity",
+    "InputError",
+    "KeySource",
+    "MatrixResult",
+    "PatternError",
+    "PatternInfo",
+    "PatternRunner",
+    "ProgressFn",
+    "Redactor",
+    "RunnerError",
+    "STEPS",
+    "STEP_IDS",
+    "Settings",
+    "SettingsError",
+    "SharedCode",
+    "StackHandle",
+    "StackMode",
+    "StackUnavailable",
+    "StepId",
+    "StepResult",
+    "ToolInvocation",
+    "TurnResult",
+    "USERS",
+    "WireTap",
+    "World",
+    "brief",
+    "calls",
+    "claims_diff",
+    "decode_unverified",
+    "discover",
+    "expected",
+    "expected_columns",
+    "find",
+    "find_shared",
+    "find_tokens",
+    "hop_to_dict",
+    "load",
+    "printable",
+    "run_matrix",
+    "run_pattern",
+    "shared_code",
+    "to_curl",
+    "to_har",
+    "to_jsonl",
+    "unified_diff",
+]
+
+if TYPE_CHECKING:
+    from runtime.agent import ToolInvocation, TurnResult
+    from runtime.contract import COLUMN_NAMES, expected, expected_columns
+    from runtime.errors import InputError, RunnerError
+    from runtime.export import hop_to_dict, to_curl, to_har, to_jsonl
+    from runtime.identity import Decision, Identity
+    from runtime.matrix import Cell, MatrixResult, ProgressFn, run_matrix, run_pattern
+    from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
+    from runtime.pattern_source import (
+        CODE_FILES,
+        SharedCode,
+        calls,
+        find_shared,
+        shared_code,
+        unified_diff,
+    )
+    from runtime.runner import PatternRunner
+    from runtime.script import STEP_IDS, STEPS, StepId, StepResult
+    from runtime.services.world import USERS, KeySource, World
+    from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
+    from runtime.stack_handle import StackHandle, StackUnavailable
+    from runtime.tokens import (
+        DecodedToken,
+        brief,
+        claims_diff,
+        decode_unverified,
+        find_tokens,
+        printable,
+    )
+    from runtime.wire import HOP_KINDS, Hop, Redactor, WireTap
+    from stack.errors import ExplorerError
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

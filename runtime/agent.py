@@ -32,6 +32,7 @@ from runtime.presets import request_token
 from runtime.presets.token_cache import TokenCache
 from runtime.wire import WireTap
 from stack.clock import Clock
+from stack.errors import ExplorerError
 
 MAX_TOOL_ROUNDS = 6
 MAX_PROMPT_CHARS = 4000
@@ -89,7 +90,7 @@ class TurnResult:
     error: str | None = None
 
 
-class CallRefused(ValueError):
+class CallRefused(ExplorerError, ValueError):
     """The agent will not make this tool call; the message says why (to the model and the
     wire)."""
 

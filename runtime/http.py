@@ -23,10 +23,9 @@ from runtime.wire import (
     HopKind,
     WireTap,
     current_trace,
-    reset_trace,
-    set_trace,
     trace_from_traceparent,
     traceparent,
+    tracing,
 )
 
 _START = "agent_auth_started"
@@ -192,8 +191,5 @@ class TraceMiddleware:
             if key == b"traceparent":
                 value = raw.decode("latin-1")
                 break
-        token = set_trace(trace_from_traceparent(value))
-        try:
+        with tracing(trace_from_traceparent(value)):
             await self.app(scope, receive, send)
-        finally:
-            reset_trace(token)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stack.errors import ExplorerError
+
 IdentityMethod = Literal[
     # the write-up's names
     "none",           # nothing presented, nothing checked
@@ -24,6 +26,9 @@ IdentityMethod = Literal[
 ]
 #: Methods backed by a signature the service checked against the IdP's keys.
 VERIFIED_METHODS = frozenset({"jwt", "scoped_jwt", "delegated_jwt", "bound_jwt"})
+#: How the service learned who the user is, as the pattern table says it ("yes (JWT)").
+USER_CREDENTIAL_KIND = {"jwt": "JWT", "scoped_jwt": "JWT", "delegated_jwt": "delegated JWT",
+                        "bound_jwt": "bound JWT"}
 DecidedBy = Literal["nobody", "service", "IdP", "OPA", "runtime"]
 Outcome = Literal["ALLOW", "DENY"]
 
@@ -85,7 +90,7 @@ class Decision:
         return "ALLOW" if self.allow else "DENY"
 
 
-class AuthError(Exception):
+class AuthError(ExplorerError):
     """The credential is missing or invalid: the service answers 401 with WWW-Authenticate.
     `decided_by` defaults to whoever raised it (the service, or the MCP server's runtime)."""
 
@@ -106,7 +111,7 @@ class AuthError(Exception):
         return f'{self.scheme} error="{self.error}", error_description="{description}"'
 
 
-class DependencyError(Exception):
+class DependencyError(ExplorerError):
     """An IdP or OPA the decision depends on is down, slow or broken: fail closed (503)."""
 
     def __init__(self, reason: str, *, decided_by: DecidedBy = "service") -> None:

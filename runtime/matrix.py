@@ -12,17 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.identity import Outcome
+from runtime.contract import COLUMN_NAMES, expected, expected_columns
+from runtime.identity import USER_CREDENTIAL_KIND, Outcome
 from runtime.pattern_loader import PatternInfo, discover, find
 from runtime.runner import PatternRunner
-from runtime.script import STEP_IDS, StepId, StepResult, expected
+from runtime.script import STEP_IDS, StepId, StepResult
 from runtime.services.guard import AuditRecord
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
 from runtime.wire import WireTap
-
-COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least privilege",
-                "audit trail")
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,18 @@ class MatrixResult:
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.cells) and len(self.cells) == len(self.patterns) * len(
-            self.steps)
+        complete = len(self.cells) == len(self.patterns) * len(self.steps)
+        return complete and all(c.ok for c in self.cells) and not self.column_mismatches()
+
+    def column_mismatches(self) -> list[tuple[str, str, str, str]]:
+        """(pattern, column, expected, measured) for every measured column that differs
+        from the teaching contract (patterns of your own have no expectation)."""
+        wrong = []
+        for pattern, measured in self.columns.items():
+            wanted = expected_columns(pattern) or {}
+            wrong += [(pattern, name, value, measured.get(name, ""))
+                      for name, value in wanted.items() if measured.get(name) != value]
+        return wrong
 
     def cell(self, step: str, pattern: str) -> Cell | None:
         for cell in self.cells:
@@ -72,6 +80,9 @@ class MatrixResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "stack": self.stack, "seconds": round(self.seconds, 3),
+                "column_mismatches": [
+                    {"pattern": p, "column": c, "expected": e, "measured": m}
+                    for p, c, e, m in self.column_mismatches()],
                 "patterns": self.patterns, "steps": list(self.steps),
                 "titles": self.titles,
                 "cells": [c.to_json() for c in self.cells], "columns": self.columns}
@@ -97,7 +108,8 @@ def measure_columns(results: list[StepResult]) -> dict[str, str]:
     else:
         authz = ", ".join(sorted(deciders - {"nobody"}))
     if any(r.user for r, _ in records):
-        kind = "JWT" if any(r.verified for r, _ in records if r.user) else "string"
+        kinds = {USER_CREDENTIAL_KIND.get(r.method, "string") for r, _ in records if r.user}
+        kind = next((k for k in ("bound JWT", "delegated JWT", "JWT") if k in kinds), "string")
         sees_user = f"yes ({kind})"
     else:
         sees_user = "no"

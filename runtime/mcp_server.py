@@ -35,6 +35,7 @@ from runtime.pattern_api import (
 )
 from runtime.plugin import McpPlugin, PluginError
 from runtime.wire import WireTap
+from stack.errors import ExplorerError
 
 ApiKey = Annotated[
     str | None,
@@ -56,7 +57,7 @@ class ServiceRequest:
     params: dict[str, str] | None = None
 
 
-class BadArguments(ValueError):
+class BadArguments(ExplorerError, ValueError):
     """Tool arguments the MCP server refuses before any service is asked."""
 
 
@@ -89,7 +90,7 @@ class ToolBackend:
         except PluginError as exc:
             return self._refused(503, f"the pattern's mcp_auth broke the contract: {exc}",
                                  "runtime")
-        except Exception as exc:  # a broken pattern plugin: fail closed, say what broke
+        except Exception as exc:  # noqa: BLE001 - a broken pattern plugin: fail closed
             reason = f"the pattern's mcp_auth failed: {type(exc).__name__}: {exc}"
             return self._refused(503, reason, "runtime")
         try:

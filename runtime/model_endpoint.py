@@ -20,10 +20,12 @@ from typing import Any
 
 import openai
 
+from stack.errors import ExplorerError
+
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # "try again later"; other errors are final
 
 
-class ModelFailure(Exception):
+class ModelFailure(ExplorerError):
     """The model endpoint's answer cannot be used; the message is the one line to show."""
 
 

@@ -38,6 +38,7 @@ from runtime.presets.jwks import JwksCache
 from runtime.presets.token_cache import TokenCache
 from runtime.services.world import World
 from stack.clock import Clock
+from stack.errors import ExplorerError
 from stack.jose import ReplayCache, generate_ec_key
 
 __all__ = [
@@ -157,7 +158,7 @@ class McpContext(TokenContext):
         self._dpop_key = None
 
 
-class AuthorizationDenied(Exception):
+class AuthorizationDenied(ExplorerError):
     """Raised by `before_tool_call` to refuse a call, with the reason (the write-up's name).
     `status` 401 says a credential is missing or bad; 403 (default) that it is not enough."""
 

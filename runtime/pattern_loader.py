@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from runtime.plugin import McpPlugin, PluginError, ServicePlugin
+from stack.errors import ExplorerError
 
 PATTERNS_DIR = Path(__file__).resolve().parent.parent / "patterns"
 _FOLDER = re.compile(r"^p(\d\d)_[a-z0-9_]+$")
@@ -24,7 +25,7 @@ NARRATIVE = "README.md"
 CODE_FILES = ("mcp_auth", "service_auth")
 
 
-class PatternError(Exception):
+class PatternError(ExplorerError):
     """A pattern could not be found or loaded."""
 
 

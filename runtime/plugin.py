@@ -27,13 +27,14 @@ from runtime.pattern_api import (
     UserContext,
     UserCredential,
 )
+from stack.errors import ExplorerError
 
 MCP_EXTRAS = ("outgoing", "ctx")
 USER_CREDENTIALS: tuple[UserCredential, ...] = ("none", "api_key_argument", "bearer_token")
 ACTOR_CREDENTIALS: tuple[ActorCredential, ...] = ("none", "actor_token")
 
 
-class PluginError(Exception):
+class PluginError(ExplorerError):
     """A pattern's code breaks the contract (when it loads, or in what a hook returns)."""
 
 

@@ -23,6 +23,7 @@ import openai
 
 from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
+from runtime.errors import InputError, RunnerError
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.identity import AuthError, DependencyError
 from runtime.mcp_server import ToolBackend, build_mcp_app
@@ -31,21 +32,14 @@ from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
 from runtime.presets.jwks import JwksCache
+from runtime.script import StepResult, run_step
 from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
 from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
 from runtime.settings import Settings, StackMode
 from runtime.stack_handle import StackHandle
-from runtime.wire import (
-    Redactor,
-    WireTap,
-    new_trace_id,
-    reset_trace,
-    reset_user,
-    set_trace,
-    set_user,
-)
+from runtime.wire import Redactor, WireTap, new_trace_id, tracing
 from stack.asgi_server import AsgiServer
 from stack.clock import Clock
 from stack.jose import ReplayCache
@@ -55,14 +49,6 @@ AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
                                      "directory": "directory-service"}
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
 ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
-
-
-class InputError(ValueError):
-    """A user, prompt or step the runner cannot accept; the message says why."""
-
-
-class RunnerError(RuntimeError):
-    """The runner could not do what was asked (not started, a server failed, ...)."""
 
 
 class PatternRunner:
@@ -278,18 +264,13 @@ class PatternRunner:
         if len(text) > MAX_PROMPT_CHARS:
             raise InputError(f"the prompt is {len(text)} characters; the limit is "
                              f"{MAX_PROMPT_CHARS}")
-        trace_id = new_trace_id()
-        trace_token, user_token = set_trace(trace_id), set_user(user)
-        try:
+        with tracing(new_trace_id(), user) as trace_id:
             self.tap.record("prompt", user, "agent", text, request_body=text)
             result = await self._run_agent(user, text, trace_id)
             self.tap.record("answer", "agent", user, result.answer,
                             response_body=result.answer,
                             data={"model": result.model, "error": result.error})
             return result
-        finally:
-            reset_trace(trace_token)
-            reset_user(user_token)
 
     async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
         try:
@@ -325,9 +306,7 @@ class PatternRunner:
             self._attacker = self._client("attacker", kind="attacker")
         return self._attacker
 
-    async def run_step(self, step_id: str) -> Any:
-        from runtime.script import run_step
-
+    async def run_step(self, step_id: str) -> StepResult:
         return await run_step(self, step_id)
 
 

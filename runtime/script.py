@@ -7,14 +7,16 @@ the notes board and the attacker's HTTP statuses. Nothing here knows which patte
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from runtime.errors import InputError
 from runtime.identity import DecidedBy, Outcome
-from runtime.wire import current_trace, new_trace_id, reset_trace, reset_user, set_trace, set_user
+from runtime.wire import current_trace, new_trace_id, tracing
 
 if TYPE_CHECKING:  # kept out of the import path: the TUI reads STEPS before the runtime loads
     from runtime.agent import TurnResult
@@ -122,20 +124,11 @@ def _agent_step(user: str, prompt: str, action: str):  # noqa: ANN202
 
 # -- the scripted attacker --------------------------------------------------------------
 
-class _AttackerTrace:
+def _AttackerTrace(ctx: StepContext) -> contextlib.AbstractContextManager[str]:  # noqa: N802
     """Gives the attacker's requests a trace of their own, shown as the attacker's."""
-
-    def __init__(self, ctx: StepContext) -> None:
-        self.trace_id = new_trace_id()
-        ctx.traces.append(self.trace_id)
-
-    def __enter__(self) -> str:
-        self._tokens = (set_trace(self.trace_id), set_user("attacker"))
-        return self.trace_id
-
-    def __exit__(self, *exc: object) -> None:
-        reset_trace(self._tokens[0])
-        reset_user(self._tokens[1])
+    trace_id = new_trace_id()
+    ctx.traces.append(trace_id)
+    return tracing(trace_id, "attacker")
 
 
 def _captured_credentials(runner: PatternRunner, trace_id: str) -> dict[str, str]:
@@ -264,22 +257,6 @@ STEPS: dict[StepId, Step] = {
     )
 }
 
-EXPECTED: dict[StepId, str] = {
-    # p01..p08, A = ALLOW, D = DENY (DESIGN.md section 4, the teaching contract)
-    "L1": "AAAAAAAA", "L2": "AAAAAAAA", "L3": "AADDDDAA", "L4": "AAAAAAAA",
-    "A1": "ADDDDDDD", "A2": "AADDDDDD", "A3": "AAADDDDD", "A4": "AAAADDDD",
-    "A5": "AAAAADDD", "A6": "AAAAAADD", "A7": "AAAAAAAD",
-}
-
-
-def expected(step: StepId, pattern_number: int | None) -> Outcome | None:
-    """The teaching contract's outcome; None for a pattern off the staircase (your own)."""
-    row = EXPECTED[step]
-    if pattern_number is None or not 1 <= pattern_number <= len(row):
-        return None
-    return "ALLOW" if row[pattern_number - 1] == "A" else "DENY"
-
-
 def _detail(step: StepId, ctx: StepContext) -> str:
     """What the legitimate steps returned, e.g. 'sees 4 expenses' (for L1-L4)."""
     import json
@@ -303,8 +280,6 @@ def _detail(step: StepId, ctx: StepContext) -> str:
 async def run_step(runner: PatternRunner, step_id: str) -> StepResult:
     key = step_id.strip().upper()
     if key not in STEPS:
-        from runtime.runner import InputError
-
         raise InputError(f"unknown step {step_id!r}: choose one of {', '.join(STEP_IDS)}")
     step = STEPS[key]  # type: ignore[index]
     runner.reset()

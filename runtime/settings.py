@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from stack.errors import ExplorerError
+
 StackMode = Literal["embedded", "external"]
 SCRIPTED = "scripted"
 DEMO_EPOCH = 1_767_258_000.0  # 2026-01-01 09:00:00 UTC: the frozen clock of demos and docs
 
 
-class SettingsError(ValueError):
+class SettingsError(ExplorerError, ValueError):
     """A setting has a value the explorer cannot use."""
 
 

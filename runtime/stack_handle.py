@@ -15,9 +15,10 @@ import httpx
 from runtime.pattern_api import StackEndpoints
 from runtime.settings import Settings
 from stack.clock import Clock
+from stack.errors import ExplorerError
 
 
-class StackUnavailable(RuntimeError):
+class StackUnavailable(ExplorerError, RuntimeError):
     """The configured IdP or OPA does not answer."""
 
 

@@ -12,12 +12,13 @@ use to turn any claim into one safe line.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import jwt
 
 # Three base64url segments; the first decodes to a JSON header beginning with {"
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
@@ -99,9 +100,8 @@ class DecodedToken:
 
 
 def b64url_json(segment: str) -> dict[str, Any]:
-    padded = segment + "=" * (-len(segment) % 4)
     try:
-        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")),
+        value = json.loads(jwt.utils.base64url_decode(segment),
                            parse_constant=str, parse_float=_finite_or_text,
                            parse_int=_int_or_text)
     except RecursionError:

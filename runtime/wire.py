@@ -8,12 +8,13 @@ in-process servers in a W3C `traceparent` header, so a service hop lands on the 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -83,24 +84,21 @@ def current_trace() -> str:
     return _trace.get()
 
 
-def set_trace(trace_id: str) -> contextvars.Token[str]:
-    return _trace.set(trace_id)
-
-
-def reset_trace(token: contextvars.Token[str]) -> None:
-    _trace.reset(token)
+@contextlib.contextmanager
+def tracing(trace_id: str, user: str | None = None) -> Iterator[str]:
+    """Hops recorded inside belong to `trace_id` (and `user`, when given)."""
+    trace_token = _trace.set(trace_id)
+    user_token = _actor.set(user) if user is not None else None
+    try:
+        yield trace_id
+    finally:
+        if user_token is not None:
+            _actor.reset(user_token)
+        _trace.reset(trace_token)
 
 
 def current_user() -> str:
     return _actor.get()
-
-
-def set_user(user: str) -> contextvars.Token[str]:
-    return _actor.set(user)
-
-
-def reset_user(token: contextvars.Token[str]) -> None:
-    _actor.reset(token)
 
 
 def traceparent(trace_id: str) -> str:

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.types import ASGIApp
 
+from stack.errors import ExplorerError
 
-class ServerStartError(RuntimeError):
+
+class ServerStartError(ExplorerError, RuntimeError):
     """The server could not bind or did not come up in time."""
 
 

@@ -11,8 +11,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from runtime.pattern_loader import PatternInfo
-from runtime.settings import Settings
+from runtime import PatternInfo, Settings
 from tui.commands import explorer_commands
 from tui.explorer import Explorer
 from tui.screens.main_screen import MainScreen

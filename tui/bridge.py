@@ -22,10 +22,12 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from stack.errors import ExplorerError
+
 T = TypeVar("T")
 
 
-class BridgeClosed(RuntimeError):
+class BridgeClosed(ExplorerError, RuntimeError):
     """The runtime thread is gone (the app is shutting down)."""
 
 
@@ -38,20 +40,18 @@ class RuntimeBridge:
 
     def __init__(self, name: str = "agent-auth-runtime", *, inline: bool = False) -> None:
         self.inline = inline
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None   # made when the thread starts
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
     def start(self) -> RuntimeBridge:
-        if not self.inline:
+        if not self.inline and self._loop is None:
+            self._loop = asyncio.new_event_loop()
             self._thread.start()
         return self
 
     def _run(self) -> None:
+        assert self._loop is not None
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
         # Let cancelled tasks finish their cleanup before the loop goes away.
@@ -63,7 +63,7 @@ class RuntimeBridge:
         self._loop.close()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        if self._closed or not self._thread.is_alive():
+        if self._closed or self._loop is None or not self._thread.is_alive():
             coro.close()
             raise BridgeClosed("the runtime is shut down")
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -106,6 +106,6 @@ class RuntimeBridge:
         elif cleanup is not None:
             cleanup.close()
         self._closed = True
-        if self._thread.is_alive():
+        if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from runtime.wire import Hop
+from runtime import Hop
 
 EntryKind = Literal["user", "agent", "tool", "attacker", "step", "result", "error", "info"]
 ChatKey = tuple[str, str]  # (pattern id, user)

@@ -11,7 +11,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from runtime.services.world import USERS
+from runtime import USERS
 
 if TYPE_CHECKING:
     from tui.app import AgentAuthApp
@@ -39,7 +39,7 @@ def binding_commands(screen: Screen) -> Iterable[SystemCommand]:
 
 
 def main_commands(main: MainScreen) -> Iterable[SystemCommand]:
-    from runtime.script import STEP_IDS, STEPS
+    from runtime import STEP_IDS, STEPS
 
     for info in main.explorer.patterns:
         yield SystemCommand(f"Pattern {info.id}: {info.title}", "switch to this pattern",

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runtime.wire import Hop
+from runtime import Hop
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.wire_view import WireView

@@ -16,9 +16,7 @@ from typing import Any, TypeVar
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from runtime.pattern_loader import PatternInfo, discover
-from runtime.settings import Settings
-from runtime.wire import Hop
+from runtime import Hop, PatternInfo, Settings, discover
 from tui.bridge import RuntimeBridge
 from tui.chat_history import ChatHistory
 from tui.exporter import Exporter

@@ -13,8 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from runtime.export import hop_to_dict, to_curl, to_har
-from runtime.wire import Hop
+from runtime import Hop, hop_to_dict, to_curl, to_har
 
 
 class Exporter:

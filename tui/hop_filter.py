@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.wire import HOP_KINDS, Hop
+from runtime import HOP_KINDS, Hop
+from stack.errors import ExplorerError
 
 
-class FilterError(ValueError):
+class FilterError(ExplorerError, ValueError):
     """A filter term the wire view cannot use; the message says what is accepted."""
 
 

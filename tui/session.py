@@ -19,33 +19,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from runtime.pattern_loader import PatternError, PatternInfo
-from runtime.services.world import KeySource
-from runtime.settings import DEMO_EPOCH, Settings
-from runtime.tokens import DecodedToken, decode_unverified
-from runtime.wire import Hop, Redactor, WireTap
+from runtime import (
+    DEMO_EPOCH,
+    DecodedToken,
+    ExplorerError,
+    Hop,
+    KeySource,
+    PatternInfo,
+    Redactor,
+    Settings,
+    WireTap,
+    decode_unverified,
+)
 from stack.clock import Clock
 
 if TYPE_CHECKING:
-    from runtime.agent import TurnResult
-    from runtime.matrix import Cell, ProgressFn
-    from runtime.runner import PatternRunner
-    from runtime.script import StepResult
-    from runtime.stack_handle import StackHandle
+    from runtime import Cell, PatternRunner, ProgressFn, StackHandle, StepResult, TurnResult
 
 HopSink = Callable[[str, Hop], None]
 
 
 def runtime_errors() -> tuple[type[BaseException], ...]:
-    """What a failed runtime call may raise; the UI shows the message and carries on."""
-    import httpx
-
-    from runtime.runner import InputError, RunnerError
-    from runtime.stack_handle import StackUnavailable
-    from stack.asgi_server import ServerStartError
-
-    return (InputError, RunnerError, PatternError, StackUnavailable, ServerStartError,
-            OSError, httpx.HTTPError, ValueError)
+    """What a failed runtime call may raise; the UI shows the message and carries on: the
+    explorer's own errors, and the operating system's (a port, a file)."""
+    return (ExplorerError, OSError)
 
 
 def session_clock(settings: Settings) -> Clock:
@@ -123,14 +120,14 @@ class ExplorerSession:
     @property
     def stack(self) -> StackHandle:
         if self._stack is None:
-            from runtime.stack_handle import StackHandle
+            from runtime import StackHandle
 
             self._stack = StackHandle(self.settings, clock=self.clock)
         return self._stack
 
     async def start(self) -> None:
-        import runtime.matrix  # noqa: F401 - load the heavy runtime here, off the UI thread
-        import runtime.runner  # noqa: F401
+        # load the heavy runtime here, off the UI thread
+        from runtime import PatternRunner, run_matrix  # noqa: F401
 
         await self.stack.start()
 
@@ -143,7 +140,7 @@ class ExplorerSession:
             task = asyncio.create_task(old.stop())
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
-        from runtime.runner import PatternRunner
+        from runtime import PatternRunner
 
         runner = PatternRunner(self._info(pattern_id), settings=self.settings,
                                stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys())
@@ -190,8 +187,7 @@ class ExplorerSession:
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:
         """Fill `run` pattern by pattern; callbacks are called on the runtime thread."""
-        from runtime.matrix import run_pattern
-        from runtime.runner import PatternRunner
+        from runtime import PatternRunner, run_pattern
 
         async with self.lock:
             for pattern_id in run.patterns:

@@ -21,6 +21,7 @@ from runtime.battery.core import (
     reason_of,
     split_token,
 )
+from runtime.demo_realm import demo_realm
 from runtime.presets import ACCESS_TOKEN_TYPE
 from stack.jose import create_proof
 
@@ -260,14 +261,15 @@ async def idp_re_exchange(a: Arena) -> Outcome:
 
 async def agent_exchange(a: Arena) -> Outcome:
     login = await a.runner.login("alice")
-    return _idp_outcome(await a.exchange(login, client_id="agent", secret="agent-secret"))
+    return _idp_outcome(await a.exchange(login, client_id="agent",
+                                         secret=demo_realm().secret("agent")))
 
 
 async def refresh_other_client(a: Arena) -> Outcome:
     body = await a.login_response("alice")
     response = await a.runner.mcp_context.http.post(a.token_url, data={
         "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-        "client_id": "mcp-server", "client_secret": "mcp-server-secret"})
+        "client_id": "mcp-server", "client_secret": demo_realm().secret("mcp-server")})
     return _idp_outcome(response)
 
 

@@ -25,8 +25,9 @@ from runtime.demo_realm import demo_realm
 from runtime.pattern_api import ACTOR_TOKEN_HEADER, Outgoing, ServiceName, UserContext
 from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from runtime.runner import AUDIENCES, LOGIN_CLIENT
-from runtime.wire import new_trace_id, reset_trace, reset_user, set_trace, set_user
-from stack.jose import create_proof
+from runtime.wire import new_trace_id, tracing
+from stack.errors import ExplorerError
+from stack.jose import b64url_encode, create_proof
 
 MCP_SECRET = demo_realm().secret("mcp-server")
 
@@ -41,7 +42,7 @@ PATTERNS_05_08: tuple[str, ...] = ("p05", "p06", "p07", "p08")
 PATTERNS_03_08: tuple[str, ...] = ("p03", "p04", *PATTERNS_05_08)
 
 
-class Skip(Exception):
+class Skip(ExplorerError):
     """The attack cannot run in this setting (e.g. it needs the embedded IdP's key)."""
 
 
@@ -108,9 +109,7 @@ class Kit:
 
 
 def b64url(data: bytes) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_encode(data)
 
 
 def b64json(value: Any) -> str:
@@ -266,12 +265,8 @@ class Arena:
     def attacker_trace(self) -> Iterator[str]:
         trace_id = new_trace_id()
         self.traces.append(trace_id)
-        tokens = (set_trace(trace_id), set_user("attacker"))
-        try:
+        with tracing(trace_id, "attacker"):
             yield trace_id
-        finally:
-            reset_trace(tokens[0])
-            reset_user(tokens[1])
 
     async def call(self, method: str, service: ServiceName, path: str,
                    headers: dict[str, str] | list[tuple[str, str]] | None = None,

@@ -18,12 +18,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime.model.planner import respond
+from stack.errors import ExplorerError
 
 MODEL_NAME = "scripted"
 MAX_BODY = 4 * 1024 * 1024
 
 
-class RequestError(ValueError):
+class RequestError(ExplorerError, ValueError):
     """A request the endpoint rejects with 400 (or `status`)."""
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None,
@@ -146,7 +147,7 @@ async def chat_completions(request: Request) -> Response:
         return JSONResponse(complete(payload))
     except RequestError as exc:
         return _error(exc.status, exc.message, exc.param, exc.code)
-    except Exception as exc:  # the endpoint must answer, whatever the input
+    except Exception as exc:  # noqa: BLE001 - the endpoint must answer, whatever the input
         return _error(500, f"The scripted model failed: {type(exc).__name__}: {exc}", None,
                       "internal_error", "server_error")
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
+from stack.errors import ExplorerError
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class OAuthError(Exception):
+class OAuthError(ExplorerError):
     def __init__(
         self,
         status: int,

@@ -17,6 +17,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from stack.clock import Clock
+from stack.errors import ExplorerError
 from stack.jose.keys import SIGNATURE_ONLY, generate_rsa_key, new_kid, public_jwk
 
 SIGNING_ALG = "RS256"
@@ -34,7 +35,7 @@ class SigningKey:
         return public_jwk(self.private_key, kid=self.kid, use="sig", alg=SIGNING_ALG)
 
 
-class TokenSignatureError(Exception):
+class TokenSignatureError(ExplorerError):
     """A token is not well formed, is signed by an unknown key, or its signature is wrong."""
 
 

@@ -7,8 +7,10 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from stack.errors import ExplorerError
 
-class RealmError(ValueError):
+
+class RealmError(ExplorerError, ValueError):
     """The realm file is missing, not JSON, or has an entry of the wrong shape."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stack.clock import Clock
+from stack.errors import ExplorerError
 from stack.jose.keys import b64url_encode
 from stack.jose.numeric_date import InvalidNumericDate, numeric_date
 
@@ -41,7 +42,7 @@ JTI_PREFIX = {
 }
 
 
-class InvalidToken(Exception):
+class InvalidToken(ExplorerError):
     """A presented token is not one of ours, not of the expected type, or expired.
 
     `code` says which check failed: format, signature, issuer, type, time (a time claim that

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from stack.errors import ExplorerError
+
 from .keys import (
     PRIVATE_JWK_MEMBERS,
     SIGNATURE_ONLY,
@@ -67,7 +69,7 @@ _THUMBPRINT_MEMBERS = {
 }
 
 
-class DPoPError(Exception):
+class DPoPError(ExplorerError):
     """A DPoP proof failed a check; `reason` names which (typ, alg, jwk, signature, ...)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -6,11 +6,11 @@ pyjwt does the JWK (de)serialisation; this module only adds key generation, the
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
@@ -24,11 +24,12 @@ _CURVE_ALG = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
 
 def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    """Base64url without padding (RFC 7515 section 2), as text."""
+    return jwt.utils.base64url_encode(data).decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return jwt.utils.base64url_decode(text)
 
 
 def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 
+from stack.errors import ExplorerError
+
 __all__ = ["InvalidNumericDate", "numeric_date"]
 
 
-class InvalidNumericDate(ValueError):
+class InvalidNumericDate(ExplorerError, ValueError):
     """A time claim is not a finite JSON number; `claim` names it, `why` says what is wrong."""
 
     def __init__(self, claim: str, why: str) -> None:

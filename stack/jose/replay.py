@@ -25,10 +25,12 @@ import heapq
 import math
 import threading
 
+from stack.errors import ExplorerError
+
 __all__ = ["ReplayCache", "ReplayCacheFull"]
 
 
-class ReplayCacheFull(Exception):
+class ReplayCacheFull(ExplorerError):
     """The cache cannot remember one more key without forgetting a live one.
 
     Not a DPoPError: the proof may be fine, the verifier is out of room. Answer 503 with

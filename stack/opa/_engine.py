@@ -42,6 +42,8 @@ from regopy.rego_shared import (
     rego_set_input_term,
 )
 
+from stack.errors import ExplorerError
+
 from ._lint import RegoSyntaxError, embedded_problems, module_entrypoints, v1_problems
 
 POLICY_DIR: Final = Path(__file__).resolve().parent
@@ -56,7 +58,7 @@ NO_INPUT: Final = _NoInput()
 """Sentinel: evaluate with `input` undefined (a request without an "input" key)."""
 
 
-class PolicyLoadError(Exception):
+class PolicyLoadError(ExplorerError):
     """The policy set cannot be loaded: which file, where, and why."""
 
     def __init__(
@@ -83,7 +85,7 @@ class PolicyLoadError(Exception):
         super().__init__(text)
 
 
-class PolicyEvalError(RuntimeError):
+class PolicyEvalError(ExplorerError, RuntimeError):
     """Evaluation failed (conflicting rule values, a missing function, an engine error)."""
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from stack.errors import ExplorerError
+
 __all__ = [
     "DEPRECATED_BUILTINS",
     "LintProblem",
@@ -75,7 +77,7 @@ _TOKEN_RE = re.compile(
 )
 
 
-class RegoSyntaxError(ValueError):
+class RegoSyntaxError(ExplorerError, ValueError):
     def __init__(self, line: int, column: int, message: str) -> None:
         super().__init__(f"{line}:{column}: {message}")
         self.line = line

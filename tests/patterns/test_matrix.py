@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from runtime.contract import EXPECTED, expected
 from runtime.matrix import MatrixResult
-from runtime.script import EXPECTED, STEP_IDS, expected
+from runtime.script import STEP_IDS
 
 PATTERNS = [f"p0{n}" for n in range(1, 9)]
 CELLS = [(step, n) for step in STEP_IDS for n in range(1, 9)]
@@ -71,17 +72,23 @@ def test_a3_under_p04_leaks_nothing_and_dave_is_refused(matrix: MatrixResult):
 
 
 def test_measured_columns_match_the_pattern_table(matrix: MatrixResult):
+    assert matrix.column_mismatches() == []
     col = matrix.columns
-    assert [col[p]["authz lives"] for p in PATTERNS] == [
-        "nowhere", "service", "service", "service", "service", "OPA", "IdP + OPA", "IdP + OPA"]
     assert [col[p]["tool sees real user"] for p in PATTERNS] == [
-        "no", "no", "yes (string)", "yes (string)", "yes (JWT)", "yes (JWT)", "yes (JWT)",
-        "yes (JWT)"]
-    assert [col[p]["crypto proof"] for p in PATTERNS] == ["no"] * 4 + ["yes"] * 4
+        "no", "no", "yes (string)", "yes (string)", "yes (JWT)", "yes (JWT)",
+        "yes (delegated JWT)", "yes (bound JWT)"]
     assert [col[p]["least privilege"] for p in PATTERNS] == ["no"] * 5 + ["yes"] * 3
-    assert [col[p]["audit trail"] for p in PATTERNS] == [
-        "no", "partial", "partial", "yes", "yes", "yes", "yes (user and actor)",
-        "yes (user and actor)"]
+
+
+def test_a_column_that_differs_from_the_contract_fails_the_matrix(matrix, monkeypatch):
+    from runtime import contract
+
+    changed = dict(contract.EXPECTED_COLUMNS)
+    changed["p05"] = ("service", "yes (bound JWT)", "yes", "no", "yes")
+    monkeypatch.setattr(contract, "EXPECTED_COLUMNS", changed)
+    assert matrix.column_mismatches() == [
+        ("p05", "tool sees real user", "yes (bound JWT)", "yes (JWT)")]
+    assert not matrix.ok and matrix.to_json()["ok"] is False
 
 
 def test_matrix_json_has_the_documented_shape(matrix: MatrixResult):

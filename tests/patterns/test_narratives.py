@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime.contract import EXPECTED, expected
 from runtime.identity import VERIFIED_METHODS
 from runtime.pattern_loader import PatternInfo, discover
-from runtime.script import EXPECTED, STEP_IDS, expected
+from runtime.script import STEP_IDS
 
 PATTERNS: dict[int, PatternInfo] = {info.number: info for info in discover()}
 ALL = range(1, 9)

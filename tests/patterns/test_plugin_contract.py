@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from runtime.cli import main
+from agent_auth.cli import main
 from runtime.runner import PatternRunner
 
 WRITEUP_P01 = Path(__file__).parent / "plugins" / "writeup_p01_service_credential"

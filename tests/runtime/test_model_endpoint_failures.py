@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.cli import main
+from agent_auth.cli import main
 from runtime.model_endpoint import RetryPolicy
 from runtime.runner import PatternRunner
 from runtime.settings import Settings

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from runtime.errors import InputError, RunnerError
 from runtime.export import to_curl, to_har, to_jsonl
-from runtime.runner import InputError, PatternRunner, RunnerError
+from runtime.runner import PatternRunner
 from runtime.settings import Settings
 
 

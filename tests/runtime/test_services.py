@@ -78,7 +78,7 @@ async def test_policy_denial_is_a_403_and_every_decision_is_audited(stack):
     assert record.attributed_to == "dave"
 
 
-async def test_invalid_bodies_are_422_not_500(p01):
+async def test_a_body_that_is_not_json_is_400_and_an_invalid_one_422_never_500(p01):
     async with httpx.AsyncClient() as http:
         url = p01.service_urls["records"]
         bad_json = await http.post(url + "/notes", content=b"{nope",
@@ -86,7 +86,8 @@ async def test_invalid_bodies_are_422_not_500(p01):
         negative = await http.post(url + "/expenses", json={"amount": -5, "description": "x"})
         role = await http.post(p01.service_urls["directory"] + "/users/bob/role",
                                json={"role": "god"})
-    assert {bad_json.status_code, negative.status_code, role.status_code} == {422}
+    assert bad_json.status_code == 400 and "not JSON" in bad_json.text
+    assert {negative.status_code, role.status_code} == {422}
 
 
 async def test_unknown_expense_and_user_are_404_after_authorization(p01):

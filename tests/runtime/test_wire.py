@@ -6,11 +6,12 @@ from runtime.wire import (
     REDACTED,
     Redactor,
     WireTap,
+    current_trace,
+    current_user,
     new_trace_id,
-    reset_trace,
-    set_trace,
     trace_from_traceparent,
     traceparent,
+    tracing,
 )
 
 
@@ -26,12 +27,10 @@ def test_hops_carry_the_current_trace_id_and_reach_listeners():
     seen = []
     unsubscribe = tap.subscribe(seen.append)
     trace = new_trace_id()
-    token = set_trace(trace)
-    try:
+    with tracing(trace, "alice"):
         hop = tap.record("prompt", "alice", "agent", "What are my expenses?")
-    finally:
-        reset_trace(token)
-    assert hop.trace_id == trace
+    assert hop.trace_id == trace and hop.user == "alice"
+    assert (current_trace(), current_user()) == ("", "")    # restored on the way out
     assert seen == [hop]
     unsubscribe()
     tap.record("answer", "agent", "alice", "done")

@@ -23,7 +23,7 @@ from runtime.battery import (
 )
 from runtime.battery.core import PATTERNS_03_08 as BATTERY_PATTERNS
 from runtime.battery.core import Attack, Outcome
-from runtime.script import expected as matrix_expected
+from runtime.contract import expected as matrix_expected
 from runtime.settings import Settings
 
 CASES = [(a.id, p) for a in CATALOGUE for p in BATTERY_PATTERNS if a.applies(p)]

@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from agent_auth.commands import _print_turn, dump_json
 from runtime.agent import TurnResult
-from runtime.cli import dump_json
-from runtime.cli_commands import _print_turn
 from runtime.export import hop_to_dict, to_jsonl
 from runtime.tokens import DecodedToken, claims_diff, decode_unverified, find_tokens
 from runtime.wire import Hop, WireTap

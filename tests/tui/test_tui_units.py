@@ -94,3 +94,12 @@ async def test_bridge_runs_coroutines_on_its_own_thread_and_closes():
     await bridge.aclose(asyncio.sleep(0))
     with pytest.raises(BridgeClosed):
         await bridge.call(where())
+
+
+def test_the_scoreboard_marks_a_column_that_differs_from_the_contract():
+    from tui.widgets.scoreboard_table import column_text
+
+    assert column_text("p06", 0, "OPA").plain == "OPA"
+    marked = column_text("p06", 0, "service")
+    assert marked.plain == "service ✗ (expected OPA)" and "bold" in str(marked.style)
+    assert column_text("p07", 1, "yes (JWT)").plain.endswith("(expected yes (delegated JWT))")

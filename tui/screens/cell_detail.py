@@ -10,9 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from runtime.matrix import Cell
-from runtime.script import STEPS
-from runtime.wire import Hop
+from runtime import STEPS, Cell, Hop
 from tui.explorer import Explorer
 from tui.widgets.wire_view import WireView
 

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Tab, Tabs
 
-from runtime.services.world import USERS
+from runtime import USERS
 from tui.chat_history import entries_from_hop
 from tui.explorer import Explorer, HopInbox
 from tui.screens.pane_actions import PaneActions

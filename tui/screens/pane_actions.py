@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import RichLog
 
-from runtime.tokens import claims_diff
+from runtime import claims_diff
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result

@@ -15,8 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, OptionList, Static, TabbedContent, TabPane
 
-from runtime.pattern_loader import PatternInfo
-from runtime.pattern_source import CODE_FILES, SharedCode, shared_code, unified_diff
+from runtime import CODE_FILES, PatternInfo, SharedCode, shared_code, unified_diff
 from tui.screens.shared_code_screen import SharedCodeScreen, shared_option
 
 

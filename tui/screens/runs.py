@@ -20,7 +20,7 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.user_pane import UserPane
 
 if TYPE_CHECKING:
-    from runtime.script import StepResult
+    from runtime import StepResult
     from tui.screens.main_screen import MainScreen
 
 
@@ -127,7 +127,7 @@ class RunsMixin(MainBase):
             self._release()
 
     def run_step(self, step_id: str) -> None:
-        from runtime.script import STEPS
+        from runtime import STEPS
 
         if step_id not in STEPS:
             self.notify(f"Unknown step {step_id!r}.", severity="error")
@@ -136,7 +136,7 @@ class RunsMixin(MainBase):
             self.start_work(self._step, self.pattern, step_id, group="job")
 
     async def _step(self, pattern_id: str, step_id: str) -> None:
-        from runtime.script import STEPS
+        from runtime import STEPS
 
         key = (pattern_id, self.user)
         step = STEPS[step_id]  # type: ignore[index]
@@ -157,7 +157,7 @@ class RunsMixin(MainBase):
 
 
 def describe_step(result: StepResult) -> list[ChatEntry]:
-    from runtime.script import expected
+    from runtime import expected
 
     number = int(result.pattern[1:]) if result.pattern[1:].isdigit() else None
     want = expected(result.step, number)

@@ -13,8 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
-from runtime.matrix import Cell
-from runtime.script import STEP_IDS
+from runtime import STEP_IDS, Cell
 from tui.explorer import Explorer
 from tui.screens.runs import ui_errors
 from tui.session import ScriptRun

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runtime.pattern_source import SharedCode, calls
+from runtime import SharedCode, calls
 
 
 def shared_option(code: SharedCode) -> Option:

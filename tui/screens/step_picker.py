@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from runtime.script import STEP_IDS, STEPS, expected
+from runtime import STEP_IDS, STEPS, expected
 
 
 class StepPicker(ModalScreen[str | None]):

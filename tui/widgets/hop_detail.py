@@ -14,8 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from runtime.tokens import DecodedToken, brief, claims_diff, find_tokens, printable
-from runtime.wire import Hop
+from runtime import DecodedToken, Hop, brief, claims_diff, find_tokens, printable
 from tui.masking import Masker
 from tui.widgets.token_render import render_diff, render_token
 

@@ -7,7 +7,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from runtime.pattern_loader import PatternInfo
+from runtime import PatternInfo
 
 # A mark per pattern: "" (not measured yet), "ok" (actual == expected) or "n off".
 PENDING, MATCHES = "", "ok"

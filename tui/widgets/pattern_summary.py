@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from runtime.pattern_loader import PatternInfo
+from runtime import PatternInfo
 
 MAX_CHARS = 1200
 

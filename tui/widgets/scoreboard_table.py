@@ -10,20 +10,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from runtime.matrix import COLUMN_NAMES, Cell
-from runtime.script import STEP_IDS, STEPS, expected
-
-# DESIGN.md section 3: what the five columns should read (compared on the first word).
-EXPECTED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "p01": ("nowhere", "no", "no", "no", "no"),
-    "p02": ("service", "no", "no", "no", "partial"),
-    "p03": ("service", "yes (string)", "no", "no", "partial"),
-    "p04": ("service", "yes (string)", "no", "no", "yes"),
-    "p05": ("service", "yes (JWT)", "yes", "no", "yes"),
-    "p06": ("OPA", "yes (JWT)", "yes", "yes", "yes"),
-    "p07": ("IdP + OPA", "yes (delegated JWT)", "yes", "yes", "yes (user and actor)"),
-    "p08": ("IdP + OPA", "yes (bound JWT)", "yes", "yes", "yes"),
-}
+from runtime import COLUMN_NAMES, STEP_IDS, STEPS, Cell, expected, expected_columns
 
 
 def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "") -> Text:
@@ -38,11 +25,13 @@ def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "") -> Te
 
 
 def column_text(pattern: str, index: int, value: str | None) -> Text:
+    """A measured column, marked (✗, bold) when it is not what the teaching contract says."""
     if value is None:
         return Text("·", style="dim")
-    wanted = EXPECTED_COLUMNS.get(pattern, ("",) * 5)[index]
-    same = value.split(" ")[0].lower() == wanted.split(" ")[0].lower() if wanted else True
-    return Text(value, style="" if same else "bold red")
+    wanted = (expected_columns(pattern) or {}).get(COLUMN_NAMES[index])
+    if wanted is None or value == wanted:
+        return Text(value)
+    return Text(f"{value} ✗ (expected {wanted})", style="bold red")
 
 
 class ScoreboardTable(DataTable[Text]):

@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from runtime.tokens import DecodedToken, brief, printable
+from runtime import DecodedToken, brief, printable
 from tui.masking import TIME_CLAIMS, Masker
 
 KEY_CLAIMS = ("aud", "azp", "act", "cnf", "scope", "realm_access", "roles", "may_act")

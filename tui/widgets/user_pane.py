@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from runtime.services.world import USERS
+from runtime import USERS
 from tui.masking import Masker
 from tui.session import UserInfo
 from tui.widgets.token_render import render_token

@@ -14,8 +14,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
-from runtime.tokens import printable
-from runtime.wire import Hop
+from runtime import Hop, printable
 from tui.hop_filter import FilterError, HopFilter, parse_filter
 from tui.masking import Masker
 from tui.widgets.hop_detail import HopDetail

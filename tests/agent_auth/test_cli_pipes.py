@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import EXIT_BROKEN_PIPE
+from agent_auth.cli import EXIT_BROKEN_PIPE
 
 AGENT_AUTH = str(Path(sys.executable).with_name("agent-auth"))
 COMMANDS = [

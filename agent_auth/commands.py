@@ -9,15 +9,30 @@ import sys
 import time
 from collections.abc import Callable
 
-from runtime.agent import TurnResult
-from runtime.cli import CliError, dump_json
-from runtime.export import hop_to_dict, to_har, to_jsonl
-from runtime.matrix import COLUMN_NAMES, Cell, MatrixResult, run_matrix
-from runtime.runner import PatternRunner
-from runtime.script import StepResult
-from runtime.settings import Settings
+from runtime import (
+    COLUMN_NAMES,
+    Cell,
+    Hop,
+    MatrixResult,
+    PatternRunner,
+    Settings,
+    StepResult,
+    TurnResult,
+    hop_to_dict,
+    run_matrix,
+    to_har,
+    to_jsonl,
+)
 from runtime.stack_handle import StackHandle, probe
-from runtime.wire import Hop
+from stack.errors import ExplorerError
+
+
+class CliError(ExplorerError):
+    """A problem to report in one clear line (exit code 2), never as a traceback."""
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, indent=2, default=str)
 
 
 def _hop_line(hop: Hop) -> str:
@@ -123,13 +138,15 @@ def render_matrix(result: MatrixResult) -> str:
     lines += _table(result, "whom the audit log names (user+actor; rejected = credential "
                     "refused)", _short_audit)
     lines.append("")
-    lines.append("measured columns:")
+    lines.append("measured columns ('!' where the pattern table says otherwise):")
     width = max(len(n) for n in COLUMN_NAMES)
+    off = {(p, name): want for p, name, want, _ in result.column_mismatches()}
     for pattern in result.patterns:
         cols = result.columns.get(pattern, {})
         lines.append(f"  {pattern} {result.titles.get(pattern, '')}")
         for name in COLUMN_NAMES:
-            lines.append(f"      {name:<{width}}  {cols.get(name, '?')}")
+            mark = f"  ! expected {off[(pattern, name)]}" if (pattern, name) in off else ""
+            lines.append(f"      {name:<{width}}  {cols.get(name, '?')}{mark}")
     verdict = "matches the expected table" if result.ok else "DIFFERS from the expected table"
     lines.append("")
     lines.append(f"{len(result.cells)} cells on the {result.stack} stack in "
@@ -187,12 +204,12 @@ def _docker_state() -> str:
         names = [f"{c.name}: {c.status}" for c in client.containers.list(all=True)
                  if "keycloak" in c.name or "opa" in c.name]
         return ", ".join(names) or "no keycloak/opa containers"
-    except Exception as exc:  # docker raises many kinds; this is a status line only
+    except Exception as exc:  # noqa: BLE001 - docker raises many kinds; a status line only
         return f"no Docker engine reachable ({type(exc).__name__})"
 
 
 async def doctor(settings: Settings) -> int:
-    from runtime.pattern_loader import PatternError, discover, load
+    from runtime import PatternError, discover, load
 
     problems = 0
     print(f"python {sys.version.split()[0]}; stack {settings.stack}; model {settings.model}")
@@ -222,8 +239,7 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """A pattern as a reader sees it in the explorer's code view, on stdout."""
-    from runtime.pattern_loader import discover, find
-    from runtime.pattern_source import CODE_FILES, calls, find_shared, shared_code
+    from runtime import CODE_FILES, calls, discover, find, find_shared, shared_code
 
     if args.preset:
         code = find_shared(args.preset)
@@ -240,7 +256,7 @@ def show(args: argparse.Namespace) -> int:
         print(info.narrative())
         return 0
     if args.diff:
-        from runtime.pattern_source import unified_diff
+        from runtime import unified_diff
 
         ordered = discover()
         earlier = [i for i in ordered if i.number and info.number and i.number < info.number]

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtime.settings import Settings, SettingsError
-
-
-class CliError(Exception):
-    """A problem to report in one clear line (exit code 2), never as a traceback."""
+from runtime import Settings
+from stack.errors import ExplorerError
 
 
 def _common() -> argparse.ArgumentParser:
@@ -136,7 +132,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
             return cli_main(args, settings)
         return asyncio.run(_dispatch(args, settings))
-    except (CliError, SettingsError) as exc:
+    except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -144,29 +140,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime import cli_commands as commands
-    from runtime.pattern_loader import PatternError
-    from runtime.runner import InputError, RunnerError
-    from runtime.stack_handle import StackUnavailable
-    from stack.asgi_server import ServerStartError
+    from agent_auth import commands  # the runtime loads only for a headless command
 
-    try:
-        if args.command == "run":
-            return await commands.run(args, settings)
-        if args.command == "matrix":
-            return await commands.matrix(args, settings)
-        if args.command == "show":
-            return commands.show(args)
-        if args.command == "stack":
-            return await commands.stack_status(settings)
-        if args.command == "doctor":
-            return await commands.doctor(settings)
-        if args.command == "export":
-            return await commands.export(args, settings)
-    except (PatternError, InputError, RunnerError, StackUnavailable, ServerStartError) as exc:
-        raise CliError(str(exc)) from None
-    raise CliError(f"unknown command {args.command!r}")
-
-
-def dump_json(value: object) -> str:
-    return json.dumps(value, indent=2, default=str)
+    if args.command == "run":
+        return await commands.run(args, settings)
+    if args.command == "matrix":
+        return await commands.matrix(args, settings)
+    if args.command == "show":
+        return commands.show(args)
+    if args.command == "stack":
+        return await commands.stack_status(settings)
+    if args.command == "doctor":
+        return await commands.doctor(settings)
+    if args.command == "export":
+        return await commands.export(args, settings)
+    raise commands.CliError(f"unknown command {args.command!r}")

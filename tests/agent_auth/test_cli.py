@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from runtime.cli import main
+from agent_auth.cli import main
 
 
 def test_run_prints_answer_tool_calls_and_hops(capsys):
@@ -111,3 +111,15 @@ def test_show_diff_is_against_the_previous_pattern(capsys):
 def test_show_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_matrix_exits_1_when_a_measured_column_differs_from_the_contract(capsys, monkeypatch):
+    from runtime import contract
+
+    changed = dict(contract.EXPECTED_COLUMNS)
+    changed["p01"] = ("OPA", "no", "no", "no", "no")
+    monkeypatch.setattr(contract, "EXPECTED_COLUMNS", changed)
+    assert main(["matrix", "--patterns", "p01"]) == 1
+    out = capsys.readouterr().out
+    assert "authz lives          nowhere  ! expected OPA" in out
+    assert "DIFFERS from the expected table" in out

@@ -1,0 +1,7 @@
+"""`python -m agent_auth` is `agent-auth`."""
+
+import sys
+
+from agent_auth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""The teaching contract (DESIGN.md sections 3 and 4), in one place.
+
+For every script step and pattern: whether it should be allowed (for an attack, ALLOW means
+the attack succeeded), and for every pattern what the five columns of the pattern table
+should read once measured from a run. The matrix, the scoreboard, the CLI and the tests all
+read these two tables; `agent-auth matrix` exits 1 when a run differs from either.
+"""
+
+from __future__ import annotations
+
+from runtime.identity import Outcome
+from runtime.script import StepId
+
+COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least privilege",
+                "audit trail")
+
+EXPECTED: dict[StepId, str] = {
+    # p01..p08, A = ALLOW, D = DENY
+    "L1": "AAAAAAAA", "L2": "AAAAAAAA", "L3": "AADDDDAA", "L4": "AAAAAAAA",
+    "A1": "ADDDDDDD", "A2": "AADDDDDD", "A3": "AAADDDDD", "A4": "AAAADDDD",
+    "A5": "AAAAADDD", "A6": "AAAAAADD", "A7": "AAAAAAAD",
+}
+
+#: The five columns per pattern, exactly as the run measures them (compared whole).
+EXPECTED_COLUMNS: dict[str, tuple[str, str, str, str, str]] = {
+    "p01": ("nowhere", "no", "no", "no", "no"),
+    "p02": ("service", "no", "no", "no", "partial"),
+    "p03": ("service", "yes (string)", "no", "no", "partial"),
+    "p04": ("service", "yes (string)", "no", "no", "yes"),
+    "p05": ("service", "yes (JWT)", "yes", "no", "yes"),
+    "p06": ("OPA", "yes (JWT)", "yes", "yes", "yes"),
+    "p07": ("IdP + OPA", "yes (delegated JWT)", "yes", "yes", "yes (user and actor)"),
+    "p08": ("IdP + OPA", "yes (bound JWT)", "yes", "yes", "yes (user and actor)"),
+}
+
+
+def expected(step: StepId, pattern_number: int | None) -> Outcome | None:
+    """The outcome the contract expects; None for a pattern off the staircase (your own)."""
+    row = EXPECTED[step]
+    if pattern_number is None or not 1 <= pattern_number <= len(row):
+        return None
+    return "ALLOW" if row[pattern_number - 1] == "A" else "DENY"
+
+
+def expected_columns(pattern: str) -> dict[str, str] | None:
+    """The five columns the contract expects for `pattern` (None: not a built-in one)."""
+    values = EXPECTED_COLUMNS.get(pattern)
+    return dict(zip(COLUMN_NAMES, values, strict=True)) if values else None
