@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from stack.browser import MAX_PAGE_BYTES, MAX_STEPS, AuthorizationResponse, LoginFailed, log_in
+from stack.idp.testing import IdPTestClient
 
 IDP = "http://idp.test"
 AUTH = f"{IDP}/realms/r/auth?client_id=c&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&state=s"
@@ -261,3 +262,20 @@ async def test_an_unreachable_idp_is_a_login_failure():
     async with scripted(handle) as http:
         with pytest.raises(LoginFailed, match="cannot reach the IdP at http://idp.test"):
             await log_in(http, AUTH, "alice", "x")
+
+
+async def test_it_logs_in_at_the_embedded_idp_over_a_real_socket():
+    from stack.idp import EmbeddedIdP
+
+    async with EmbeddedIdP() as idp, IdPTestClient.remote(idp.base_url) as kc:
+        response, request = await kc.authorize("dave")
+        assert response.iss == idp.issuer and response.state == request.state
+        assert (await kc.redeem(response.code, request.code_verifier)).status_code == 200
+
+
+async def test_two_logins_through_one_client_do_not_share_a_session(kc):
+    first, _ = await kc.authorize("alice")
+    second, _ = await kc.authorize("bob")
+    session = {k: v[0] for k, v in parse_qs(first.location.split("?", 1)[1]).items()}
+    other = {k: v[0] for k, v in parse_qs(second.location.split("?", 1)[1]).items()}
+    assert session["session_state"] != other["session_state"]
