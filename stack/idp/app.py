@@ -58,7 +58,12 @@ class IdPApp:
     async def discovery(self, request: Request) -> Response:
         iss = self.issuer(request)
         oidc = f"{iss}/protocol/openid-connect"
-        scopes = ["openid", *sorted(self.idp.realm.scopes)]
+        # Keycloak always creates (and lists) offline_access; no client here may ask for it
+        scopes = [
+            "openid",
+            "offline_access",
+            *sorted(set(self.idp.realm.scopes) - {"offline_access"}),
+        ]
         return JSONResponse(
             {
                 "issuer": iss,
@@ -77,7 +82,6 @@ class IdPApp:
                 "token_endpoint_auth_methods_supported": [
                     "client_secret_basic",
                     "client_secret_post",
-                    "none",
                 ],
                 "introspection_endpoint_auth_methods_supported": [
                     "client_secret_basic",

@@ -16,6 +16,8 @@ import httpx
 import jwt
 import pytest
 from mcp.client.auth.oauth2 import PKCEParameters
+from mcp.client.auth.utils import validate_metadata_issuer
+from mcp.shared.auth import OAuthMetadata
 
 from stack.browser import AuthorizationResponse, LoginFailed, log_in
 from stack.jose import create_proof, generate_ec_key, jwk_thumbprint, public_jwk
@@ -141,6 +143,9 @@ async def test_rfc_8414_metadata_is_served_where_the_mcp_sdk_looks_first(idp):
     oidc = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
     r = await idp.http.get(f"{base}/.well-known/oauth-authorization-server/realms/{REALM}")
     assert r.status_code == 200 and r.json() == oidc
+    metadata = OAuthMetadata.model_validate(r.json())  # as the MCP client reads it
+    validate_metadata_issuer(metadata, idp.issuer)
+    assert metadata.authorization_response_iss_parameter_supported
     r = await idp.http.get(f"{base}/.well-known/openid-configuration/realms/{REALM}")
     assert r.status_code == 404
 
