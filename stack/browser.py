@@ -212,7 +212,10 @@ async def _fetch(
     http: httpx.AsyncClient, url: str, data: dict[str, str] | None, jar: _CookieJar
 ) -> _Page:
     method = "GET" if data is None else "POST"
-    request = http.build_request(method, url, data=data)
+    try:
+        request = http.build_request(method, url, data=data)
+    except (httpx.InvalidURL, ValueError):
+        raise LoginFailed(f"not a URL a browser can open: {url[:200]!r}") from None
     if "cookie" in request.headers:  # the caller's jar: not this browser's
         del request.headers["cookie"]
     cookies = jar.header(url)
@@ -220,6 +223,8 @@ async def _fetch(
         request.headers["Cookie"] = cookies
     try:
         response = await http.send(request, stream=True, follow_redirects=False)
+    except httpx.ProtocolError as exc:  # e.g. a Location header that is no URL
+        raise LoginFailed(f"the IdP's answer is malformed: {exc}") from exc
     except httpx.HTTPError as exc:
         raise LoginFailed(f"cannot reach the IdP at {_origin(url)}: {exc}") from exc
     try:
@@ -303,7 +308,10 @@ def _authorization_response(location: str) -> AuthorizationResponse:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: an origin of its own
+        return url
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
@@ -318,10 +326,13 @@ def _is_client_redirect(location: str, redirect_uri: str | None, idp: str) -> bo
     any redirect off the IdP."""
     if redirect_uri is None:
         return _origin(location) != idp
-    got, want = urlsplit(location), urlsplit(redirect_uri)
-    if (got.scheme, got.hostname, got.path) != (want.scheme, want.hostname, want.path):
+    try:
+        got, want = urlsplit(location), urlsplit(redirect_uri)
+        if (got.scheme, got.hostname, got.path) != (want.scheme, want.hostname, want.path):
+            return False
+        return got.port == want.port or _is_loopback(got.hostname or "")
+    except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
         return False
-    return got.port == want.port or _is_loopback(got.hostname or "")
 
 
 def _is_loopback(host: str) -> bool:

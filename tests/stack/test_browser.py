@@ -4,6 +4,7 @@ origin by POST, stop at the client's redirect, keep its own cookies, stay bounde
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -199,6 +200,20 @@ async def test_a_redirect_to_a_third_site_is_not_followed():
         with pytest.raises(LoginFailed, match="away to http://tracker.test"):
             await log_in(http, AUTH, "alice", "x")
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://[::1/x", "the IdP's answer is malformed"),
+        ("http://idp.test:x/", "the IdP's answer is malformed"),
+        ("http://127.0.0.1:99999/callback?code=c", "away to http://127.0.0.1:99999"),
+    ],
+)
+async def test_a_malformed_redirect_is_a_login_failure(location, reason):
+    async with scripted(lambda r: redirect(location)) as http:
+        with pytest.raises(LoginFailed, match=re.escape(reason)):
+            await log_in(http, AUTH, "alice", "x")
 
 
 async def test_the_fragment_response_mode_is_read():
