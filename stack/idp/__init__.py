@@ -1,5 +1,9 @@
 """The embedded Keycloak-compatible IdP (realm file: stack/keycloak/realm-agentauth.json).
 
+Users log in at its authorization endpoint and login form (authorization code + PKCE, like
+Keycloak 26.7; stack.browser plays the user's browser); the token endpoint serves the code,
+client credentials, refresh and token exchange grants.
+
 idp = EmbeddedIdP(clock=clock)
 await idp.start()            # -> "http://127.0.0.1:<port>"
 idp.issuer                   # base_url + "/realms/agentauth"

@@ -16,14 +16,19 @@ from starlette.routing import Route
 
 from stack.jose.dpop import ALLOWED_ALGS
 
+from .authz_request import SERVED_MODES
+from .code_grant import authorization_code_grant
 from .core import TOKEN_EXCHANGE, IdentityProvider, TokenRequest
 from .errors import NO_STORE, OAuthError, invalid_request, realm_not_found
 from .exchange import token_exchange_grant
 from .forms import authenticate_client, read_form
 from .grants import client_credentials_grant, password_grant, refresh_token_grant
+from .login_flow import LoginFlow
+from .pkce import METHODS as PKCE_METHODS
 from .resource import introspect, userinfo
 
 GRANTS: dict[str, Callable[[IdentityProvider, TokenRequest], dict[str, Any]]] = {
+    "authorization_code": authorization_code_grant,
     "password": password_grant,
     "client_credentials": client_credentials_grant,
     "refresh_token": refresh_token_grant,
@@ -53,16 +58,25 @@ class IdPApp:
     async def discovery(self, request: Request) -> Response:
         iss = self.issuer(request)
         oidc = f"{iss}/protocol/openid-connect"
-        scopes = ["openid", *sorted(self.idp.realm.scopes)]
+        # Keycloak always creates (and lists) offline_access; no client here may ask for it
+        scopes = [
+            "openid",
+            "offline_access",
+            *sorted(set(self.idp.realm.scopes) - {"offline_access"}),
+        ]
         return JSONResponse(
             {
                 "issuer": iss,
+                "authorization_endpoint": f"{oidc}/auth",
                 "token_endpoint": f"{oidc}/token",
                 "introspection_endpoint": f"{oidc}/token/introspect",
                 "userinfo_endpoint": f"{oidc}/userinfo",
                 "jwks_uri": f"{oidc}/certs",
                 "grant_types_supported": list(GRANTS),
-                "response_types_supported": ["none"],
+                "response_types_supported": ["code"],
+                "response_modes_supported": list(SERVED_MODES),
+                "code_challenge_methods_supported": list(PKCE_METHODS),
+                "authorization_response_iss_parameter_supported": True,
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "token_endpoint_auth_methods_supported": [
@@ -175,6 +189,7 @@ async def _server_error(_request: Request, _exc: Exception) -> Response:
 def build_app(idp: IdentityProvider, frontend_url: str | None = None) -> Starlette:
     """The IdP as an ASGI app (serve it with AsgiServer, or test it with httpx.ASGITransport)."""
     h = IdPApp(idp, frontend_url)
+    login = LoginFlow(h)
 
     def route(
         path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]
@@ -185,6 +200,12 @@ def build_app(idp: IdentityProvider, frontend_url: str | None = None) -> Starlet
         routes=[
             route("/realms/{realm}", h.realm_info, ["GET"]),
             route("/realms/{realm}/.well-known/openid-configuration", h.discovery, ["GET"]),
+            # RFC 8414 metadata: Keycloak 26.7 serves the same document at both of these
+            route("/realms/{realm}/.well-known/oauth-authorization-server", h.discovery, ["GET"]),
+            route("/.well-known/oauth-authorization-server/realms/{realm}", h.discovery, ["GET"]),
+            route(f"{OIDC}/auth", login.authorize, ["GET", "POST"]),
+            route("/realms/{realm}/login-actions/authenticate", login.show_form, ["GET"]),
+            route("/realms/{realm}/login-actions/authenticate", login.authenticate, ["POST"]),
             route(f"{OIDC}/certs", h.certs, ["GET"]),
             route(f"{OIDC}/token", h.token, ["POST"]),
             route(f"{OIDC}/token/introspect", h.introspect, ["POST"]),

@@ -1,5 +1,6 @@
-"""The embedded IdP's state (realm, keys, sessions, DPoP replay cache) and shared steps of
-every token request: scope resolution, DPoP proof checking and the token response."""
+"""The embedded IdP's state (realm, keys, sessions, pending logins and codes, DPoP replay
+cache) and shared steps of every token request: scope resolution, DPoP proof checking and
+the token response."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from stack.jose.dpop import DPoPError, ReplayCache, ReplayCacheFull, verify_proo
 from .errors import OAuthError, invalid_request
 from .forms import Form
 from .keyring import KeyRing
+from .login_sessions import CodeStore, LoginSessionStore
 from .realm import Client, ClientScope, Realm
 from .sessions import SessionStore
 from .tokens import Grant, TokenIssuer
@@ -85,6 +87,8 @@ class IdentityProvider:
         self.clock = clock
         self.keys = KeyRing(clock)
         self.sessions = SessionStore(clock, realm.sso_idle_timeout, realm.sso_max_lifespan)
+        self.logins = LoginSessionStore(clock, realm.login_lifespan)
+        self.codes = CodeStore(clock, realm.access_code_lifespan)
         self.tokens = TokenIssuer(realm, self.keys, clock, self.sessions)
         self.replay = ReplayCache(max_entries=DPOP_REPLAY_ENTRIES, ttl=DPOP_WINDOW)
 
@@ -95,8 +99,7 @@ class IdentityProvider:
         whether `openid` was asked for. Unknown scopes (or, with `within`, scopes outside that
         set) are refused with Keycloak's `invalid_scope`."""
         requested = (scope_param or "").split()
-        allowed = set(client.default_scopes) | set(client.optional_scopes)
-        bad = [s for s in requested if s != "openid" and s not in allowed]
+        bad = [s for s in requested if s != "openid" and s not in client.requestable_scopes]
         if within is not None:  # only scopes that show in a token's `scope` can be compared
             visible = {n for n, sc in self.realm.scopes.items() if sc.include_in_token_scope}
             bad += [s for s in requested if s in visible and s not in within]

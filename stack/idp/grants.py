@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .authz_request import narrow_resources
 from .core import IdentityProvider, TokenRequest
 from .errors import OAuthError, invalid_request
 from .tokens import REFRESH, Grant, InvalidToken
@@ -81,10 +82,24 @@ def refresh_token_grant(idp: IdentityProvider, req: TokenRequest) -> dict[str, A
         raise OAuthError(400, "invalid_grant", "DPoP proof is missing")
     if bound is not None and jkt != bound:
         raise OAuthError(400, "invalid_grant", "DPoP confirmation doesn't match DPoP proof")
+    kept = claims.get("resource")
+    resources = narrow_resources(
+        req.form.all("resource"),
+        tuple(r for r in kept if isinstance(r, str)) if isinstance(kept, list) else (),
+    )
     granted = str(claims.get("scope", "")).split()
     scopes, openid = idp.resolve_scopes(
         client, " ".join(s for s in granted if s in client.optional_scopes or s == "openid") or None
     )
     idp.sessions.touch(session)
-    grant = Grant("refresh_token", client, user, scopes, openid=openid, session=session, jkt=jkt)
+    grant = Grant(
+        "refresh_token",
+        client,
+        user,
+        scopes,
+        openid=openid,
+        session=session,
+        jkt=jkt,
+        resources=resources,
+    )
     return idp.token_response(grant, req.issuer, refresh=True)

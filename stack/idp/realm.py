@@ -45,10 +45,24 @@ class Client:
     mappers: tuple[ProtocolMapper, ...]
     default_scopes: tuple[str, ...]
     optional_scopes: tuple[str, ...]
+    standard_flow: bool = False
+    implicit_flow: bool = False
+    redirect_uris: tuple[str, ...] = ()
 
     @property
     def standard_token_exchange(self) -> bool:
         return self.attributes.get("standard.token.exchange.enabled", "false").lower() == "true"
+
+    @property
+    def requestable_scopes(self) -> set[str]:
+        """Client scopes a request may name: the client's default and optional ones."""
+        return set(self.default_scopes) | set(self.optional_scopes)
+
+    @property
+    def pkce_method(self) -> str | None:
+        """The PKCE method the client must use (`pkce.code.challenge.method`), None when PKCE
+        is optional for it."""
+        return self.attributes.get("pkce.code.challenge.method") or None
 
     @property
     def dpop_required(self) -> bool:
@@ -107,6 +121,9 @@ class Realm:
     users: Mapping[str, User]  # by lowercase username
     scopes: Mapping[str, ClientScope]
     warnings: tuple[str, ...] = field(default=())
+    display_name: str | None = None
+    access_code_lifespan: int = 60  # an authorization code lives this long (Keycloak's default)
+    login_lifespan: int = 1800  # a login form waits this long (accessCodeLifespanLogin)
 
     def user_by_login(self, login: str) -> User | None:
         user = self.users.get(login.lower())

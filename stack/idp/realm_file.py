@@ -87,6 +87,9 @@ def _client(raw: Any, index: int, default_scopes: tuple[str, ...]) -> Client:
         if "defaultClientScopes" in raw
         else default_scopes,
         optional_scopes=_strings(raw, "optionalClientScopes", where),
+        standard_flow=_get(raw, "standardFlowEnabled", bool, True, where),
+        implicit_flow=_get(raw, "implicitFlowEnabled", bool, False, where),
+        redirect_uris=_strings(raw, "redirectUris", where),
     )
 
 
@@ -177,6 +180,9 @@ def parse_realm(data: Any) -> Realm:
         users=users,
         scopes=scopes,
         warnings=tuple(warnings),
+        display_name=_get(data, "displayName", str, None, "realm"),
+        access_code_lifespan=_get(data, "accessCodeLifespan", int, 60, "realm"),
+        login_lifespan=_get(data, "accessCodeLifespanLogin", int, 1800, "realm"),
     )
 
 

@@ -1,4 +1,5 @@
-"""User sessions (`sid`): created by the password grant, kept alive by refreshes.
+"""User sessions (`sid`): created by a login (the login form, or the password grant where a
+client still allows it), kept alive by refreshes, ended when a code is presented twice.
 
 A session ends after `ssoSessionIdleTimeout` without a refresh or `ssoSessionMaxLifespan`
 after login, like Keycloak. The store is bounded: the oldest session is dropped when full.

@@ -1,27 +1,64 @@
 """A small client for tests: speaks to an IdP (embedded over ASGI, or any URL) like a relying party.
 
 async with IdPTestClient.embedded() as kc:
-    token = await kc.login("alice")
+    token = await kc.login("alice")            # authorization code + PKCE, through the login form
     r = await kc.exchange(token, audience="records-service")
+
+Users log in with the authorization code flow (RFC 9700 section 2.4: never the password
+grant); `password()` remains to show that the IdP refuses that grant. Passwords and client
+secrets come from the realm file both stacks import.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+from mcp.client.auth.oauth2 import PKCEParameters
 
+from stack.browser import AuthorizationResponse, log_in
 from stack.clock import Clock
 
+from .realm_file import load_realm
 from .server import EmbeddedIdP
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-PASSWORDS = {"alice": "alice-pass", "bob": "bob-pass", "dave": "dave-pass"}
-SECRETS = {"mcp-server": "mcp-server-secret", "agent": "agent-secret"}
+LOGIN_CLIENT = "explorer-cli"
+#: `mcp:tools` makes the token's audience include the MCP server (docs/contracts.md)
+DEFAULT_SCOPE = "openid mcp:tools"
+
+
+@functools.cache
+def realm_passwords() -> dict[str, str]:
+    return {u.username: u.password for u in load_realm().users.values() if u.password}
+
+
+@functools.cache
+def realm_secrets() -> dict[str, str]:
+    return {c.client_id: c.secret for c in load_realm().clients.values() if c.secret}
+
+
+@functools.cache
+def login_redirect_uri() -> str:
+    return load_realm().clients[LOGIN_CLIENT].redirect_uris[0]
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    """An authorization request as a client makes it: the URL and what the client keeps."""
+
+    url: str
+    state: str | None
+    code_verifier: str
+    redirect_uri: str | None
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -90,13 +127,80 @@ class IdPTestClient:
             "grant_type": "password",
             "client_id": client_id,
             "username": username,
-            "password": PASSWORDS.get(username, "") if password is None else password,
+            "password": realm_passwords().get(username, "") if password is None else password,
             **extra,
         }
         return await self.token(data, headers=headers)
 
-    async def login(self, username: str = "alice", scope: str | None = None) -> str:
-        r = await (self.password(username, scope=scope) if scope else self.password(username))
+    def login_request(self, **params: str | None) -> LoginRequest:
+        """An authorization request of explorer-cli with PKCE S256 and a fresh state; a
+        keyword overrides a parameter, None leaves it out."""
+        pkce = PKCEParameters.generate()
+        query: dict[str, str | None] = {
+            "response_type": "code",
+            "client_id": LOGIN_CLIENT,
+            "redirect_uri": login_redirect_uri(),
+            "scope": DEFAULT_SCOPE,
+            "state": secrets.token_urlsafe(16),
+            "code_challenge": pkce.code_challenge,
+            "code_challenge_method": "S256",
+            **params,
+        }
+        sent = {k: v for k, v in query.items() if v is not None}
+        url = f"{self.issuer}/protocol/openid-connect/auth?{urlencode(sent)}"
+        return LoginRequest(url, sent.get("state"), pkce.code_verifier, sent.get("redirect_uri"))
+
+    async def authorize(
+        self, username: str = "alice", password: str | None = None, **params: str | None
+    ) -> tuple[AuthorizationResponse, LoginRequest]:
+        """Log in at the IdP's login form (stack.browser); LoginFailed when refused."""
+        request = self.login_request(**params)
+        secret = realm_passwords().get(username, "") if password is None else password
+        return await log_in(self.http, request.url, username, secret), request
+
+    async def redeem(
+        self,
+        code: str,
+        code_verifier: str | None,
+        *,
+        redirect_uri: str | None = None,
+        client_id: str = LOGIN_CLIENT,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
+        """The token request of the authorization code grant (None leaves a field out)."""
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": login_redirect_uri() if redirect_uri is None else redirect_uri,
+            "client_id": client_id,
+            "code_verifier": code_verifier,
+            **extra,
+        }
+        return await self.token({k: v for k, v in data.items() if v is not None}, headers)
+
+    async def code_flow(
+        self,
+        username: str = "alice",
+        *,
+        headers: dict[str, str] | None = None,
+        token_extra: dict[str, Any] | None = None,
+        **params: str | None,
+    ) -> httpx.Response:
+        """Log in and redeem the code: the token response. `headers` (e.g. DPoP) and
+        `token_extra` go to the token request, `params` to the authorization request."""
+        response, request = await self.authorize(username, **params)
+        return await self.redeem(
+            response.code,
+            request.code_verifier,
+            redirect_uri=request.redirect_uri,
+            headers=headers,
+            **(token_extra or {}),
+        )
+
+    async def login(self, username: str = "alice", scope: str = DEFAULT_SCOPE) -> str:
+        """The user's access token, from the authorization code flow with PKCE."""
+        r = await self.code_flow(username, scope=scope)
         assert r.status_code == 200, r.text
         return r.json()["access_token"]
 
@@ -109,7 +213,7 @@ class IdPTestClient:
         data = {
             "grant_type": "client_credentials",
             "client_id": client_id,
-            "client_secret": SECRETS.get(client_id, "") if secret is None else secret,
+            "client_secret": realm_secrets().get(client_id, "") if secret is None else secret,
         }
         return await self.token(data, headers=headers)
 
@@ -130,8 +234,8 @@ class IdPTestClient:
             "subject_token_type": ACCESS_TOKEN_TYPE,
             **extra,
         }
-        if client_id in SECRETS or secret is not None:
-            data["client_secret"] = SECRETS.get(client_id, "") if secret is None else secret
+        if client_id in realm_secrets() or secret is not None:
+            data["client_secret"] = realm_secrets().get(client_id, "") if secret is None else secret
         if audience is not None:
             data["audience"] = audience
         return await self.token(data, headers=headers)

@@ -35,6 +35,7 @@ ACCESS_TYPS = (ACCESS, "DPoP")
 # token type + grant): (grant, has a user session) -> prefix, as seen on Keycloak 26.7.3.
 JTI_PREFIX = {
     ("password", True): "onrtro:",
+    ("authorization_code", True): "onrtac:",
     ("refresh_token", True): "onrtrt:",
     ("client_credentials", False): "trrtcc:",
     ("token-exchange", True): "ntrtte:",
@@ -68,6 +69,8 @@ class Grant:
     jkt: str | None = None
     act: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    nonce: str | None = None  # from the authorization request, into the ID token
+    resources: tuple[str, ...] = ()  # RFC 8707 resource indicators, added to the access `aud`
 
     @property
     def scope(self) -> str:
@@ -132,7 +135,8 @@ class TokenIssuer:
         )
         prefix = JTI_PREFIX.get((grant.grant_type, grant.session is not None), "")
         claims = self._base(issuer, self.realm.access_token_lifespan, prefix)
-        aud = aud_claim(mapped.audiences)
+        audiences = [*mapped.audiences, *(r for r in grant.resources if r not in mapped.audiences)]
+        aud = aud_claim(audiences)
         if aud is not None:
             claims["aud"] = aud
         if "sub" in mapped.claims:
@@ -167,6 +171,8 @@ class TokenIssuer:
         )
         if bind and grant.jkt is not None:
             claims["cnf"] = {"jkt": grant.jkt, "kc-jkt-type": "DPoP"}
+        if grant.resources:  # so refreshed access tokens keep the resource audience
+            claims["resource"] = list(grant.resources)
         return self.keys.sign_refresh(claims), max(0, expires - claims["iat"])
 
     def id_token(self, grant: Grant, issuer: str, access_token: str | None) -> str:
@@ -180,6 +186,8 @@ class TokenIssuer:
                 "azp": grant.client.client_id,
             }
         )
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
         if grant.session is not None:
             claims["sid"] = grant.session.id
         if access_token is not None:

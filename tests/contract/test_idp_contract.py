@@ -1,16 +1,25 @@
 """The IdP contract, over HTTP only: true of Keycloak 26 (AGENT_AUTH_STACK=external) and of
-the embedded IdP alike. Names and shapes come from docs/contracts.md."""
+the embedded IdP alike. Names and shapes come from docs/contracts.md.
+
+Users log in with the authorization code flow and PKCE S256 at the IdP's own login form,
+played by stack.browser; the password grant is refused (RFC 9700 section 2.4).
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import jwt
 import pytest
+from mcp.client.auth.oauth2 import PKCEParameters
+from mcp.client.auth.utils import validate_metadata_issuer
+from mcp.shared.auth import OAuthMetadata
 
+from stack.browser import AuthorizationResponse, LoginFailed, log_in
 from stack.jose import create_proof, generate_ec_key, jwk_thumbprint, public_jwk
 
 EXTERNAL = os.environ.get("AGENT_AUTH_STACK") == "external"
@@ -20,6 +29,9 @@ AGENT_SA = "8a1f6c1e-0000-4000-8000-0000000a9e17"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 REFRESH = "urn:ietf:params:oauth:token-type:refresh_token"
+REDIRECT = "http://127.0.0.1/callback"
+MCP_TOOLS = "openid mcp:tools"
+TOOL_AUDIENCES = {"records-service", "directory-service"}
 
 
 class Idp:
@@ -31,20 +43,46 @@ class Idp:
     async def token(self, data: dict[str, Any], **kw: Any) -> httpx.Response:
         return await self.http.post(f"{self.oidc}/token", data=data, **kw)
 
-    async def login(
-        self, user: str = "alice", data_extra: dict[str, str] | None = None, **kw: Any
-    ) -> httpx.Response:
-        data = {
-            "grant_type": "password",
+    async def authorize(
+        self, user: str = "alice", password: str | None = None, **params: str | None
+    ) -> tuple[AuthorizationResponse, PKCEParameters]:
+        """The user logs in at the IdP's form (stack.browser): the code, and the PKCE pair."""
+        pkce = PKCEParameters.generate()
+        query = {
+            "response_type": "code",
             "client_id": "explorer-cli",
-            "username": user,
-            "password": f"{user}-pass",
-            **(data_extra or {}),
+            "redirect_uri": REDIRECT,
+            "scope": MCP_TOOLS,
+            "state": f"state-{time.monotonic_ns()}",
+            "code_challenge": pkce.code_challenge,
+            "code_challenge_method": "S256",
+            **params,
         }
-        return await self.token(data, **kw)
+        url = f"{self.oidc}/auth?{urlencode({k: v for k, v in query.items() if v is not None})}"
+        secret = f"{user}-pass" if password is None else password
+        return await log_in(self.http, url, user, secret), pkce
 
-    async def user_token(self, user: str = "alice") -> str:
-        r = await self.login(user)
+    async def redeem(self, code: str, verifier: str | None, **extra: Any) -> httpx.Response:
+        headers = extra.pop("headers", None)
+        data = {
+            "grant_type": "authorization_code",
+            "client_id": "explorer-cli",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            **extra,
+        }
+        return await self.token({k: v for k, v in data.items() if v is not None}, headers=headers)
+
+    async def login(
+        self, user: str = "alice", headers: dict[str, str] | None = None, **params: str | None
+    ) -> httpx.Response:
+        """The token response of a code flow login."""
+        response, pkce = await self.authorize(user, **params)
+        return await self.redeem(response.code, pkce.code_verifier, headers=headers)
+
+    async def user_token(self, user: str = "alice", scope: str = MCP_TOOLS) -> str:
+        r = await self.login(user, scope=scope)
         assert r.status_code == 200, r.text
         return r.json()["access_token"]
 
@@ -86,14 +124,30 @@ def auds(claims: dict[str, Any]) -> set[str]:
 async def test_discovery_describes_the_realm(idp):
     doc = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
     assert doc["issuer"] == idp.issuer
+    assert doc["authorization_endpoint"] == f"{idp.oidc}/auth"
     assert doc["token_endpoint"] == f"{idp.oidc}/token"
     assert doc["jwks_uri"] == f"{idp.oidc}/certs"
     assert doc["userinfo_endpoint"] == f"{idp.oidc}/userinfo"
     assert doc["introspection_endpoint"] == f"{idp.oidc}/token/introspect"
-    assert {"password", "client_credentials", "refresh_token", EXCHANGE} <= set(
+    assert {"authorization_code", "client_credentials", "refresh_token", EXCHANGE} <= set(
         doc["grant_types_supported"]
     )
     assert "ES256" in doc["dpop_signing_alg_values_supported"]
+    assert "code" in doc["response_types_supported"]
+    assert "S256" in doc["code_challenge_methods_supported"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
+
+
+async def test_rfc_8414_metadata_is_served_where_the_mcp_sdk_looks_first(idp):
+    base = idp.issuer.removesuffix(f"/realms/{REALM}")
+    oidc = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
+    r = await idp.http.get(f"{base}/.well-known/oauth-authorization-server/realms/{REALM}")
+    assert r.status_code == 200 and r.json() == oidc
+    metadata = OAuthMetadata.model_validate(r.json())  # as the MCP client reads it
+    validate_metadata_issuer(metadata, idp.issuer)
+    assert metadata.authorization_response_iss_parameter_supported
+    r = await idp.http.get(f"{base}/.well-known/openid-configuration/realms/{REALM}")
+    assert r.status_code == 404
 
 
 async def test_unknown_realm_is_404(idp):
@@ -109,21 +163,38 @@ async def test_jwks_has_an_rs256_signing_key_with_a_kid(idp):
     assert signing and all(k["kty"] == "RSA" and k["kid"] and "d" not in k for k in signing)
 
 
-async def test_password_grant_token_has_the_contract_claims(idp):
-    r = await idp.login("alice")
-    assert r.status_code == 200
+async def test_a_code_flow_login_gives_a_token_with_the_contract_claims(idp):
+    response, pkce = await idp.authorize("alice")
+    assert response.iss == idp.issuer  # RFC 9207
+    r = await idp.redeem(response.code, pkce.code_verifier)
+    assert r.status_code == 200, r.text
     body = r.json()
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 300 and body["refresh_token"]
-    claims = await idp.verify(body["access_token"], "records-service")
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 300
+    assert body["refresh_token"] and body["id_token"]
+    assert set(body["scope"].split()) == {"openid", "profile", "email", "mcp:tools"}
+    claims = await idp.verify(body["access_token"], "mcp-server")
     assert claims["sub"] == ALICE and claims["azp"] == "explorer-cli" and claims["typ"] == "Bearer"
-    assert auds(claims) == {"mcp-server", "records-service", "directory-service"}
-    assert claims["exp"] - claims["iat"] == 300 and claims["jti"]
+    assert auds(claims) == {"mcp-server"} | TOOL_AUDIENCES
+    assert claims["jti"].startswith("onrtac:") and claims["sid"] == body["session_state"]
+    assert claims["exp"] - claims["iat"] == 300
     assert claims["preferred_username"] == "alice"
     assert (claims["role"], claims["department"], claims["reports_to"]) == (
         "admin",
         "engineering",
         "bob",
     )
+    assert claims["may_act"] == {"sub": AGENT_SA, "client_id": "agent"}
+
+
+async def test_without_mcp_tools_the_token_is_not_for_the_mcp_server(idp):
+    claims = jwt.decode(
+        await idp.user_token("alice", scope="openid"), options={"verify_signature": False}
+    )
+    assert auds(claims) == TOOL_AUDIENCES
+    r = await idp.exchange(
+        await idp.user_token("alice", scope="openid"), audience="records-service"
+    )
+    assert r.status_code == 403 and r.json()["error"] == "access_denied"
 
 
 async def test_a_user_without_a_manager_has_no_reports_to(idp):
@@ -132,27 +203,102 @@ async def test_a_user_without_a_manager_has_no_reports_to(idp):
     assert "reports_to" not in claims
 
 
-async def test_wrong_password_is_invalid_grant(idp):
+async def test_state_comes_back_unchanged(idp):
+    response, _ = await idp.authorize("bob", state="a b&c=d/é")
+    assert response.state == "a b&c=d/é"
+    assert response.location.startswith(REDIRECT + "?state=")
+
+
+async def test_a_wrong_password_shows_the_form_again(idp):
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", "nope")
+    assert failed.value.reason == "the IdP refused the login: Invalid username or password."
+
+
+async def test_the_password_grant_is_refused(idp):
     r = await idp.token(
         {
             "grant_type": "password",
             "client_id": "explorer-cli",
             "username": "alice",
-            "password": "nope",
+            "password": "alice-pass",
         }
     )
-    assert r.status_code == 400  # Keycloak 26.7 (DESIGN.md's "401" predates it)
-    assert r.json() == {"error": "invalid_grant", "error_description": "Invalid user credentials"}
+    assert r.status_code == 400  # RFC 9700 section 2.4: MUST NOT be used
+    assert r.json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
+    }
+
+
+async def test_an_unregistered_redirect_uri_gets_an_error_page_not_a_redirect(idp):
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", redirect_uri="http://evil.example/callback")
+    assert failed.value.status == 400 and failed.value.error is None
+    assert failed.value.reason.endswith("Invalid parameter: redirect_uri")
+
+
+async def test_pkce_is_required_with_s256(idp):
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", code_challenge=None, code_challenge_method=None)
+    assert failed.value.error == "invalid_request"
+    assert failed.value.error_description == "Missing parameter: code_challenge_method"
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", code_challenge_method="plain")
+    assert failed.value.error == "invalid_request"
+
+
+async def test_a_wrong_code_verifier_is_refused(idp):
+    response, _ = await idp.authorize("alice")
+    r = await idp.redeem(response.code, PKCEParameters.generate().code_verifier)
+    assert r.status_code == 400 and r.json() == {
+        "error": "invalid_grant",
+        "error_description": "PKCE verification failed: Code mismatch",
+    }
+
+
+async def test_the_token_request_must_repeat_the_redirect_uri(idp):
+    response, pkce = await idp.authorize("alice")
+    r = await idp.redeem(response.code, pkce.code_verifier, redirect_uri=REDIRECT + "/x")
+    assert r.status_code == 400 and r.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect redirect_uri",
+    }
+
+
+async def test_a_code_works_once_and_its_reuse_revokes_its_tokens(idp):
+    response, pkce = await idp.authorize("bob")
+    first = await idp.redeem(response.code, pkce.code_verifier)
+    token = first.json()["access_token"]
+    again = await idp.redeem(response.code, pkce.code_verifier)
+    assert again.status_code == 400 and again.json() == {
+        "error": "invalid_grant",
+        "error_description": "Code not valid",
+    }
+    r = await idp.exchange(token, audience="records-service")
+    assert r.status_code == 400 and r.json()["error_description"] == "Invalid token"
+
+
+async def test_a_resource_indicator_must_be_an_absolute_uri(idp):
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", resource="not-absolute")
+    assert failed.value.error == "invalid_target"
+
+
+async def test_a_resource_indicator_joins_the_audience_only_on_the_embedded_idp(idp):
+    resource = "http://127.0.0.1:8765/mcp"
+    r = await idp.login("alice", resource=resource)
+    assert r.status_code == 200, r.text
+    claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    if EXTERNAL:  # Keycloak 26.7 checks the syntax and then ignores it (docs/real-stack.md)
+        assert auds(claims) == {"mcp-server"} | TOOL_AUDIENCES
+    else:
+        assert auds(claims) == {resource, "mcp-server"} | TOOL_AUDIENCES
 
 
 async def test_unknown_client_is_invalid_client(idp):
     r = await idp.token(
-        {
-            "grant_type": "password",
-            "client_id": "no-such-client",
-            "username": "alice",
-            "password": "alice-pass",
-        }
+        {"grant_type": "authorization_code", "client_id": "no-such-client", "code": "x"}
     )
     assert r.status_code == 401
     assert r.json() == {
@@ -264,21 +410,27 @@ async def test_delegated_exchange_names_the_agent(idp):
         assert claims["act"] == {"sub": AGENT_SA, "client_id": "agent"}
 
 
-async def test_dpop_proof_binds_the_token(idp):
+async def test_a_dpop_proof_on_the_code_redemption_binds_the_token(idp):
     key = generate_ec_key()
+    response, pkce = await idp.authorize("alice")
     proof = create_proof(key, "POST", f"{idp.oidc}/token", iat=time.time())
-    r = await idp.login("alice", headers={"DPoP": proof})
+    r = await idp.redeem(response.code, pkce.code_verifier, headers={"DPoP": proof})
     assert r.status_code == 200, r.text
     assert r.json()["token_type"] == "DPoP"
     claims = await idp.verify(r.json()["access_token"], "records-service")
-    assert claims["cnf"]["jkt"] == jwk_thumbprint(public_jwk(key))
+    assert claims["cnf"]["jkt"] == jwk_thumbprint(public_jwk(key)) and claims["typ"] == "DPoP"
 
 
 async def test_a_replayed_dpop_proof_is_refused(idp):
     key = generate_ec_key()
     proof = create_proof(key, "POST", f"{idp.oidc}/token", iat=time.time())
-    assert (await idp.login("alice", headers={"DPoP": proof})).status_code == 200
-    r = await idp.login("alice", headers={"DPoP": proof})
+    agent = {
+        "grant_type": "client_credentials",
+        "client_id": "agent",
+        "client_secret": "agent-secret",
+    }
+    assert (await idp.token(agent, headers={"DPoP": proof})).status_code == 200
+    r = await idp.token(agent, headers={"DPoP": proof})
     # Keycloak 26.7 says invalid_request (RFC 9449 would say invalid_dpop_proof)
     assert r.status_code == 400 and r.json() == {
         "error": "invalid_request",
@@ -287,14 +439,13 @@ async def test_a_replayed_dpop_proof_is_refused(idp):
 
 
 async def test_userinfo_needs_the_openid_scope(idp):
-    token = await idp.user_token("bob")
+    token = await idp.user_token("bob", scope="mcp:tools")
     r = await idp.http.get(f"{idp.oidc}/userinfo", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403 and 'error="insufficient_scope"' in r.headers["www-authenticate"]
 
 
 async def test_userinfo_and_introspection_accept_a_fresh_token(idp):
-    r = await idp.login("bob", data_extra={"scope": "openid"})
-    token = r.json()["access_token"]
+    token = await idp.user_token("bob")
     r = await idp.http.get(f"{idp.oidc}/userinfo", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["preferred_username"] == "bob"
     r = await idp.http.post(

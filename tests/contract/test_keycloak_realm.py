@@ -46,20 +46,24 @@ def _scopes(realm: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in realm["clientScopes"]}
 
 
-def _mappers(realm: dict[str, Any], client_id: str) -> list[dict[str, Any]]:
-    """All protocol mappers that apply to a client's tokens: its own and its default scopes'."""
+def _mappers(
+    realm: dict[str, Any], client_id: str, requested: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The protocol mappers that apply to a client's tokens: its own, its default scopes' and
+    those of the optional scopes `requested` (the `scope` parameter)."""
     client = _clients(realm)[client_id]
     scopes = _scopes(realm)
     found = list(client.get("protocolMappers", []))
-    for name in client.get("defaultClientScopes", []):
+    optional = [s for s in requested if s in client.get("optionalClientScopes", [])]
+    for name in [*client.get("defaultClientScopes", []), *optional]:
         found.extend(scopes[name].get("protocolMappers", []))
     return found
 
 
-def _audiences(realm: dict[str, Any], client_id: str) -> set[str]:
+def _audiences(realm: dict[str, Any], client_id: str, requested: tuple[str, ...] = ()) -> set[str]:
     return {
         m["config"]["included.client.audience"]
-        for m in _mappers(realm, client_id)
+        for m in _mappers(realm, client_id, requested)
         if m["protocolMapper"] == "oidc-audience-mapper"
         and m["config"].get("access.token.claim") == "true"
     }
@@ -134,14 +138,63 @@ def test_user_profile_declares_custom_attributes_admin_edit_only(realm: dict[str
         assert a.get("group") in groups | {None}
 
 
-def test_explorer_cli(realm: dict[str, Any]) -> None:
+def test_explorer_cli_logs_users_in_with_the_code_flow_and_pkce_s256(realm: dict[str, Any]) -> None:
     cli = _clients(realm)["explorer-cli"]
-    assert cli["publicClient"] is True
-    assert cli["directAccessGrantsEnabled"] is True
-    assert cli["standardFlowEnabled"] is False
+    assert cli["publicClient"] is True and "secret" not in cli
+    assert cli["standardFlowEnabled"] is True
+    # RFC 9700 section 2.4: the password grant MUST NOT be used
+    assert cli["directAccessGrantsEnabled"] is False
     assert cli["implicitFlowEnabled"] is False
-    assert "secret" not in cli
-    assert _audiences(realm, "explorer-cli") == {"mcp-server"} | TOOL_AUDIENCES
+    assert cli["attributes"]["pkce.code.challenge.method"] == "S256"
+    # a loopback redirect the browser never follows (RFC 8252 section 7.3: any port)
+    assert cli["redirectUris"] == ["http://127.0.0.1/callback"]
+    assert not any("*" in uri for uri in cli["redirectUris"])
+
+
+def test_explorer_cli_tokens_name_the_mcp_server_only_when_mcp_tools_is_asked_for(
+    realm: dict[str, Any],
+) -> None:
+    cli = _clients(realm)["explorer-cli"]
+    assert "mcp:tools" in cli["optionalClientScopes"]
+    assert "mcp:tools" not in cli["defaultClientScopes"]
+    # pattern 05 forwards the broad default token to the services
+    assert _audiences(realm, "explorer-cli") == TOOL_AUDIENCES
+    assert _audiences(realm, "explorer-cli", ("mcp:tools",)) == {"mcp-server"} | TOOL_AUDIENCES
+    assert not [
+        m for m in cli["protocolMappers"] if m["protocolMapper"] == "oidc-audience-mapper"
+    ], "the MCP server audience comes from the mcp:tools scope, not a client mapper"
+
+
+def test_the_mcp_tools_scope_is_an_audience_scope_shown_in_the_token(realm: dict[str, Any]) -> None:
+    scope = _scopes(realm)["mcp:tools"]
+    assert scope["protocol"] == "openid-connect"
+    assert scope["attributes"]["include.in.token.scope"] == "true"
+    (mapper,) = scope["protocolMappers"]
+    assert mapper["protocolMapper"] == "oidc-audience-mapper"
+    assert mapper["config"]["included.client.audience"] == "mcp-server"
+    assert mapper["config"]["access.token.claim"] == "true"
+    assert mapper["config"]["id.token.claim"] == "false"
+
+
+def test_explorer_cli_tokens_say_the_agent_may_act_for_the_user(realm: dict[str, Any]) -> None:
+    cli = _clients(realm)["explorer-cli"]
+    (may_act,) = [m for m in cli["protocolMappers"] if m["config"].get("claim.name") == "may_act"]
+    assert may_act["protocolMapper"] == "oidc-hardcoded-claim-mapper"
+    assert json.loads(may_act["config"]["claim.value"]) == {
+        "sub": AGENT_SERVICE_ACCOUNT_ID,
+        "client_id": "agent",
+    }
+
+
+@pytest.mark.parametrize(
+    "client_id", ["mcp-server", "agent", "records-service", "directory-service"]
+)
+def test_no_other_client_has_a_browser_flow_or_redirect_uris(
+    realm: dict[str, Any], client_id: str
+) -> None:
+    client = _clients(realm)[client_id]
+    assert client["standardFlowEnabled"] is False and client["implicitFlowEnabled"] is False
+    assert client["redirectUris"] == []
 
 
 def test_mcp_server(realm: dict[str, Any]) -> None:
@@ -211,7 +264,12 @@ def test_client_scope_references_resolve(realm: dict[str, Any]) -> None:
         assert set(client.get("optionalClientScopes", [])) <= names, client["clientId"]
     assert set(realm.get("defaultDefaultClientScopes", [])) <= names
     clients = set(_clients(realm))
-    for mapper in (m for c in realm["clients"] for m in _mappers(realm, c["clientId"])):
+    every = (
+        m
+        for c in realm["clients"]
+        for m in _mappers(realm, c["clientId"], tuple(c.get("optionalClientScopes", [])))
+    )
+    for mapper in every:
         if mapper["protocolMapper"] == "oidc-audience-mapper":
             assert mapper["config"]["included.client.audience"] in clients
 

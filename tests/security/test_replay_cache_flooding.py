@@ -156,7 +156,7 @@ async def test_userinfo_answers_503_when_the_idp_replay_cache_is_full(key) -> No
     async with IdPTestClient.embedded(clock=clock) as kc:
         assert kc.idp is not None
         kc.idp.provider.replay.max_entries = 1
-        login = await kc.password("alice", scope="openid", headers={
+        login = await kc.code_flow("alice", scope="openid", headers={
             "DPoP": create_proof(key, "POST", kc.token_url, iat=clock.now())})
         token = login.json()["access_token"]
         url = f"{kc.issuer}/protocol/openid-connect/userinfo"

@@ -39,14 +39,29 @@ def bad_proof(r, description: str | None = None) -> bool:
     return ok and (description is None or body["error_description"] == description)
 
 
-async def test_password_grant_with_a_proof_binds_the_token(kc, key, clock):
-    r = await kc.password("alice", headers=proof_for(kc, key, clock))
+async def test_a_code_redeemed_with_a_proof_gives_a_bound_token(kc, key, clock):
+    r = await kc.code_flow("alice", headers=proof_for(kc, key, clock))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "DPoP"
     claims = claims_of(body["access_token"])
-    assert claims["cnf"]["jkt"] == jwk_thumbprint(public_jwk(key))
-    assert claims["typ"] in ("Bearer", "DPoP")  # contracts.md: Bearer; Keycloak 26.7: DPoP
+    assert claims["cnf"] == {"jkt": jwk_thumbprint(public_jwk(key)), "kc-jkt-type": "DPoP"}
+    assert claims["typ"] == "DPoP"  # Keycloak 26.7 types bound access tokens DPoP
+
+
+async def test_dpop_jkt_on_the_authorization_request_binds_the_code_to_that_key(kc, key, clock):
+    jkt = jwk_thumbprint(public_jwk(key))
+    response, request = await kc.authorize("alice", dpop_jkt=jkt)
+    r = await kc.redeem(response.code, request.code_verifier)
+    assert bad_proof(r, "DPoP Proof missing")
+    response, request = await kc.authorize("alice", dpop_jkt=jkt)
+    r = await kc.redeem(
+        response.code, request.code_verifier, headers=proof_for(kc, generate_ec_key(), clock)
+    )
+    assert bad_proof(r, "DPoP Proof public key thumbprint does not match dpop_jkt")
+    response, request = await kc.authorize("alice", dpop_jkt=jkt)
+    r = await kc.redeem(response.code, request.code_verifier, headers=proof_for(kc, key, clock))
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP"
 
 
 async def test_exchange_with_a_proof_binds_the_exchanged_token(kc, key, clock):
@@ -67,38 +82,42 @@ async def test_client_credentials_with_an_rsa_proof_binds_the_token(kc, clock):
 
 async def test_a_replayed_proof_is_refused(kc, key, clock):
     headers = proof_for(kc, key, clock)
-    assert (await kc.password("alice", headers=headers)).status_code == 200
+    assert (await kc.client_credentials("agent", headers=headers)).status_code == 200
     assert bad_proof(
-        await kc.password("alice", headers=headers), "DPoP proof has already been used"
+        await kc.client_credentials("agent", headers=headers), "DPoP proof has already been used"
     )
 
 
 async def test_a_proof_for_another_url_is_refused(kc, key, clock):
     other = kc.token_url.replace("/token", "/userinfo")
-    r = await kc.password("alice", headers=proof_for(kc, key, clock, htu=other))
+    r = await kc.client_credentials("agent", headers=proof_for(kc, key, clock, htu=other))
     assert bad_proof(r, "DPoP HTTP URL mismatch")
 
 
 async def test_a_proof_for_another_method_is_refused(kc, key, clock):
-    r = await kc.password("alice", headers=proof_for(kc, key, clock, htm="GET"))
+    r = await kc.client_credentials("agent", headers=proof_for(kc, key, clock, htm="GET"))
     assert bad_proof(r, "DPoP HTTP method mismatch")
 
 
 async def test_a_stale_proof_is_refused(kc, key, clock):
     headers = proof_for(kc, key, clock)
     clock.advance(30)  # Keycloak: 10 s lifetime + 15 s clock skew
-    assert bad_proof(await kc.password("alice", headers=headers), "DPoP proof is not active")
+    assert bad_proof(
+        await kc.client_credentials("agent", headers=headers), "DPoP proof is not active"
+    )
 
 
 async def test_a_proof_from_the_future_is_refused(kc, key, clock):
     assert bad_proof(
-        await kc.password("alice", headers=proof_for(kc, key, clock, iat=clock.now() + 600))
+        await kc.client_credentials(
+            "agent", headers=proof_for(kc, key, clock, iat=clock.now() + 600)
+        )
     )
 
 
 async def test_a_proof_carrying_the_private_key_is_refused(kc, key, clock):
     headers = proof_for(kc, key, clock, headers={"jwk": private_jwk(key)})
-    r = await kc.password("alice", headers=headers)
+    r = await kc.client_credentials("agent", headers=headers)
     assert bad_proof(r, "Private key material must not be present in DPoP JWK")
 
 
@@ -109,16 +128,18 @@ async def test_unsigned_or_symmetric_proofs_are_refused(kc, key, clock, alg):
     proof = jwt.encode(
         claims, secret, algorithm=alg, headers={"typ": "dpop+jwt", "jwk": public_jwk(key)}
     )
-    assert bad_proof(await kc.password("alice", headers={"DPoP": proof}))
+    assert bad_proof(await kc.client_credentials("agent", headers={"DPoP": proof}))
 
 
 async def test_a_proof_with_the_wrong_typ_is_refused(kc, key, clock):
-    r = await kc.password("alice", headers=proof_for(kc, key, clock, headers={"typ": "JWT"}))
+    r = await kc.client_credentials(
+        "agent", headers=proof_for(kc, key, clock, headers={"typ": "JWT"})
+    )
     assert bad_proof(r, "Invalid or missing type in DPoP header: JWT")
 
 
 async def test_a_garbage_proof_is_refused(kc):
-    r = await kc.password("alice", headers={"DPoP": "not-a-jwt"})
+    r = await kc.client_credentials("agent", headers={"DPoP": "not-a-jwt"})
     assert bad_proof(r, "DPoP header verification failure")
 
 
@@ -128,10 +149,9 @@ async def test_two_proofs_are_refused(kc, key, clock):
     r = await kc.http.post(
         kc.path("protocol/openid-connect/token"),
         data={
-            "grant_type": "password",
-            "client_id": "explorer-cli",
-            "username": "alice",
-            "password": "alice-pass",
+            "grant_type": "client_credentials",
+            "client_id": "agent",
+            "client_secret": "agent-secret",
         },
         headers=[("DPoP", first), ("DPoP", second)],
     )
@@ -152,7 +172,7 @@ async def test_a_client_that_requires_dpop_refuses_requests_without_a_proof(tmp_
 
 
 async def test_public_client_refresh_tokens_are_bound_to_the_same_key(kc, key, clock):
-    refresh = (await kc.password("alice", headers=proof_for(kc, key, clock))).json()[
+    refresh = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()[
         "refresh_token"
     ]
     form = {"grant_type": "refresh_token", "client_id": "explorer-cli", "refresh_token": refresh}
@@ -175,33 +195,25 @@ async def userinfo(kc, token, key, clock, scheme="DPoP", **kw):
 
 
 async def test_userinfo_accepts_a_bound_token_with_a_matching_proof(kc, key, clock):
-    token = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    token = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     r = await userinfo(kc, token, key, clock)
     assert r.status_code == 200 and r.json()["preferred_username"] == "alice"
 
 
 async def test_userinfo_refuses_a_bound_token_used_as_bearer(kc, key, clock):
-    token = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    token = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     assert (await userinfo(kc, token, None, clock, scheme="Bearer")).status_code == 401
     assert (await userinfo(kc, token, None, clock)).status_code == 401  # DPoP scheme, no proof
 
 
 async def test_userinfo_refuses_a_stolen_bound_token_with_the_thiefs_key(kc, key, clock):
-    token = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    token = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     r = await userinfo(kc, token, generate_ec_key(), clock)
     assert r.status_code == 401 and "DPoP" in r.headers["www-authenticate"]
 
 
 async def test_userinfo_refuses_a_replayed_resource_proof(kc, key, clock):
-    token = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    token = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     url = f"{kc.issuer}/protocol/openid-connect/userinfo"
     headers = {
         "Authorization": f"DPoP {token}",
@@ -212,17 +224,13 @@ async def test_userinfo_refuses_a_replayed_resource_proof(kc, key, clock):
 
 
 async def test_a_bound_subject_token_cannot_be_exchanged_by_another_client(kc, key, clock):
-    bound = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    bound = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     r = await kc.exchange(bound, headers=proof_for(kc, key, clock))
     assert r.status_code == 400 and "Sender-constrained" in r.json()["error_description"]
 
 
 async def test_introspection_reports_the_dpop_token_type(kc, key, clock):
-    token = (await kc.password("alice", scope="openid", headers=proof_for(kc, key, clock))).json()[
-        "access_token"
-    ]
+    token = (await kc.code_flow("alice", headers=proof_for(kc, key, clock))).json()["access_token"]
     r = await kc.http.post(
         kc.path("protocol/openid-connect/token/introspect"),
         data={"token": token, "client_id": "mcp-server", "client_secret": "mcp-server-secret"},

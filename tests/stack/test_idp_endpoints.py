@@ -92,7 +92,7 @@ async def test_userinfo_accepts_post_too(kc):
 
 async def test_userinfo_needs_the_openid_scope_like_keycloak(kc):
     r = await kc.http.get(
-        kc.path("protocol/openid-connect/userinfo"), headers=auth(await kc.login())
+        kc.path("protocol/openid-connect/userinfo"), headers=auth(await kc.login(scope="mcp:tools"))
     )
     assert r.status_code == 403
     assert r.headers["www-authenticate"] == (
@@ -149,7 +149,7 @@ async def test_introspection_reports_expired_and_garbage_tokens_inactive(kc, clo
 
 
 async def test_introspection_reports_id_and_refresh_tokens_inactive(kc):
-    body = (await kc.password("alice", scope="openid")).json()
+    body = (await kc.code_flow("alice", scope="openid")).json()
     assert (await introspect(kc, body["id_token"])).json() == {"active": False}
     assert (await introspect(kc, body["refresh_token"])).json() == {"active": False}
 

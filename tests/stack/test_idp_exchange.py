@@ -62,7 +62,7 @@ async def test_access_token_jti_prefixes_follow_keycloak(kc):
     exchanged = (await kc.exchange(user)).json()["access_token"]
     from_agent = (await kc.exchange(agent)).json()["access_token"]
     prefixes = [claims_of(t)["jti"].split(":")[0] for t in (user, agent, exchanged, from_agent)]
-    assert prefixes == ["onrtro", "trrtcc", "ntrtte", "trrtte"]
+    assert prefixes == ["onrtac", "trrtcc", "ntrtte", "trrtte"]  # onrtac: authorization code
     assert "sid" not in claims_of(from_agent) and claims_of(from_agent)["sub"] == AGENT_SA
 
 
@@ -148,7 +148,7 @@ async def test_a_wrong_requester_secret_is_refused(kc):
 
 
 async def test_a_refresh_token_as_subject_is_refused(kc):
-    refresh = (await kc.password("alice")).json()["refresh_token"]
+    refresh = (await kc.code_flow("alice")).json()["refresh_token"]
     assert refused(await kc.exchange(refresh), 400, "invalid_request", "Invalid token")
     r = await kc.exchange(refresh, subject_token_type=REFRESH_TYPE)
     assert refused(
@@ -157,7 +157,7 @@ async def test_a_refresh_token_as_subject_is_refused(kc):
 
 
 async def test_an_id_token_as_subject_is_refused(kc):
-    id_token = (await kc.password("alice", scope="openid")).json()["id_token"]
+    id_token = (await kc.code_flow("alice", scope="openid")).json()["id_token"]
     assert refused(await kc.exchange(id_token), 400, "invalid_request", "Invalid token")
 
 

@@ -1,4 +1,8 @@
-"""Embedded IdP: password, client_credentials and refresh grants, and their Keycloak errors."""
+"""Embedded IdP: password, client_credentials and refresh grants, and their Keycloak errors.
+
+The realm refuses the password grant (RFC 9700 section 2.4); its error paths are still
+checked, on a copy of the realm whose explorer-cli allows direct access grants (`ropc`).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,17 @@ def realm_variant(tmp_path, change) -> str:
     return str(path)
 
 
+@pytest.fixture
+async def ropc(tmp_path, clock):
+    """An IdP whose explorer-cli still allows the password grant (the realm file's does not)."""
+
+    def change(clients):
+        clients["explorer-cli"]["directAccessGrantsEnabled"] = True
+
+    async with IdPTestClient.embedded(realm_variant(tmp_path, change), clock) as kc:
+        yield kc
+
+
 async def verify_with_jwks(kc: IdPTestClient, token: str, audience: str) -> dict:
     jwks = (await kc.http.get(kc.path("protocol/openid-connect/certs"))).json()
     kid = jwt.get_unverified_header(token)["kid"]
@@ -38,8 +53,18 @@ async def verify_with_jwks(kc: IdPTestClient, token: str, audience: str) -> dict
     return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=kc.issuer)
 
 
-async def test_password_grant_answers_like_keycloak(kc):
+async def test_the_realm_refuses_the_password_grant_like_keycloak(kc):
+    # RFC 9700 section 2.4: the resource owner password credentials grant MUST NOT be used
     r = await kc.password("alice")
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not allowed for direct access grants",
+    }
+
+
+async def test_password_grant_answers_like_keycloak_where_a_client_allows_it(ropc):
+    r = await ropc.password("alice")
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 300
@@ -47,10 +72,11 @@ async def test_password_grant_answers_like_keycloak(kc):
     assert body["not-before-policy"] == 0 and set(body["scope"].split()) == {"profile", "email"}
     assert r.headers["cache-control"] == "no-store"
     claims = claims_of(body["access_token"])
-    assert claims["sid"] == body["session_state"]
+    assert claims["sid"] == body["session_state"] and claims["jti"].startswith("onrtro:")
+    assert set(claims["aud"]) == {"records-service", "directory-service"}
 
 
-async def test_password_grant_access_token_has_the_contract_claims(kc):
+async def test_the_login_access_token_has_the_contract_claims(kc):
     claims = claims_of(await kc.login("alice"))
     assert claims["iss"] == kc.issuer and claims["sub"] == ALICE
     assert set(claims["aud"]) == {"mcp-server", "records-service", "directory-service"}
@@ -62,6 +88,7 @@ async def test_password_grant_access_token_has_the_contract_claims(kc):
         "engineering",
     )
     assert claims["reports_to"] == "bob" and claims["email"] == "alice@acme.example"
+    assert claims["may_act"] == {"sub": AGENT_SA, "client_id": "agent"}
     assert "act" not in claims and "cnf" not in claims
 
 
@@ -86,19 +113,19 @@ async def test_jwks_publishes_rs256_signing_keys_with_kid(kc):
 
 
 @pytest.mark.parametrize("user,password", [("alice", "wrong"), ("nobody", "x"), ("alice", "")])
-async def test_wrong_credentials_are_invalid_grant_400_like_keycloak_26_7(kc, user, password):
-    r = await kc.password(user, password)
+async def test_wrong_credentials_are_invalid_grant_400_like_keycloak_26_7(ropc, user, password):
+    r = await ropc.password(user, password)
     assert r.status_code == 400
     assert r.json() == {"error": "invalid_grant", "error_description": "Invalid user credentials"}
 
 
-async def test_missing_username_is_refused(kc):
-    r = await kc.token({"grant_type": "password", "client_id": "explorer-cli", "password": "x"})
+async def test_missing_username_is_refused(ropc):
+    r = await ropc.token({"grant_type": "password", "client_id": "explorer-cli", "password": "x"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_request"
 
 
-async def test_service_accounts_cannot_log_in_with_a_password(kc):
-    r = await kc.password("service-account-agent", "")
+async def test_service_accounts_cannot_log_in_with_a_password(ropc):
+    r = await ropc.password("service-account-agent", "")
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
@@ -148,7 +175,7 @@ async def test_client_without_direct_access_grants_cannot_use_password(kc):
 
 
 async def test_unsupported_and_missing_grant_types(kc):
-    r = await kc.token({"grant_type": "authorization_code", "client_id": "explorer-cli"})
+    r = await kc.token({"grant_type": "implicit", "client_id": "explorer-cli"})
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
     r = await kc.token({"client_id": "explorer-cli"})
     assert r.status_code == 400 and r.json() == {
@@ -157,8 +184,8 @@ async def test_unsupported_and_missing_grant_types(kc):
     }
 
 
-async def test_an_unknown_scope_is_invalid_scope(kc):
-    r = await kc.password("alice", scope="admin-everything")
+async def test_an_unknown_scope_is_invalid_scope(ropc):
+    r = await ropc.password("alice", scope="admin-everything")
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
 
 
@@ -192,7 +219,7 @@ async def test_client_without_service_account_cannot_use_client_credentials(tmp_
 
 
 async def test_openid_scope_adds_an_id_token_that_is_never_an_access_token(kc):
-    r = await kc.password("alice", scope="openid")
+    r = await kc.code_flow("alice", scope="openid")
     id_token = r.json()["id_token"]
     claims = claims_of(id_token)
     assert claims["typ"] == "ID" and claims["aud"] == "explorer-cli" and claims["sub"] == ALICE
@@ -204,7 +231,7 @@ async def test_openid_scope_adds_an_id_token_that_is_never_an_access_token(kc):
 
 
 async def test_refresh_token_grant_issues_fresh_tokens(kc, clock):
-    first = (await kc.password("alice")).json()
+    first = (await kc.code_flow("alice")).json()
     refresh = first["refresh_token"]
     assert (
         claims_of(refresh)["typ"] == "Refresh"
@@ -221,7 +248,7 @@ async def test_refresh_token_grant_issues_fresh_tokens(kc, clock):
 
 
 async def test_refresh_token_is_not_an_access_token(kc):
-    refresh = (await kc.password("alice")).json()["refresh_token"]
+    refresh = (await kc.code_flow("alice")).json()["refresh_token"]
     r = await kc.http.get(
         kc.path("protocol/openid-connect/userinfo"), headers={"Authorization": f"Bearer {refresh}"}
     )
@@ -229,7 +256,7 @@ async def test_refresh_token_is_not_an_access_token(kc):
 
 
 async def test_refresh_token_of_another_client_is_refused(kc):
-    refresh = (await kc.password("alice")).json()["refresh_token"]
+    refresh = (await kc.code_flow("alice")).json()["refresh_token"]
     r = await kc.token(
         {
             "grant_type": "refresh_token",
@@ -257,7 +284,7 @@ async def test_a_missing_refresh_token_is_invalid_request(kc):
 
 
 async def test_refresh_fails_after_the_session_idle_timeout(kc, clock):
-    refresh = (await kc.password("alice")).json()["refresh_token"]
+    refresh = (await kc.code_flow("alice")).json()["refresh_token"]
     clock.advance(1801)
     r = await kc.token(
         {"grant_type": "refresh_token", "client_id": "explorer-cli", "refresh_token": refresh}

@@ -40,6 +40,20 @@ def test_the_contract_users_and_clients_are_loaded():
     assert unsupported_mappers(realm) == []
 
 
+def test_the_login_client_is_read_for_the_code_flow():
+    realm = load_realm()
+    cli = realm.clients["explorer-cli"]
+    assert cli.standard_flow and not cli.implicit_flow and not cli.direct_access_grants
+    assert cli.redirect_uris == ("http://127.0.0.1/callback",)
+    assert cli.pkce_method == "S256"
+    assert cli.requestable_scopes >= {"mcp:tools", "profile", "tool-services-audience"}
+    assert realm.scopes["mcp:tools"].include_in_token_scope
+    assert realm.clients["mcp-server"].pkce_method is None
+    assert not realm.clients["mcp-server"].standard_flow
+    assert (realm.access_code_lifespan, realm.login_lifespan) == (60, 1800)  # Keycloak's defaults
+    assert realm.display_name == "Acme (Agent Auth Explorer)"
+
+
 def test_a_missing_file_names_the_path(tmp_path):
     with pytest.raises(RealmError, match="nope.json"):
         load_realm(tmp_path / "nope.json")
@@ -66,6 +80,9 @@ def test_invalid_json_reports_line_and_column(tmp_path):
             lambda d: d["clients"][0].__setitem__("defaultClientScopes", "basic"),
             "'defaultClientScopes' must be list",
         ),
+        (lambda d: d["clients"][0].__setitem__("redirectUris", [1]), "'redirectUris' must be"),
+        (lambda d: d["clients"][0].__setitem__("standardFlowEnabled", "yes"), "must be bool"),
+        (lambda d: d.__setitem__("accessCodeLifespan", "60"), "'accessCodeLifespan' must be int"),
     ],
 )
 def test_a_malformed_entry_is_named(tmp_path, mutate, message):

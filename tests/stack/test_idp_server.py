@@ -10,6 +10,7 @@ import pytest
 
 from stack.clock import Clock
 from stack.idp import EmbeddedIdP
+from stack.idp.testing import IdPTestClient
 
 
 async def test_start_serves_on_an_ephemeral_loopback_port_and_stop_closes_it():
@@ -41,17 +42,8 @@ async def test_a_token_verifies_with_pyjwkclient_against_the_served_jwks():
     clock = Clock()
     async with EmbeddedIdP(clock=clock) as idp:
         assert idp.clock is clock
-        async with httpx.AsyncClient() as http:
-            r = await http.post(
-                f"{idp.issuer}/protocol/openid-connect/token",
-                data={
-                    "grant_type": "password",
-                    "client_id": "explorer-cli",
-                    "username": "alice",
-                    "password": "alice-pass",
-                },
-            )
-        token = r.json()["access_token"]
+        async with IdPTestClient.remote(idp.base_url) as kc:
+            token = await kc.login("alice")  # over a real socket, through the login form
         jwks = jwt.PyJWKClient(f"{idp.issuer}/protocol/openid-connect/certs")
         # PyJWKClient is synchronous; run it off the loop that serves the IdP
         key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, token)

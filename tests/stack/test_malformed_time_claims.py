@@ -9,17 +9,19 @@ a 500, never accepted), `verify_proof` raises DPoPError, and legitimate values s
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from stack.idp import EmbeddedIdP
-from stack.idp.testing import claims_of
+from stack.idp.testing import IdPTestClient, claims_of
 from stack.jose import (
     DPoPError,
     InvalidNumericDate,
@@ -81,10 +83,14 @@ def client(idp: EmbeddedIdP):
 
 
 @pytest.fixture(scope="module")
-def tokens(client: TestClient) -> dict[str, str]:
-    login = client.post(f"{OIDC}/token", data={
-        "grant_type": "password", "client_id": "explorer-cli", "username": "bob",
-        "password": "bob-pass", "scope": "openid"}).json()
+def tokens(idp: EmbeddedIdP, client: TestClient) -> dict[str, str]:
+    async def log_in() -> dict[str, Any]:  # the code flow, on the TestClient's issuer URL
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=idp.app),
+                                 base_url=str(client.base_url))
+        async with IdPTestClient(http) as kc:
+            return (await kc.code_flow("bob")).json()
+
+    login = asyncio.run(log_in())
     agent = client.post(f"{OIDC}/token", data={
         "grant_type": "client_credentials", "client_id": "agent",
         "client_secret": "agent-secret"}).json()
