@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import RequestParamsMeta
 
 from runtime.http import EndpointMap, make_client2
+from runtime.login import Logins
 from runtime.model_endpoint import ModelFailure, RetryPolicy, ToolCall, complete, json_type
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.plugin import McpPlugin
@@ -104,6 +106,7 @@ class Agent:
     tap: WireTap
     endpoints: EndpointMap
     identity: AgentIdentity | None = None
+    logins: Logins | None = None
     system_prompt: str = (
         "You are Acme's assistant. You are helping {user}. Use the tools to answer; "
         "never invent data."
@@ -116,14 +119,8 @@ class Agent:
         if extra:
             system += " " + extra
         bound = self.plugin.bound_arguments(session.username, session.api_key)
-        headers = {}
-        if self.plugin.user_credential == "bearer_token" and session.access_token:
-            headers["Authorization"] = f"Bearer {session.access_token}"
-        if self.plugin.actor_credential == "actor_token" and self.identity is not None:
-            headers[ACTOR_TOKEN_HEADER] = await self.identity.token()
-        http = make_client2(self.tap, self.endpoints, "agent", headers=headers)
         calls: list[ToolInvocation] = []
-        async with http, Client(streamable_http_client(self.mcp_url, http_client=http)) as mcp:
+        async with await self._mcp_client(session) as mcp:
             listed = await mcp.list_tools()
             tools = [self._schema_for_model(t, bound) for t in listed.tools]
             messages: list[dict[str, Any]] = [
@@ -157,6 +154,25 @@ class Agent:
         return TurnResult(session.username, prompt,
                           "The agent stopped after too many tool rounds.", trace_id,
                           self.model, tuple(calls), error="too many tool rounds")
+
+    async def connect(self, user: str) -> None:
+        """Open (and close) an MCP session as `user`: against a protected MCP server, this is
+        how the user logs in (401, metadata discovery, the IdP's login page)."""
+        async with await self._mcp_client(UserSession(user, None, "")):
+            pass
+
+    async def _mcp_client(self, session: UserSession) -> _ClosingClient:
+        """An MCP client for this user, carrying what the pattern says the agent sends."""
+        headers: dict[str, str] = {}
+        auth = None
+        if self.plugin.authenticates and self.logins is not None:
+            auth = self.logins.provider(session.username, self.mcp_url)  # the MCP auth flow
+        elif self.plugin.user_credential == "bearer_token" and session.access_token:
+            headers["Authorization"] = f"Bearer {session.access_token}"
+        if self.plugin.actor_credential == "actor_token" and self.identity is not None:
+            headers[ACTOR_TOKEN_HEADER] = await self.identity.token()
+        http = make_client2(self.tap, self.endpoints, "agent", headers=headers, auth=auth)
+        return _ClosingClient(http, Client(streamable_http_client(self.mcp_url, http_client=http)))
 
     async def _call_tool(self, mcp: Client, session: UserSession, name: str,
                          args: dict[str, Any], bound: dict[str, Any],
@@ -197,6 +213,27 @@ class Agent:
             "function": {"name": tool.name, "description": tool.description or "",
                          "parameters": schema},
         }
+
+
+class _ClosingClient:
+    """An MCP client that also closes the HTTP client it was given, whatever happens."""
+
+    def __init__(self, http: httpx2.AsyncClient, client: Client) -> None:
+        self.http, self.client = http, client
+
+    async def __aenter__(self) -> Client:
+        await self.http.__aenter__()
+        try:
+            return await self.client.__aenter__()
+        except BaseException:
+            await self.http.aclose()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.client.__aexit__(*exc)
+        finally:
+            await self.http.aclose()
 
 
 def _checked(call: ToolCall) -> tuple[str, dict[str, Any]]:

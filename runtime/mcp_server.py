@@ -34,6 +34,7 @@ from runtime.pattern_api import (
     UserContext,
 )
 from runtime.plugin import McpPlugin, PluginError
+from runtime.resource_server import ResourceServer
 from runtime.wire import WireTap
 from stack.errors import ExplorerError
 
@@ -244,7 +245,17 @@ def _dump(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1, default=str)
 
 
-def build_mcp_app(backend: ToolBackend) -> ASGIApp:
+def build_mcp_app(backend: ToolBackend, issuer: str) -> tuple[ASGIApp, ResourceServer | None]:
+    """The MCP endpoint, behind the pattern's `authenticate` when it has one (then the
+    returned ResourceServer must be bound to the endpoint's URL once it is served)."""
     server = build_mcp_server(backend)
-    app = server.streamable_http_app(stateless_http=True, json_response=True)
-    return TraceMiddleware(app)
+    app: ASGIApp = server.streamable_http_app(stateless_http=True, json_response=True)
+    gate = None
+    if backend.plugin.authenticates:
+        async def authenticate(token: str) -> object:
+            return await backend.plugin.authenticate(token, backend.ctx)
+
+        gate = ResourceServer(app, issuer=issuer, scopes=backend.plugin.scopes,
+                              authenticate=authenticate, tap=backend.tap)
+        app = gate
+    return TraceMiddleware(app), gate

@@ -14,6 +14,8 @@ it is optional, and the framework discovers it:
 
 * either hook may also name `outgoing` (the service request being prepared: `Outgoing`)
   and `ctx` (the MCP server's `McpContext`: token endpoint, its client, keys, caches);
+* `authenticate(token, ctx)` makes the MCP server an OAuth protected resource (the MCP
+  authorization spec): it runs on every MCP request, and `scopes` names what it serves;
 * `user_credential` says what the agent sends the MCP server for its user, and
   `actor_credential` whether it also sends its own token (the actor of a delegation);
   `model_instructions()` and `bound_arguments()` are what patterns 03 and 04 differ by;
@@ -43,7 +45,7 @@ from stack.jose import ReplayCache, generate_ec_key
 
 __all__ = [
     "AuthError", "AuthHandler", "AuthorizationDenied", "Decision", "DependencyError",
-    "Identity", "McpContext", "Outgoing", "ServiceContext", "UserContext",
+    "Identity", "InsufficientScope", "McpContext", "Outgoing", "ServiceContext", "UserContext",
     "service_context",
 ]
 
@@ -115,6 +117,11 @@ class TokenContext:
     http: httpx.AsyncClient
     timeout: float
 
+    @property
+    def audiences(self) -> list[str]:
+        """Every `aud` value that means "issued for me"."""
+        return [self.audience]
+
 
 @dataclass
 class ServiceContext(TokenContext):
@@ -134,11 +141,17 @@ class McpContext(TokenContext):
     id: the user's tokens it accepts must name it."""
 
     token_url: str = ""
+    resource: str = ""      # its URL, the RFC 8707 / RFC 9728 resource identifier
     client_id: str = "mcp-server"
     client_secret: str = ""
     world: Callable[[], World] = World.seed
     tokens: TokenCache = field(default_factory=TokenCache)
     _dpop_key: Any = None
+
+    @property
+    def audiences(self) -> list[str]:
+        """Its client id (Keycloak's audience scope) or its URL (an RFC 8707 `resource`)."""
+        return [self.audience, *([self.resource] if self.resource else [])]
 
     @property
     def shared_key(self) -> str:
@@ -165,6 +178,15 @@ class AuthorizationDenied(ExplorerError):
     def __init__(self, reason: str, status: int = 403) -> None:
         super().__init__(reason)
         self.reason, self.status = reason, status
+
+
+class InsufficientScope(AuthorizationDenied):
+    """Raised by `authenticate`: a valid token without the scope the MCP server needs
+    (403, `WWW-Authenticate: Bearer error="insufficient_scope"`)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"the token lacks the scope {scope}", 403)
+        self.scope = scope
 
 
 class AuthHandler:

@@ -73,6 +73,7 @@ class McpPlugin:
     handler: AuthHandler
     before_extras: tuple[str, ...]
     prepare_extras: tuple[str, ...]
+    authenticates: bool = False     # defines authenticate(token, ctx): a protected resource
 
     @classmethod
     def of(cls, handler: Any, file: str) -> McpPlugin:
@@ -85,17 +86,32 @@ class McpPlugin:
             if value not in allowed:
                 raise PluginError(f"{file}: auth_handler.{name} is {value!r}; use one of "
                                   f"{', '.join(allowed)}")
+        authenticate = getattr(handler, "authenticate", None)
+        if authenticate is not None:
+            _extras(authenticate, ("token", "ctx"), f"{file}: authenticate", ())
+        scopes = getattr(handler, "scopes", ())
+        if not isinstance(scopes, tuple | list) or not all(isinstance(s, str) for s in scopes):
+            raise PluginError(f"{file}: auth_handler.scopes must be a tuple of strings")
         return cls(
             handler,
             _extras(handler.before_tool_call, ("user_context", "tool_name"),
                     f"{file}: before_tool_call", MCP_EXTRAS),
             _extras(handler.prepare_request, ("user_context", "headers"),
                     f"{file}: prepare_request", MCP_EXTRAS),
+            authenticate is not None,
         )
 
     @property
     def user_credential(self) -> UserCredential:
         return getattr(self.handler, "user_credential", "none")  # type: ignore[no-any-return]
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(getattr(self.handler, "scopes", ()))
+
+    async def authenticate(self, token: str, ctx: McpContext) -> Any:
+        """The pattern's verdict on the bearer token of one MCP request (AuthError if not)."""
+        return await self.handler.authenticate(token, ctx)  # type: ignore[attr-defined]
 
     @property
     def actor_credential(self) -> ActorCredential:

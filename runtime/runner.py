@@ -20,12 +20,15 @@ from typing import Any
 import httpx
 import httpx2
 import openai
+from mcp.client.auth import OAuthFlowError
+from mcp.shared.exceptions import MCPError
 
 from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
 from runtime.errors import InputError, RunnerError
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.identity import AuthError, DependencyError
+from runtime.login import LoginError, Logins
 from runtime.mcp_server import ToolBackend, build_mcp_app
 from runtime.model_endpoint import RetryPolicy
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
@@ -39,12 +42,11 @@ from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
 from runtime.settings import Settings, StackMode
 from runtime.stack_handle import StackHandle
-from runtime.wire import Redactor, WireTap, new_trace_id, tracing
+from runtime.wire import Redactor, WireTap, current_trace, current_user, new_trace_id, tracing
 from stack.asgi_server import AsgiServer
 from stack.clock import Clock
 from stack.jose import ReplayCache
 
-LOGIN_CLIENT = "explorer-cli"
 AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
                                      "directory": "directory-service"}
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
@@ -81,7 +83,6 @@ class PatternRunner:
         self._servers: list[AsgiServer] = []
         self._clients: list[httpx.AsyncClient | httpx2.AsyncClient] = []
         self._world = World.seed(self.keys)
-        self._tokens: dict[str, tuple[str, float]] = {}
         self._realm = demo_realm()
         self.started = False
         self._attacker: httpx.AsyncClient | None = None
@@ -165,8 +166,12 @@ class PatternRunner:
         )
         backend = ToolBackend(self.loaded.mcp, self.mcp_context, self.service_urls,
                               dict(AUDIENCES), self.tap)
-        base = await self._serve(build_mcp_app(backend), "mcp-server")
+        app, gate = build_mcp_app(backend, stack.issuer)
+        base = await self._serve(app, "mcp-server")
         self.mcp_url = base + "/mcp"
+        self.mcp_context.resource = self.mcp_url
+        if gate is not None:
+            gate.bind(self.mcp_url)
         self.endpoints.add(base, "mcp", "mcp-server")
 
     async def _start_agent(self) -> None:
@@ -187,13 +192,18 @@ class PatternRunner:
             http_client=self._client2("agent", timeout=self.settings.llm_timeout),
         )
         assert self.stack.endpoints is not None
+        agent_http = self._client("agent")
         identity = AgentIdentity(ACTOR_CLIENT, self._realm.secret(ACTOR_CLIENT),
-                                 self.stack.endpoints.token_url, self._client("agent"),
+                                 self.stack.endpoints.token_url, agent_http,
                                  self.clock, self.settings.timeout)
+        self.logins = Logins(self.clock, self.stack.endpoints.issuer, self._realm.passwords,
+                             lambda user: make_client(self.tap, self.endpoints, "browser",
+                                                      timeout=self.settings.timeout),
+                             agent_http)
         retry = RetryPolicy(retries=self.settings.llm_retries,
                             max_wait=self.settings.llm_max_wait)
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
-                           self.endpoints, identity, retry=retry)
+                           self.endpoints, identity, self.logins, retry=retry)
 
     async def stop(self) -> None:
         for client in self._clients:
@@ -216,7 +226,7 @@ class PatternRunner:
     def reset(self) -> None:
         """Fresh state: seed data and keys, empty replay and token caches, clock back to now."""
         self._world = World.seed(self.keys)
-        self._tokens.clear()
+        self.logins.forget()
         self.clock.reset()
         self.mcp_context.forget()
         if self.agent.identity is not None:
@@ -231,23 +241,29 @@ class PatternRunner:
             raise RunnerError("the runner is not started; call `await runner.start()` first")
 
     async def login(self, user: str) -> str:
-        """The user's access token from the IdP (password grant, public client)."""
+        """The user's access token, logging them in if needed (authorization code + PKCE,
+        this runtime playing their browser). Where the MCP server is a protected resource,
+        the login is the MCP client's own flow: 401, metadata discovery, then the IdP."""
         self._require_started()
-        cached = self._tokens.get(user)
-        if cached and cached[1] > self.clock.now() + 10:
-            return cached[0]
-        assert self.stack.endpoints is not None
-        response = await self.mcp_context.http.post(
-            self.stack.endpoints.token_url,
-            data={"grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
-                  "password": self._realm.passwords.get(user, ""), "scope": "openid"},
-        )
-        if response.status_code != 200:
-            raise RunnerError(f"login for {user} failed: HTTP {response.status_code} "
-                              f"{response.text[:200]}")
-        body = response.json()
-        self._tokens[user] = (body["access_token"], self.clock.now() + body["expires_in"])
-        return body["access_token"]
+        user = self.check_user(user)
+        token = self.logins.storage(user).access_token
+        if token:
+            return token
+        try:
+            with tracing(current_trace() or new_trace_id(), current_user() or user):
+                if self.loaded.mcp.authenticates:
+                    await self.agent.connect(user)
+                    token = self.logins.storage(user).access_token
+                else:
+                    token = await self.logins.log_in_directly(user)
+        except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
+            leaf = _leaf(exc)
+            if not isinstance(leaf, AGENT_FAILURES):
+                raise
+            raise RunnerError(f"login for {user} failed: {_describe_failure(leaf)}") from None
+        if not token:
+            raise RunnerError(f"login for {user} failed: no token after the MCP login flow")
+        return token
 
     def check_user(self, user: str) -> str:
         name = user.strip().lower()
@@ -274,8 +290,9 @@ class PatternRunner:
 
     async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
         try:
-            token = None
-            if self.loaded.mcp.user_credential == "bearer_token":
+            token = None   # a protected MCP server logs the user in itself (the MCP flow)
+            if self.loaded.mcp.user_credential == "bearer_token" and not (
+                    self.loaded.mcp.authenticates):
                 token = await self.login(user)
             session = UserSession(user, token, self._world.key_for(user))
             return await self.agent.run(session, text, trace_id)
@@ -311,7 +328,7 @@ class PatternRunner:
 
 
 AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
-                  PluginError, AuthError, DependencyError)
+                  PluginError, AuthError, DependencyError, LoginError, OAuthFlowError, MCPError)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -330,4 +347,10 @@ def _describe_failure(exc: BaseException) -> str:
         return f"the model endpoint answered HTTP {exc.status_code}"
     if isinstance(exc, AuthError | DependencyError):
         return f"the agent could not get its own token: {exc.reason}"
+    if isinstance(exc, LoginError):
+        return str(exc)
+    if isinstance(exc, OAuthFlowError):
+        return f"the MCP login flow failed: {exc}"
+    if isinstance(exc, MCPError):
+        return f"the MCP server refused the session: {exc}"
     return f"{type(exc).__name__}: {exc}"

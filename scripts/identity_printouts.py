@@ -45,7 +45,7 @@ async def printouts() -> dict[str, str]:
                 if "cnf" in view["claims"]:
                     view["claims"]["cnf"]["jkt"] = "<thumbprint of the MCP server's key>"
                 text = json.dumps(view, indent=2)
-                out[info.id] = _PORT.sub("127.0.0.1:<idp port>", text)
+                out[info.id] = _PORT.sub("127.0.0.1:<port>", text)
     finally:
         await stack.stop()
     return out

@@ -1,7 +1,16 @@
 """Pattern 08, MCP side: delegated tokens bound to the MCP server's key (DPoP, RFC 9449),
 with a fresh proof on every request."""
 
-from runtime.pattern_api import AuthHandler, AuthorizationDenied, McpContext, Outgoing, UserContext
+from typing import Any
+
+from runtime.pattern_api import (
+    AuthHandler,
+    AuthorizationDenied,
+    InsufficientScope,
+    McpContext,
+    Outgoing,
+    UserContext,
+)
 from runtime.presets import (
     ACCESS_TOKEN_TYPE,
     TOKEN_EXCHANGE,
@@ -14,19 +23,21 @@ from runtime.presets import (
 class BoundOnBehalfOf(AuthHandler):
     user_credential = "bearer_token"    # the agent sends the user's access token,
     actor_credential = "actor_token"    # and its own (got with a secret we do not hold)
+    scopes = ("mcp:tools",)             # the scope a token must carry to be used here
 
-    async def before_tool_call(
-        self, user_context: UserContext, tool_name: str, ctx: McpContext
-    ) -> bool:
-        if not user_context.jwt:
-            raise AuthorizationDenied("no user token on the MCP request "
-                                      "(Authorization: Bearer ...)", 401)
+    async def authenticate(self, token: str, ctx: McpContext) -> dict[str, Any]:
+        # MCP authorization, on every MCP request (initialize included), before any cached
+        # result is used: a valid token issued for this MCP server (`aud` names it) with
+        # its scope. No token or a bad one: 401 with our metadata's URL; no scope: 403.
+        claims = await verify_access_token(token, ctx)
+        if "mcp:tools" not in claims.get("scope", "").split():
+            raise InsufficientScope("mcp:tools")
+        return claims
+
+    async def before_tool_call(self, user_context: UserContext, tool_name: str) -> bool:
         if not user_context.actor_token:
             raise AuthorizationDenied("no actor token: the agent did not say who it is "
                                       "(X-Actor-Token)", 401)
-        # Every call, before any cached exchange is reused: the user's token is valid
-        # and was issued for this MCP server (`aud` names mcp-server).
-        await verify_access_token(user_context.jwt, ctx)
         return True
 
     async def prepare_request(

@@ -24,7 +24,7 @@ import jwt
 from runtime.demo_realm import demo_realm
 from runtime.pattern_api import ACTOR_TOKEN_HEADER, Outgoing, ServiceName, UserContext
 from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
-from runtime.runner import AUDIENCES, LOGIN_CLIENT
+from runtime.runner import AUDIENCES
 from runtime.wire import new_trace_id, tracing
 from stack.errors import ExplorerError
 from stack.jose import b64url_encode, create_proof
@@ -183,15 +183,11 @@ class Arena:
 
     # -- the IdP, as an ordinary client of it -------------------------------------------
 
-    async def login_response(self, user: str = "alice", scope: str = "openid") -> dict[str, Any]:
-        """A full password-grant response (access, refresh and ID token) for `user`."""
-
-        response = await self.runner.mcp_context.http.post(self.token_url, data={
-            "grant_type": "password", "client_id": LOGIN_CLIENT, "username": user,
-            "password": demo_realm().passwords.get(user, ""), "scope": scope})
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+    async def login_response(self, user: str = "alice", scope: str = "openid mcp:tools"
+                             ) -> dict[str, Any]:
+        """A full login response (access, refresh and ID token) for `user`: authorization
+        code + PKCE, as the agent logs users in."""
+        return await self.runner.logins.token_response(user, scope)
 
     async def exchange(self, subject: str, *, audience: str | None = "records-service",
                        client_id: str = "mcp-server", secret: str | None = MCP_SECRET,

@@ -88,7 +88,7 @@ async def _verify(token: str, ctx: TokenContext, bound: bool) -> dict[str, Any]:
     key = await ctx.jwks.key(header.get("kid"))
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, key=key, algorithms=ALGORITHMS, issuer=ctx.issuer, audience=ctx.audience,
+            token, key=key, algorithms=ALGORITHMS, issuer=ctx.issuer, audience=ctx.audiences,
             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
                      "require": list(REQUIRED)},
         )
