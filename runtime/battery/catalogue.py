@@ -1,5 +1,5 @@
 """The catalogue: every attack of the battery, as data (family order: control, JWT, OAuth,
-DPoP, Injection, Hardening). The CLI and tests/security both iterate this one tuple."""
+DPoP, Injection, Hardening, MCP). The CLI and tests/security both iterate this one tuple."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from runtime.battery import (
     attacks_hardening,
     attacks_injection,
     attacks_jwt,
+    attacks_mcp,
     attacks_oauth,
 )
 from runtime.battery.core import Attack
@@ -18,6 +19,7 @@ CATALOGUE: tuple[Attack, ...] = (
     *attacks_dpop.ATTACKS,
     *attacks_injection.ATTACKS,
     *attacks_hardening.ATTACKS,
+    *attacks_mcp.ATTACKS,
 )
 
 _ids = [a.id for a in CATALOGUE]

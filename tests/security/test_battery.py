@@ -45,7 +45,7 @@ def test_every_attack_applies_to_a_token_pattern_and_ids_are_unique() -> None:
         assert set(attack.patterns) & {"p05", "p06", "p07", "p08"}, attack.id
         assert attack.unprotected <= set(attack.patterns), attack.id
     families = {a.family for a in CATALOGUE}
-    assert families == {"control", "JWT", "OAuth", "DPoP", "Injection", "Hardening"}
+    assert families == {"control", "JWT", "OAuth", "DPoP", "Injection", "Hardening", "MCP"}
 
 
 @pytest.mark.parametrize(("attack_id", "step"), [
