@@ -12,25 +12,18 @@ only when Node or the package cannot be installed.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
-
-from runtime.runner import PatternRunner
-from runtime.settings import Settings
-from runtime.stack_handle import StackHandle
+from background import Live
 
 INSPECTOR_VERSION = "2.12.0"
 CACHE = Path(os.environ.get("AGENT_AUTH_CACHE", Path.home() / ".cache" / "agent-auth"))
-T = TypeVar("T")
 
 
 def _inspector() -> Path:
@@ -52,40 +45,9 @@ def _inspector() -> Path:
     return entry
 
 
-class Hosted:
-    """Runners on a background event loop, so the CLI can reach them from a subprocess."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.stack = StackHandle(Settings())
-        self.runners: dict[str, PatternRunner] = {}
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    async def start(self, *patterns: str) -> None:
-        await self.stack.start()
-        for pattern in patterns:
-            self.runners[pattern] = await PatternRunner(pattern, stack=self.stack).start()
-
-    async def stop(self) -> None:
-        for runner in self.runners.values():
-            await runner.stop()
-        await self.stack.stop()
-
-    def close(self) -> None:
-        self.run(self.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
-def hosted() -> Iterator[Hosted]:
-    served = Hosted()
-    served.run(served.start("p01", "p06"))
+def hosted() -> Iterator[Live]:
+    served = Live("p01", "p06")
     yield served
     served.close()
 
