@@ -4,6 +4,9 @@
     agent-auth run --pattern p05 --user dave "Make me an admin."
     agent-auth run --pattern p08 --step A7
     agent-auth matrix [--json] [--stack external]
+    agent-auth replay hops.jsonl --hop 17 --set exp=@now-1h --sign idp
+    agent-auth call --pattern p06 --user dave manage_users '{"action": "list"}'
+    agent-auth compare --patterns p05,p06 --user alice "What are my expenses?"
     agent-auth stack status | doctor | export
 """
 
@@ -83,8 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
+    from agent_auth import hands_on
     from runtime.battery.run import add_arguments
 
+    hands_on.add_arguments(sub, common)
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the secure patterns (p05-p08)")
     add_arguments(battery)
@@ -154,4 +159,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await commands.doctor(settings)
     if args.command == "export":
         return await commands.export(args, settings)
+    if args.command in ("replay", "call", "compare"):
+        from agent_auth import hands_on
+
+        run = {"replay": hands_on.replay, "call": hands_on.call,
+               "compare": hands_on.compare_command}[args.command]
+        return await run(args, settings)
     raise commands.CliError(f"unknown command {args.command!r}")

@@ -35,7 +35,7 @@ def dump_json(value: object) -> str:
     return json.dumps(value, indent=2, default=str)
 
 
-def _hop_line(hop: Hop) -> str:
+def hop_line(hop: Hop) -> str:
     status = f" {hop.status}" if hop.status is not None else ""
     took = f" {hop.duration_ms:6.1f}ms" if hop.duration_ms else ""
     return f"  {hop.kind:<8} {hop.source:>11} -> {hop.target:<12}{status}{took}  {hop.summary}"
@@ -49,7 +49,7 @@ def _print_turn(turn: TurnResult, hops: list[Hop]) -> None:
     print(f"agent ({turn.model})> {turn.answer}")
     print("wire:")
     for hop in hops:
-        print(_hop_line(hop))
+        print(hop_line(hop))
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,7 +89,7 @@ def _print_step(result: StepResult, hops: list[Hop]) -> None:
         print(f"  {turn.user}> {turn.prompt}\n  agent> {turn.answer}")
     print("wire:")
     for hop in hops:
-        print(_hop_line(hop))
+        print(hop_line(hop))
 
 
 def _mark(cell: Cell) -> str:
@@ -228,7 +228,8 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
     async with PatternRunner(args.pattern, settings=settings) as runner:
         turn = await runner.run_as(args.user, args.prompt)
         hops = runner.tap.trace(turn.trace_id)
-    text = (json.dumps(to_har(hops), indent=1) if args.format == "har" else to_jsonl(hops))
+    text = (json.dumps(to_har(hops), indent=1) if args.format == "har"
+            else to_jsonl(hops, runner.id))
     try:
         args.output.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -155,6 +155,19 @@ class Agent:
                           "The agent stopped after too many tool rounds.", trace_id,
                           self.model, tuple(calls), error="too many tool rounds")
 
+    async def call_directly(self, session: UserSession, name: str,
+                            args: dict[str, Any]) -> ToolInvocation:
+        """One tool call as `session`'s user with exactly `args` (no model): the pattern
+        still adds its credentials and bound arguments, and where the model would pass the
+        user's key as `api_key`, the user's own key unless `args` names one."""
+        bound = self.plugin.bound_arguments(session.username, session.api_key)
+        if self.plugin.user_credential == "api_key_argument" and "api_key" not in args:
+            args = {**args, "api_key": session.api_key}
+        calls: list[ToolInvocation] = []
+        async with await self._mcp_client(session) as mcp:
+            await self._call_tool(mcp, session, name, args, bound, calls)
+        return calls[0]
+
     async def connect(self, user: str) -> None:
         """Open (and close) an MCP session as `user`: against a protected MCP server, this is
         how the user logs in (401, metadata discovery, the IdP's login page)."""

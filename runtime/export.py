@@ -27,8 +27,10 @@ def hop_to_dict(hop: Hop) -> dict[str, Any]:
     return data
 
 
-def to_jsonl(hops: list[Hop]) -> str:
-    return "".join(json.dumps(hop_to_dict(h), default=str) + "\n" for h in hops)
+def to_jsonl(hops: list[Hop], pattern: str | None = None) -> str:
+    """One hop per line; with `pattern`, each line names it (`agent-auth replay` reads it)."""
+    tag = {"pattern": pattern} if pattern else {}
+    return "".join(json.dumps({**tag, **hop_to_dict(h)}, default=str) + "\n" for h in hops)
 
 
 def _iso(ts: float) -> str:

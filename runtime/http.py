@@ -29,6 +29,8 @@ from runtime.wire import (
 )
 
 _START = "agent_auth_started"
+#: A request extension: fields for its hop's `data` (a replay names the hop it replays).
+HOP_DATA = "agent_auth_hop_data"
 MAX_BODY_SHOWN = 64_000
 
 
@@ -108,11 +110,17 @@ class TapHooks:
         extra: dict[str, Any] = {}
         if endpoint.kind == "opa":
             extra = _opa_fields(body, response.text)
+        extra.update(request.extensions.get(HOP_DATA, {}))
+        summary = _summarize(endpoint.kind, request.method, url, body)
+        replay = extra.get("replay")
+        if isinstance(replay, dict):
+            of = replay.get("of")
+            summary = (f"replay of #{of}: " if of is not None else "replay: ") + summary
         self.tap.record(
             self.kind or endpoint.kind,
             self.source,
             endpoint.name,
-            _summarize(endpoint.kind, request.method, url, body),
+            summary,
             trace_id=trace_from_traceparent(request.headers.get("traceparent")) or None,
             method=request.method,
             url=url,

@@ -14,7 +14,10 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,15 +29,23 @@ from mcp.shared.exceptions import MCPError
 from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
 from runtime.errors import InputError, RunnerError
-from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
+from runtime.http import (
+    HOP_DATA,
+    MAX_BODY_SHOWN,
+    EndpointMap,
+    TraceMiddleware,
+    make_client,
+    make_client2,
+)
 from runtime.identity import AuthError, DependencyError
 from runtime.login import LoginError, Logins
-from runtime.mcp_server import ToolBackend, build_mcp_app
+from runtime.mcp_server import ToolBackend, build_mcp_app, build_mcp_server
 from runtime.model_endpoint import RetryPolicy
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
 from runtime.presets.jwks import JwksCache
+from runtime.replay import HttpRequest, ReplayResult, Signer, verdict
 from runtime.script import StepResult, run_step
 from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
@@ -42,6 +53,7 @@ from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
 from runtime.settings import Settings, StackMode
 from runtime.stack_handle import StackHandle
+from runtime.tokens import brief
 from runtime.wire import Redactor, WireTap, current_trace, current_user, new_trace_id, tracing
 from stack.asgi_server import AsgiServer
 from stack.clock import Clock
@@ -51,6 +63,15 @@ AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
                                      "directory": "directory-service"}
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
 ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
+
+
+@dataclass(frozen=True)
+class ToolSchema:
+    """One MCP tool: its name, description and JSON Schema for the arguments."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
 
 
 class PatternRunner:
@@ -86,6 +107,7 @@ class PatternRunner:
         self._realm = demo_realm()
         self.started = False
         self._attacker: httpx.AsyncClient | None = None
+        self._replayer: httpx.AsyncClient | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -166,6 +188,7 @@ class PatternRunner:
         )
         backend = ToolBackend(self.loaded.mcp, self.mcp_context, self.service_urls,
                               dict(AUDIENCES), self.tap)
+        self._backend = backend
         app, gate = build_mcp_app(backend, stack.issuer)
         base = await self._serve(app, "mcp-server")
         self.mcp_url = base + "/mcp"
@@ -212,7 +235,7 @@ class PatternRunner:
         # uvicorn notices should_exit on its ~0.1 s tick: stop every server at once
         await asyncio.gather(*(server.stop() for server in self._servers))
         self._servers.clear()
-        self._attacker = None
+        self._attacker = self._replayer = None
         if self._owns_stack and self.stack is not None:
             await self.stack.stop()
         self.started = False
@@ -325,6 +348,77 @@ class PatternRunner:
 
     async def run_step(self, step_id: str) -> StepResult:
         return await run_step(self, step_id)
+
+    # -- hands on: replay a hop, call a tool yourself ------------------------------------
+
+    def signer(self) -> Signer:
+        """The keys a replay may sign with (the IdP's only when it runs in this process)."""
+        keys = getattr(getattr(self.stack.idp, "provider", None), "keys", None)
+        return Signer((keys.active.kid, keys.active.private_key) if keys else None)
+
+    async def replay(self, request: HttpRequest, notes: Sequence[str] = ()) -> ReplayResult:
+        """Send `request` again (edited or not) in a trace of its own, on the wire as a
+        replay linked to the hop it came from; the result says who decided and why."""
+        self._require_started()
+        if self._replayer is None:
+            self._replayer = self._client("replay")
+        data = {"replay": {"of": request.of, "edits": list(notes)}}
+        with tracing(new_trace_id(), "replay") as trace_id:
+            try:
+                response = await self._replayer.request(
+                    request.method, request.url, headers=request.sendable_headers,
+                    content=request.body.encode(), extensions={HOP_DATA: data})
+            except httpx.HTTPError as exc:
+                raise RunnerError(f"the replay to {request.url} failed: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        hops = tuple(self.tap.trace(trace_id))
+        decided_by, reason = verdict(hops, response.status_code,
+                                     self.endpoints.classify(request.url).kind, response.text)
+        return ReplayResult(request, tuple(notes), response.status_code, decided_by, reason,
+                            trace_id, hops, response.text[:MAX_BODY_SHOWN])
+
+    async def tool_schemas(self) -> list[ToolSchema]:
+        """The MCP server's tools and their argument schemas, as `tools/list` gives them."""
+        self._require_started()
+        return [ToolSchema(t.name, t.description or "", t.input_schema)
+                for t in await build_mcp_server(self._backend).list_tools()]
+
+    async def call_tool(self, user: str, tool: str, arguments: dict[str, Any]) -> TurnResult:
+        """Call one tool as `user` under this pattern, no model in the loop (the MCP
+        Inspector's way): the agent's MCP client sends exactly these arguments, with what
+        the pattern adds (credentials, bound arguments)."""
+        self._require_started()
+        user = self.check_user(user)
+        if not isinstance(arguments, dict):
+            raise InputError("tool arguments must be a JSON object")
+        names = [t.name for t in await self.tool_schemas()]
+        if tool not in names:
+            raise InputError(f"unknown tool {brief(tool, 40)!r}: choose one of "
+                             f"{', '.join(names)}")
+        text = f"(direct call, no model) {tool}({brief(json.dumps(arguments), 300)})"
+        with tracing(new_trace_id(), user) as trace_id:
+            self.tap.record("prompt", user, "agent", text, request_body=text)
+            try:
+                token = None
+                if self.loaded.mcp.user_credential == "bearer_token" and not (
+                        self.loaded.mcp.authenticates):
+                    token = await self.login(user)
+                session = UserSession(user, token, self._world.key_for(user))
+                call = await self.agent.call_directly(session, tool, arguments)
+                result = TurnResult(user, text, call.result, trace_id, "none (direct call)",
+                                    (call,))
+            except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
+                leaf = _leaf(exc)
+                if not isinstance(leaf, AGENT_FAILURES):
+                    raise
+                reason = _describe_failure(leaf)
+                self.tap.record("error", "agent", "runtime", reason)
+                result = TurnResult(user, text, f"The call failed: {reason}", trace_id,
+                                    "none (direct call)", error=reason)
+            self.tap.record("answer", "agent", user, result.answer,
+                            response_body=result.answer, data={"model": result.model,
+                                                               "error": result.error})
+            return result
 
 
 AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,

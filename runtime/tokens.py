@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 
@@ -132,6 +133,27 @@ def find_tokens(text: str) -> tuple[DecodedToken, ...]:
             if decoded is not None:
                 seen[raw] = decoded
     return tuple(seen.values())
+
+
+def located_tokens(headers: tuple[tuple[str, str], ...] | list[tuple[str, str]],
+                   body: str) -> list[tuple[str, DecodedToken]]:
+    """Every JWT in a request with where it travels: a header's name in lower case, a form
+    field (`body:subject_token`), or `body`, `body#2`... Headers come first; a token seen
+    twice is listed where it was first seen."""
+    places = [(name.lower(), value) for name, value in headers]
+    fields = parse_qsl(body, keep_blank_values=True) if "=" in body and "{" not in body[:1] \
+        else []
+    places += [(f"body:{name}", value) for name, value in fields] or [("body", body)]
+    found: list[tuple[str, DecodedToken]] = []
+    seen: set[str] = set()
+    used: dict[str, int] = {}
+    for where, text in places:
+        for token in find_tokens(text):
+            if token.raw not in seen:
+                seen.add(token.raw)
+                used[where] = used.get(where, 0) + 1
+                found.append((where if used[where] == 1 else f"{where}#{used[where]}", token))
+    return found
 
 
 def claims_diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:

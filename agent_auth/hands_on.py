@@ -1,0 +1,292 @@
+"""The hands-on commands: replay an exported hop with edits, call a tool yourself, compare
+two patterns on the same prompt or step. Plain text for people, `--json` for machines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent_auth.commands import CliError, dump_json, hop_line
+from runtime import Hop, PatternRunner, Settings, brief, hop_to_dict, printable
+from runtime.compare import Comparison, Row, check_request, compare
+from runtime.replay import (
+    SIGN_CHOICES,
+    HttpRequest,
+    ReplayError,
+    TokenEdit,
+    apply_edits,
+    parse_assignment,
+    retarget,
+)
+
+
+def add_arguments(sub: Any, common: argparse.ArgumentParser) -> None:
+    replay = sub.add_parser(
+        "replay", parents=[common], help="resend a hop from an exported JSONL file, edited",
+        description="Resend one HTTP hop exported as JSON lines (`agent-auth export --format "
+        "jsonl`, or the explorer's e key) under a fresh run of its pattern, with its JWT "
+        "edited: `--set exp=@now-1h --sign idp`. The request goes to this run's server for "
+        "the same party; the answer says who decided and why.")
+    replay.add_argument("file", type=Path, help="the JSONL file ('-' reads stdin)")
+    replay.add_argument("--hop", type=int, help="the hop's number (# in the wire); without "
+                        "it, the hops you can replay are listed")
+    replay.add_argument("--pattern", "-p", help="the pattern to run (default: the one the "
+                        "hop was captured under, when the file says)")
+    replay.add_argument("--token", type=int, default=0,
+                        help="which JWT in the request to edit (0 = the first; listed)")
+    replay.add_argument("--set", dest="set_claims", action="append", default=[],
+                        metavar="CLAIM=VALUE", help="set a claim (JSON, text, or @now-1h); "
+                        "dotted names reach inside objects (act.sub=evil)")
+    replay.add_argument("--unset", action="append", default=[], metavar="CLAIM",
+                        help="remove a claim (act, cnf, ...)")
+    replay.add_argument("--sign", choices=list(SIGN_CHOICES), default=None,
+                        help="how to sign an edited token: " + "; ".join(
+                            f"{k}: {v}" for k, v in SIGN_CHOICES.items())
+                        + " (default keep)")
+    replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="set an HTTP header")
+    replay.add_argument("--drop-header", action="append", default=[], metavar="NAME",
+                        help="remove an HTTP header")
+    replay.add_argument("--json", action="store_true")
+
+    call = sub.add_parser(
+        "call", parents=[common], help="call one MCP tool yourself, no model in the loop",
+        description="Call read_data, write_data or manage_users as a user under a pattern, "
+        "with exactly the arguments given (the pattern still adds its credentials).")
+    call.add_argument("--pattern", "-p", required=True)
+    call.add_argument("--user", "-u", default="alice")
+    call.add_argument("tool", help="read_data, write_data or manage_users")
+    call.add_argument("arguments", nargs="?", default="{}",
+                      help='the arguments as a JSON object: \'{"kind": "expenses"}\'')
+    call.add_argument("--json", action="store_true")
+
+    comp = sub.add_parser(
+        "compare", parents=[common], help="the same prompt or step under two patterns",
+        description="Run one prompt (or script step) under two patterns and show the hops "
+        "side by side, with the differences marked: a hop under one pattern only, another "
+        "status, another decider, changed claims.")
+    comp.add_argument("--patterns", required=True, help="two patterns: p05,p06")
+    comp.add_argument("--user", "-u", default="alice")
+    comp.add_argument("--step", "-s", help="compare a script step (L1..A7) instead")
+    comp.add_argument("prompt", nargs="?")
+    comp.add_argument("--json", action="store_true")
+
+
+# -- replay --------------------------------------------------------------------------------
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            raise CliError(f"{path}:{number} is not a JSON line") from None
+        if not isinstance(value, dict):
+            raise CliError(f"{path}:{number} is not a hop (a JSON object)")
+        records.append(value)
+    if not records:
+        raise CliError(f"{path} holds no hops")
+    return records
+
+
+def _http(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if isinstance(r.get("method"), str) and r.get("method")
+            and isinstance(r.get("url"), str) and r.get("url")]
+
+
+def _pick(records: list[dict[str, Any]], seq: int | None) -> dict[str, Any] | None:
+    http = _http(records)
+    if not http:
+        raise CliError("the file has no HTTP hops to replay")
+    if seq is None:
+        return http[0] if len(http) == 1 else None
+    found = [r for r in http if r.get("seq") == seq]
+    if not found:
+        numbers = ", ".join(str(r.get("seq")) for r in http)
+        raise CliError(f"no HTTP hop {seq} in the file (HTTP hops: {numbers})")
+    if len(found) > 1:
+        patterns = ", ".join(str(r.get("pattern", "?")) for r in found)
+        raise CliError(f"hop {seq} appears under several patterns ({patterns}); export one "
+                       "pattern, or pick with --pattern")
+    return found[0]
+
+
+def _listing(records: list[dict[str, Any]]) -> str:
+    lines = ["hops you can replay (pick one with --hop N):"]
+    for record in _http(records):
+        try:
+            tokens = HttpRequest.from_record(record).tokens()
+        except ReplayError:
+            tokens = []
+        marks = f"  [{len(tokens)} JWT]" if tokens else ""
+        pattern = f"{record['pattern']} " if isinstance(record.get("pattern"), str) else ""
+        lines.append(printable(f"  {record.get('seq', '?'):>4} {pattern}"
+                               f"{record.get('kind', '?'):<8} {record.get('source', '?')} -> "
+                               f"{record.get('target', '?')}  {record.get('summary', '')}"
+                               f"  {record.get('status', '')}{marks}"))
+    return "\n".join(lines)
+
+
+def _edits(args: argparse.Namespace, now: float) -> list[TokenEdit]:
+    claims = dict(parse_assignment(text, now) for text in args.set_claims)
+    if not (claims or args.unset or args.sign):
+        return []
+    return [TokenEdit(args.token, claims, tuple(args.unset), sign=args.sign or "keep")]
+
+
+def _header_edits(request: HttpRequest, args: argparse.Namespace) -> HttpRequest:
+    for name in args.drop_header:
+        request = request.with_header(name, None)
+    for text in args.header:
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise CliError(f"--header {text!r}: write 'Name: value'")
+        request = request.with_header(name.strip(), value.strip())
+    return request
+
+
+async def replay(args: argparse.Namespace, settings: Settings) -> int:
+    records = _records(args.file)
+    record = _pick([r for r in records if not args.pattern or r.get("pattern") in (
+        None, args.pattern)] or records, args.hop)
+    if record is None:
+        print(_listing(records))
+        return 0
+    pattern = args.pattern or record.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise CliError("the file does not say which pattern the hop is from: pass --pattern")
+    request = HttpRequest.from_record(record)
+    async with PatternRunner(pattern, settings=settings) as runner:
+        request, notes = retarget(request, runner.endpoints)
+        request = _header_edits(request, args)
+        edits = _edits(args, runner.clock.now())
+        if edits and edits[0].sign != "keep":
+            edits = [_adopt_issuer(request, edits[0], runner)]
+        request, changes = apply_edits(request, edits, runner.signer())
+        result = await runner.replay(request, [*notes, *changes])
+    if args.json:
+        print(dump_json({"pattern": runner.id, **result.to_json()}))
+        return 0
+    print(f"replay of hop {record.get('seq')} ({record.get('kind')}: {record.get('source')} -> "
+          f"{record.get('target')}) under {runner.id} on the {settings.stack} stack")
+    for note in result.notes:
+        print(f"  {printable(note)}")
+    print(printable(result.request.describe()))
+    print(f"-> {result.status}, decided by {result.decided_by}: {printable(result.reason)}")
+    _print_wire(list(result.hops))
+    return 0
+
+
+def _adopt_issuer(request: HttpRequest, edit: TokenEdit, runner: PatternRunner) -> TokenEdit:
+    """A token re-signed for this run names this run's issuer when it named another run's
+    (the embedded IdP's address changes from run to run)."""
+    slots = request.tokens()
+    if "iss" in edit.set_claims or not 0 <= edit.slot < len(slots):
+        return edit
+    issuer = runner.stack.endpoints.issuer if runner.stack.endpoints else None
+    old = slots[edit.slot].token.claims.get("iss")
+    if not issuer or not isinstance(old, str) or old == issuer or "/realms/" not in old:
+        return edit
+    return TokenEdit(edit.slot, {"iss": issuer, **edit.set_claims}, edit.unset,
+                     edit.set_header, edit.sign)
+
+
+def _print_wire(hops: list[Hop]) -> None:
+    print("wire:")
+    for hop in hops:
+        print(hop_line(hop))
+
+
+# -- call ------------------------------------------------------------------------------------
+
+async def call(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        arguments = json.loads(args.arguments)
+    except (ValueError, RecursionError):
+        raise CliError("the arguments are not valid JSON; write an object: "
+                       "'{\"kind\": \"expenses\"}'") from None
+    if not isinstance(arguments, dict):
+        raise CliError("the arguments must be a JSON object: '{\"kind\": \"expenses\"}'")
+    async with PatternRunner(args.pattern, settings=settings) as runner:
+        turn = await runner.call_tool(args.user, args.tool, arguments)
+        hops = runner.tap.trace(turn.trace_id)
+    if args.json:
+        print(dump_json({"pattern": runner.id, "user": turn.user, "tool": args.tool,
+                         "arguments": arguments, "result": turn.answer, "error": turn.error,
+                         "trace_id": turn.trace_id, "hops": [hop_to_dict(h) for h in hops]}))
+    else:
+        print(f"{turn.user} calls {args.tool}({brief(json.dumps(arguments), 200)}) under "
+              f"{runner.id}, no model in the loop")
+        print(printable(turn.answer, lines=True))
+        _print_wire(hops)
+    return 0 if turn.error is None else 1
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+async def compare_command(args: argparse.Namespace, settings: Settings) -> int:
+    patterns = [p.strip() for p in args.patterns.split(",") if p.strip()]
+    prompt = args.prompt if not args.step else None
+    if args.step and args.prompt:
+        raise CliError("give a prompt or --step, not both")
+    check_request(patterns, prompt, args.step)
+    result = await compare(settings, patterns, user=args.user, prompt=prompt, step=args.step)
+    if args.json:
+        print(dump_json(result.to_json()))
+    else:
+        print(render_comparison(result, shutil.get_terminal_size((160, 40)).columns))
+    return 0
+
+
+def one_line(text: str) -> str:
+    return printable(" ".join(text.split()))
+
+
+MARKS = {"same": " ", "differs": "≠", "left": "<", "right": ">"}
+
+
+def row_mark(row: Row) -> str:
+    if row.left is None:
+        return MARKS["right"]
+    if row.right is None:
+        return MARKS["left"]
+    return MARKS["differs"] if row.differences else MARKS["same"]
+
+
+def _cell(hop: Hop | None, width: int) -> str:
+    if hop is None:
+        return " " * width
+    status = f" {hop.status}" if hop.status is not None else ""
+    text = one_line(f"{hop.kind:<7} {hop.source}->{hop.target} {hop.summary}")
+    room = width - len(status)
+    text = text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+    return f"{text:<{room}}{status}"
+
+
+def render_comparison(result: Comparison, width: int = 160) -> str:
+    column = max(30, (min(width, 200) - 6) // 2)
+    left, right = result.left.pattern, result.right.pattern
+    lines = [printable(f"compare {left} | {right}   {result.what}"),
+             f"   {left:<{column}} {right}"]
+    for row in result.rows:
+        lines.append(f" {row_mark(row)} {_cell(row.left, column)} {_cell(row.right, column)}"
+                     .rstrip())
+        shown = [d for d in row.differences if not d.startswith("only on the")]
+        for difference in shown:
+            lines.append(printable(f"      {difference}"))
+    lines.append("")
+    lines.append(f"{len(result.rows)} hops aligned, {len(result.differing)} differ "
+                 f"(< only under {left}, > only under {right}, ≠ differs)")
+    for side in (result.left, result.right):
+        lines.append(f"{side.pattern}: {one_line(side.outcome)[:150]}")
+    return "\n".join(lines)

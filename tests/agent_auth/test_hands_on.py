@@ -1,0 +1,143 @@
+"""`agent-auth replay`, `call` and `compare`: text for people, `--json` for machines, one
+clear line (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent_auth.cli import main
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[str, int]:
+    """alice's expenses under p06 as JSON lines, and the number of the service hop."""
+    path = tmp_path_factory.mktemp("hops") / "hops.jsonl"
+    assert main(["export", "-p", "p06", "--format", "jsonl", "-o", str(path),
+                 "What are my expenses?"]) == 0
+    hops = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {h["pattern"] for h in hops} == {"p06"}
+    service = next(h for h in hops if h["kind"] == "service" and h["tokens"])
+    return str(path), service["seq"]
+
+
+def test_replay_without_hop_lists_what_can_be_replayed(exported, capsys):
+    path, seq = exported
+    assert main(["replay", path]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hops you can replay")
+    assert f"{seq:>6} p06 service  mcp-server -> records  GET /expenses  200  [1 JWT]" in out
+
+
+def test_replay_an_expired_token_under_p06_is_refused_by_the_service(exported, capsys):
+    path, seq = exported
+    assert main(["replay", path, "--hop", str(seq), "--set", "exp=@now-1h",
+                 "--sign", "idp"]) == 0
+    out = capsys.readouterr().out
+    assert "sent to this run's records" in out
+    assert "exp: " in out and "signed with the IdP's own key" in out
+    assert "-> 401, decided by service: token expired" in out
+    assert f"replay of #{seq}: GET /expenses" in out
+
+
+def test_replay_json(exported, capsys):
+    path, seq = exported
+    assert main(["replay", path, "--hop", str(seq), "--set", "aud=directory-service",
+                 "--sign", "idp", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["replay_of"] == seq and data["status"] == 401 and not data["allowed"]
+    assert data["decided_by"] == "service" and "audience" in data["reason"]
+    assert any("aud: records-service -> directory-service" in e for e in data["edits"])
+    replayed = [h for h in data["hops"] if h["source"] == "replay"]
+    assert replayed and replayed[0]["data"]["replay"]["of"] == seq
+
+
+def test_replay_as_captured_carries_the_other_runs_signature(exported, capsys):
+    path, seq = exported
+    assert main(["replay", path, "--hop", str(seq), "--header", "X-Note: hi",
+                 "--drop-header", "user-agent"]) == 0
+    out = capsys.readouterr().out
+    assert "-> 401, decided by service: token signed with an unknown key" in out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--hop", "9999"], "no HTTP hop 9999"),
+    (["--hop", "{seq}", "--set", "exp=NaN"], "NaN is not JSON"),
+    (["--hop", "{seq}", "--set", "=1"], "claim=value"),
+    (["--hop", "{seq}", "--token", "5", "--set", "a=1"], "no token 5"),
+    (["--hop", "{seq}", "--header", "nocolon"], "Name: value"),
+    (["--hop", "{seq}", "--header", "Bad Name: v"], "not valid"),
+    (["--hop", "{seq}", "--pattern", "p99"], "unknown pattern 'p99'"),
+])
+def test_replay_bad_input_is_one_clear_line(exported, capsys, extra, message):
+    path, seq = exported
+    argv = ["replay", path, *[a.replace("{seq}", str(seq)) for a in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agent-auth: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "holds no hops"), ("{not json\n", "is not a JSON line"), ("[1]\n", "not a hop"),
+    ('{"seq": 1, "kind": "prompt"}\n', "no HTTP hops"),
+])
+def test_replay_bad_files(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    assert main(["replay", str(path), "--pattern", "p05"]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_call_a_tool_directly(capsys):
+    assert main(["call", "--pattern", "p06", "--user", "dave", "manage_users",
+                 '{"action": "set_role", "username": "dave", "role": "admin"}']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dave calls manage_users(") and "no model in the loop" in out
+    assert '"decided_by": "OPA"' in out and "set_role requires role admin" in out
+    assert "llm" not in out.split("wire:")[1]
+
+
+def test_call_json(capsys):
+    assert main(["call", "-p", "p01", "-u", "alice", "read_data", '{"kind": "notes"}',
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tool"] == "read_data" and data["error"] is None
+    assert "notes" in json.loads(data["result"])
+    assert [h["kind"] for h in data["hops"]][0] == "prompt"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["call", "-p", "p01", "read_data", "{oops"], "not valid JSON"),
+    (["call", "-p", "p01", "read_data", "[1, 2]"], "must be a JSON object"),
+    (["call", "-p", "p01", "drop_tables", "{}"], "unknown tool 'drop_tables'"),
+    (["call", "-p", "p01", "-u", "eve", "read_data", "{}"], "unknown user 'eve'"),
+    (["compare", "--patterns", "p05", "hi"], "two patterns"),
+    (["compare", "--patterns", "p05,p06"], "one of the two"),
+    (["compare", "--patterns", "p05,p06", "--step", "A5", "hi"], "not both"),
+    (["compare", "--patterns", "p05,p99", "hi"], "unknown pattern 'p99'"),
+])
+def test_call_and_compare_bad_input(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compare_text_marks_differences(capsys):
+    assert main(["compare", "--patterns", "p05,p06", "--user", "alice",
+                 "What are my expenses?"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("compare p05 | p06   alice: What are my expenses?")
+    assert " > " in out and "token token-exchange" in out
+    assert "decided by service -> OPA" in out
+    assert "hops aligned" in out and "differ" in out
+
+
+def test_compare_a_step_json(capsys):
+    assert main(["compare", "--patterns", "p07,p08", "--step", "A7", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["patterns"] == ["p07", "p08"] and data["what"] == "step A7"
+    assert data["left"]["outcome"].startswith("ALLOW")
+    assert data["right"]["outcome"].startswith("DENY")
+    assert data["differences"] > 0
