@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
                                      "directory": "directory-service"}
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
 ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
+DIRECT_CALL = "none (direct call)"   # the model of a turn that is one direct tool call
 
 
 @dataclass(frozen=True)
@@ -303,30 +304,35 @@ class PatternRunner:
         if len(text) > MAX_PROMPT_CHARS:
             raise InputError(f"the prompt is {len(text)} characters; the limit is "
                              f"{MAX_PROMPT_CHARS}")
+        return await self._turn(user, text, lambda session, trace_id: self.agent.run(
+            session, text, trace_id))
+
+    async def _turn(self, user: str, text: str,
+                    work: Callable[[UserSession, str], Awaitable[TurnResult]],
+                    model: str | None = None) -> TurnResult:
+        """One turn as `user`, in a trace of its own between a prompt and an answer hop:
+        what the agent (or a direct call) did, or the one clear reason it could not."""
         with tracing(new_trace_id(), user) as trace_id:
             self.tap.record("prompt", user, "agent", text, request_body=text)
-            result = await self._run_agent(user, text, trace_id)
+            try:
+                token = None   # a protected MCP server logs the user in itself (the MCP flow)
+                if self.loaded.mcp.user_credential == "bearer_token" and not (
+                        self.loaded.mcp.authenticates):
+                    token = await self.login(user)
+                result = await work(UserSession(user, token, self._world.key_for(user)),
+                                    trace_id)
+            except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
+                leaf = _leaf(exc)
+                if not isinstance(leaf, AGENT_FAILURES):
+                    raise
+                reason = _describe_failure(leaf)
+                self.tap.record("error", "agent", "runtime", reason)
+                result = TurnResult(user, text, f"The agent could not finish: {reason}",
+                                    trace_id, model or self.settings.model, error=reason)
             self.tap.record("answer", "agent", user, result.answer,
                             response_body=result.answer,
                             data={"model": result.model, "error": result.error})
             return result
-
-    async def _run_agent(self, user: str, text: str, trace_id: str) -> TurnResult:
-        try:
-            token = None   # a protected MCP server logs the user in itself (the MCP flow)
-            if self.loaded.mcp.user_credential == "bearer_token" and not (
-                    self.loaded.mcp.authenticates):
-                token = await self.login(user)
-            session = UserSession(user, token, self._world.key_for(user))
-            return await self.agent.run(session, text, trace_id)
-        except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
-            leaf = _leaf(exc)
-            if not isinstance(leaf, AGENT_FAILURES):
-                raise
-            reason = _describe_failure(leaf)
-            self.tap.record("error", "agent", "runtime", reason)
-            return TurnResult(user, text, f"The agent could not finish: {reason}", trace_id,
-                              self.settings.model, error=reason)
 
     # -- the scripted attacker -------------------------------------------------------
 
@@ -396,30 +402,12 @@ class PatternRunner:
             raise InputError(f"unknown tool {brief(tool, 40)!r}: choose one of "
                              f"{', '.join(names)}")
         text = f"(direct call, no model) {tool}({brief(json.dumps(arguments), 300)})"
-        with tracing(new_trace_id(), user) as trace_id:
-            self.tap.record("prompt", user, "agent", text, request_body=text)
-            try:
-                token = None
-                if self.loaded.mcp.user_credential == "bearer_token" and not (
-                        self.loaded.mcp.authenticates):
-                    token = await self.login(user)
-                session = UserSession(user, token, self._world.key_for(user))
-                call = await self.agent.call_directly(session, tool, arguments)
-                result = TurnResult(user, text, call.result, trace_id, "none (direct call)",
-                                    (call,))
-            except (*AGENT_FAILURES, BaseExceptionGroup) as exc:
-                leaf = _leaf(exc)
-                if not isinstance(leaf, AGENT_FAILURES):
-                    raise
-                reason = _describe_failure(leaf)
-                self.tap.record("error", "agent", "runtime", reason)
-                result = TurnResult(user, text, f"The call failed: {reason}", trace_id,
-                                    "none (direct call)", error=reason)
-            self.tap.record("answer", "agent", user, result.answer,
-                            response_body=result.answer, data={"model": result.model,
-                                                               "error": result.error})
-            return result
 
+        async def call(session: UserSession, trace_id: str) -> TurnResult:
+            done = await self.agent.call_directly(session, tool, arguments)
+            return TurnResult(user, text, done.result, trace_id, DIRECT_CALL, (done,))
+
+        return await self._turn(user, text, call, DIRECT_CALL)
 
 AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
                   PluginError, AuthError, DependencyError, LoginError, OAuthFlowError, MCPError)
