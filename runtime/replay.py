@@ -21,25 +21,27 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from jwt.algorithms import RSAAlgorithm
+from jwt.api_jws import get_algorithm_by_name
 
 from runtime.errors import InputError
 from runtime.http import EndpointMap
 from runtime.tokens import DecodedToken, brief, located_tokens
 from runtime.wire import Hop
-from stack.jose import b64url_encode, generate_rsa_key, public_jwk
+from stack.jose import b64url_encode, default_alg, generate_rsa_key, public_jwk
 
-SignWith = Literal["keep", "attacker", "none", "idp"]
+SignWith = Literal["keep", "attacker", "none", "idp", "holder"]
 SIGN_CHOICES: dict[SignWith, str] = {
     "keep": "the original signature (any change breaks it)",
-    "attacker": "the attacker's own RSA key (kid 'attacker-key', not in the IdP's JWKS)",
+    "attacker": "the attacker's own key (not in the IdP's JWKS, not the proof's holder)",
     "none": "no signature at all (alg: none)",
     "idp": "the IdP's own key: an oracle, as if it leaked (embedded stack only)",
+    "holder": "the DPoP key of the proof's holder, the MCP server: an oracle, as if it "
+              "leaked",
 }
 ATTACKER_KID = "attacker-key"
 DPOP_TYP = "dpop+jwt"
@@ -181,13 +183,19 @@ def _attacker_key() -> Any:
 
 
 class Signer:
-    """The keys a replay may sign with: the attacker's own, and the IdP's when known."""
+    """The keys a replay may sign with: the attacker's own, and, as oracles, the IdP's (when
+    it runs in this process) and the DPoP key of the MCP server (the proofs' holder)."""
 
-    def __init__(self, idp_key: tuple[str, Any] | None = None) -> None:
-        self.idp_key = idp_key   # (kid, private key) of the embedded IdP, or None
+    def __init__(self, idp_key: tuple[str, Any] | None = None,
+                 holder_key: Callable[[], Any] | None = None) -> None:
+        self.idp_key = idp_key          # (kid, private key) of the embedded IdP, or None
+        self.holder_key = holder_key    # the MCP server's DPoP key, made when first asked
 
-    def available(self) -> list[SignWith]:
-        return [s for s in SIGN_CHOICES if s != "idp" or self.idp_key is not None]
+    def choices(self, token: DecodedToken) -> list[SignWith]:
+        """How this token may be signed: a DPoP proof by its holder, a token by the IdP."""
+        oracle: SignWith = "holder" if _is_proof(token.header) else "idp"
+        known = self.holder_key if oracle == "holder" else self.idp_key
+        return ["keep", "attacker", "none", *([oracle] if known is not None else [])]
 
     def sign(self, header: dict[str, Any], claims: dict[str, Any], how: SignWith,
              original_signature: str) -> str:
@@ -197,21 +205,31 @@ class Signer:
         if how == "none":
             header["alg"] = "none"
             return f"{_segment(header)}.{_segment(claims)}."
-        if how == "idp":
-            if self.idp_key is None:
-                raise ReplayError("the IdP's key is only known on the embedded stack")
-            kid, key = self.idp_key
-        else:
-            kid, key = ATTACKER_KID, _attacker_key()
-        header["alg"] = "RS256"
-        if str(header.get("typ", "")).lower() == DPOP_TYP:   # a proof carries its own key
+        kid, key = self._key(how)
+        header["alg"] = default_alg(key)
+        if _is_proof(header):   # a proof carries its own public key, not a key id
             header["jwk"] = public_jwk(key.public_key())
             header.pop("kid", None)
         else:
             header["kid"] = kid
         signing_input = f"{_segment(header)}.{_segment(claims)}"
-        signature = RSAAlgorithm(RSAAlgorithm.SHA256).sign(signing_input.encode(), key)
+        signature = get_algorithm_by_name(header["alg"]).sign(signing_input.encode(), key)
         return f"{signing_input}.{b64url_encode(signature)}"
+
+    def _key(self, how: SignWith) -> tuple[str, Any]:
+        if how == "idp":
+            if self.idp_key is None:
+                raise ReplayError("the IdP's key is only known on the embedded stack")
+            return self.idp_key
+        if how == "holder":
+            if self.holder_key is None:
+                raise ReplayError("no DPoP key is known to sign with")
+            return "holder", self.holder_key()
+        return ATTACKER_KID, _attacker_key()
+
+
+def _is_proof(header: dict[str, Any]) -> bool:
+    return str(header.get("typ", "")).lower() == DPOP_TYP
 
 
 def _segment(value: dict[str, Any]) -> str:

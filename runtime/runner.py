@@ -358,9 +358,11 @@ class PatternRunner:
     # -- hands on: replay a hop, call a tool yourself ------------------------------------
 
     def signer(self) -> Signer:
-        """The keys a replay may sign with (the IdP's only when it runs in this process)."""
+        """The keys a replay may sign with (the IdP's only when it runs in this process, and
+        the MCP server's DPoP key)."""
         keys = getattr(getattr(self.stack.idp, "provider", None), "keys", None)
-        return Signer((keys.active.kid, keys.active.private_key) if keys else None)
+        return Signer((keys.active.kid, keys.active.private_key) if keys else None,
+                      lambda: self.mcp_context.dpop_key)
 
     async def replay(self, request: HttpRequest, notes: Sequence[str] = ()) -> ReplayResult:
         """Send `request` again (edited or not) in a trace of its own, on the wire as a

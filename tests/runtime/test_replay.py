@@ -156,7 +156,7 @@ def test_each_signing_choice_signs_as_it_says():
 def test_the_idp_oracle_needs_the_key():
     raw = _token({"sub": "alice"})
     request = HttpRequest("GET", "http://127.0.0.1/x", (("Authorization", f"Bearer {raw}"),))
-    assert Signer().available() == ["keep", "attacker", "none"]
+    assert Signer().choices(decode_unverified(raw)) == ["keep", "attacker", "none"]
     with pytest.raises(ReplayError, match="embedded stack"):
         apply_edits(request, [TokenEdit(0, sign="idp")], Signer())
     with pytest.raises(ReplayError, match="no token 3"):
@@ -244,18 +244,30 @@ async def test_removing_act_under_p07_changes_whom_the_audit_names(stack):
         assert refused.status == 401 and "Signature" in refused.reason
 
 
-async def test_a_stale_dpop_proof_is_refused_under_p08(stack):
+async def test_dpop_proofs_replayed_as_is_stale_or_by_another_key_are_refused(stack):
     async with PatternRunner("p08", stack=stack) as runner:
         hop = await service_hop(runner)
         request = HttpRequest.from_hop(hop)
         again = await runner.replay(request)      # the very same proof, a second time
         assert again.status == 401 and "already used" in again.reason
         slot = next(s for s in request.tokens() if s.where == "dpop")
-        stale, notes = apply_edits(request, [
-            TokenEdit(slot.index, {"iat": parse_value("@now-10m", runner.clock.now()),
-                                   "jti": "fresh-jti"}, sign="attacker")], runner.signer())
-        result = await runner.replay(stale, notes)
-    assert result.status == 401 and result.decided_by == "service"
+        signer = runner.signer()
+        assert signer.choices(slot.token) == ["keep", "attacker", "none", "holder"]
+        assert signer.choices(request.tokens()[0].token)[-1] == "idp"
+        fresh_jti = {"jti": "fresh-jti"}
+        stale = {"iat": parse_value("@now-10m", runner.clock.now()), **fresh_jti}
+        outcomes = {}
+        for sign, claims in (("holder", fresh_jti), ("holder", stale), ("attacker", fresh_jti)):
+            edited, notes = apply_edits(request, [TokenEdit(slot.index, claims, sign=sign)],
+                                        signer)
+            result = await runner.replay(edited, notes)
+            outcomes[(sign, "iat" in claims)] = (result.status, result.reason)
+    # the holder's key with a fresh jti: accepted (the oracle isolates one check at a time)
+    assert outcomes[("holder", False)][0] == 200
+    assert outcomes[("holder", True)][0] == 401 and "older than" in outcomes[("holder", True)][1]
+    assert outcomes[("attacker", False)][0] == 401
+    assert "thumbprint" in outcomes[("attacker", False)][1] or "cnf" in outcomes[
+        ("attacker", False)][1]
 
 
 async def test_a_replay_to_the_mcp_server_and_the_idp(p06):
