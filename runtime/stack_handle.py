@@ -29,30 +29,43 @@ class StackHandle:
     endpoints: StackEndpoints | None = None
     _idp: object | None = None
     _opa: object | None = None
+    _starting: asyncio.Lock | None = field(default=None, repr=False)
 
     @property
     def mode(self) -> str:
         return self.settings.stack
 
     async def start(self) -> StackEndpoints:
+        """Start (or reach) the stack once: callers that arrive while it starts wait for
+        that start instead of starting a second IdP and OPA."""
         if self.endpoints is not None:
             return self.endpoints
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self.endpoints is None:
+                await self._start()
+        assert self.endpoints is not None
+        return self.endpoints
+
+    async def _start(self) -> None:
         if self.settings.stack == "embedded":
             from stack.idp import EmbeddedIdP
             from stack.opa import EmbeddedOPA
 
             idp = EmbeddedIdP(clock=self.clock)
-            opa = EmbeddedOPA()
             await idp.start()
+            self._idp = idp                 # held as soon as it runs: stop() stops it
+            opa = EmbeddedOPA()
             await opa.start()
-            self._idp, self._opa = idp, opa
+            self._opa = opa
             self.endpoints = _endpoints(idp.base_url, opa.base_url, self.settings.realm)
         else:
-            self.endpoints = _endpoints(
+            endpoints = _endpoints(
                 self.settings.keycloak_url, self.settings.opa_url, self.settings.realm
             )
-            await check_external(self.endpoints, self.settings.timeout)
-        return self.endpoints
+            await check_external(endpoints, self.settings.timeout)
+            self.endpoints = endpoints      # only once it answers: a retry checks again
 
     async def stop(self) -> None:
         servers = [s for s in (self._idp, self._opa) if s is not None]
