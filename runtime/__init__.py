@@ -66,6 +66,25 @@ _EXPORTS: dict[str, str] = {
     "RunnerError": "runtime.errors",
     "Decision": "runtime.identity",
     "Identity": "runtime.identity",
+    "ToolSchema": "runtime.runner",
+    "Comparison": "runtime.compare",
+    "Row": "runtime.compare",
+    "compare_with": "runtime.compare",
+    "decision_of": "runtime.compare",
+    "HttpRequest": "runtime.replay",
+    "ReplayError": "runtime.replay",
+    "ReplayResult": "runtime.replay",
+    "SIGN_CHOICES": "runtime.replay",
+    "SignWith": "runtime.replay",
+    "Signer": "runtime.replay",
+    "TokenEdit": "runtime.replay",
+    "edit_token": "runtime.replay",
+    "parse_headers": "runtime.replay",
+    "headers_text": "runtime.replay",
+    "edit_from_json": "runtime.replay",
+    "parse_value": "runtime.replay",
+    "retarget": "runtime.replay",
+    "located_tokens": "runtime.tokens",
     "ExplorerError": "stack.errors",
 }
 
@@ -73,12 +92,14 @@ __all__ = [
     "CODE_FILES",
     "COLUMN_NAMES",
     "Cell",
+    "Comparison",
     "DEMO_EPOCH",
     "Decision",
     "DecodedToken",
     "ExplorerError",
     "HOP_KINDS",
     "Hop",
+    "HttpRequest",
     "Identity",
     "InputError",
     "KeySource",
@@ -88,18 +109,26 @@ __all__ = [
     "PatternRunner",
     "ProgressFn",
     "Redactor",
+    "ReplayError",
+    "ReplayResult",
+    "Row",
     "RunnerError",
+    "SIGN_CHOICES",
     "STEPS",
     "STEP_IDS",
     "Settings",
     "SettingsError",
     "SharedCode",
+    "SignWith",
+    "Signer",
     "StackHandle",
     "StackMode",
     "StackUnavailable",
     "StepId",
     "StepResult",
+    "TokenEdit",
     "ToolInvocation",
+    "ToolSchema",
     "TurnResult",
     "USERS",
     "WireTap",
@@ -107,16 +136,25 @@ __all__ = [
     "brief",
     "calls",
     "claims_diff",
+    "compare_with",
+    "decision_of",
     "decode_unverified",
     "discover",
+    "edit_from_json",
+    "edit_token",
     "expected",
     "expected_columns",
     "find",
     "find_shared",
     "find_tokens",
+    "headers_text",
     "hop_to_dict",
     "load",
+    "located_tokens",
+    "parse_headers",
+    "parse_value",
     "printable",
+    "retarget",
     "run_matrix",
     "run_pattern",
     "shared_code",
@@ -128,6 +166,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from runtime.agent import ToolInvocation, TurnResult
+    from runtime.compare import Comparison, Row, compare_with, decision_of
     from runtime.contract import COLUMN_NAMES, expected, expected_columns
     from runtime.errors import InputError, RunnerError
     from runtime.export import hop_to_dict, to_curl, to_har, to_jsonl
@@ -142,7 +181,22 @@ if TYPE_CHECKING:
         shared_code,
         unified_diff,
     )
-    from runtime.runner import PatternRunner
+    from runtime.replay import (
+        SIGN_CHOICES,
+        HttpRequest,
+        ReplayError,
+        ReplayResult,
+        Signer,
+        SignWith,
+        TokenEdit,
+        edit_from_json,
+        edit_token,
+        headers_text,
+        parse_headers,
+        parse_value,
+        retarget,
+    )
+    from runtime.runner import PatternRunner, ToolSchema
     from runtime.script import STEP_IDS, STEPS, StepId, StepResult
     from runtime.services.world import USERS, KeySource, World
     from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
@@ -153,6 +207,7 @@ if TYPE_CHECKING:
         claims_diff,
         decode_unverified,
         find_tokens,
+        located_tokens,
         printable,
     )
     from runtime.wire import HOP_KINDS, Hop, Redactor, WireTap

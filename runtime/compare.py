@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,21 +214,31 @@ def check_request(patterns: Sequence[str], prompt: str | None, step: str | None)
         raise InputError(f"unknown step {step!r}: choose one of {', '.join(STEPS)}")
 
 
+async def compare_with(make_runner: Callable[[str], PatternRunner], patterns: Sequence[str],
+                       *, user: str = "alice", prompt: str | None = None,
+                       step: str | None = None) -> Comparison:
+    """Run the same prompt or step under two patterns (each on the runner `make_runner`
+    gives for it, started and stopped here) and align their hops."""
+    check_request(patterns, prompt, step)
+    sides: list[Side] = []
+    for pattern in patterns:
+        async with make_runner(pattern) as runner:
+            sides.append(await run_side(runner, user, prompt, step))
+    what = f"step {step}" if step else f"{user}: {prompt}"
+    return Comparison(user, what, sides[0], sides[1], align(sides[0].hops, sides[1].hops))
+
+
 async def compare(settings: Settings, patterns: Sequence[str], *, user: str = "alice",
                   prompt: str | None = None, step: str | None = None,
                   stack: StackHandle | None = None) -> Comparison:
-    """Run the same prompt or step under two patterns (one shared stack) and align them."""
+    """`compare_with` on runners sharing one stack (started here unless given)."""
     check_request(patterns, prompt, step)
-    own = stack is None
     handle = stack or StackHandle(settings)
     await handle.start()
-    sides: list[Side] = []
     try:
-        for pattern in patterns:
-            async with PatternRunner(pattern, settings=settings, stack=handle) as runner:
-                sides.append(await run_side(runner, user, prompt, step))
+        return await compare_with(
+            lambda pattern: PatternRunner(pattern, settings=settings, stack=handle),
+            patterns, user=user, prompt=prompt, step=step)
     finally:
-        if own:
+        if stack is None:
             await handle.stop()
-    what = f"step {step}" if step else f"{user}: {prompt}"
-    return Comparison(user, what, sides[0], sides[1], align(sides[0].hops, sides[1].hops))

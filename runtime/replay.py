@@ -318,6 +318,54 @@ def edit_token(token: DecodedToken, edit: TokenEdit, signer: Signer) -> tuple[st
     return raw, notes
 
 
+def edit_from_json(token: DecodedToken, header_text: str, claims_text: str,
+                   sign: SignWith, slot: int = 0) -> TokenEdit:
+    """The edit that turns `token` into the header and claims written as JSON (an editor's
+    text): changed and added members are set, missing ones removed."""
+    header, claims = _json_object(header_text, "header"), _json_object(claims_text, "claims")
+    changed = {k: v for k, v in claims.items() if token.claims.get(k, _ABSENT) != v}
+    removed = tuple(k for k in token.claims if k not in claims)
+    new_header = {k: v for k, v in header.items() if token.header.get(k, _ABSENT) != v}
+    return TokenEdit(slot, changed, removed, new_header, sign)
+
+
+_ABSENT = object()
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    def no_constant(name: str) -> Any:
+        raise ReplayError(f"the {what}: {name} is not JSON; quote it to send it as text")
+
+    try:
+        value = json.loads(text, parse_constant=no_constant)
+    except ReplayError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise ReplayError(f"the {what} are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ReplayError(f"the {what} must be a JSON object")
+    return value
+
+
+def headers_text(headers: Sequence[tuple[str, str]]) -> str:
+    """Headers as an editor shows them: `Name: value`, one per line."""
+    return "\n".join(f"{name}: {value}" for name, value in headers)
+
+
+def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
+    """`Name: value` lines (blank lines skipped) as header pairs; ReplayError names a bad
+    line."""
+    pairs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _HEADER_NAME.fullmatch(name.strip()):
+            raise ReplayError(f"header line {number} is not `Name: value`: {brief(line, 40)}")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
 def _lookup(claims: dict[str, Any], path: str) -> Any:
     node: Any = claims
     for part in path.split("."):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runtime import (
     DEMO_EPOCH,
@@ -34,7 +34,19 @@ from runtime import (
 from stack.clock import Clock
 
 if TYPE_CHECKING:
-    from runtime import Cell, PatternRunner, ProgressFn, StackHandle, StepResult, TurnResult
+    from runtime import (
+        Cell,
+        Comparison,
+        HttpRequest,
+        PatternRunner,
+        ProgressFn,
+        ReplayResult,
+        Signer,
+        StackHandle,
+        StepResult,
+        ToolSchema,
+        TurnResult,
+    )
 
 HopSink = Callable[[str, Hop], None]
 
@@ -183,6 +195,47 @@ class ExplorerSession:
             return UserInfo(name, pattern_id, person.role, person.department,
                             person.reports_to or "(nobody)", runner.world.key_for(name),
                             runner.loaded.mcp.user_credential, token, problem)
+
+    # -- hands on -----------------------------------------------------------------------
+
+    async def replay(self, pattern_id: str, request: HttpRequest,
+                     notes: list[str]) -> ReplayResult:
+        """Resend `request` under the live runner (to its current server for the party the
+        request went to: a hop from before a pattern switch had other ports)."""
+        from runtime import retarget
+
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            request, moved = retarget(request, runner.endpoints)
+            return await runner.replay(request, [*moved, *notes])
+
+    async def signer(self, pattern_id: str) -> Signer:
+        async with self.lock:
+            return (await self._ready(pattern_id)).signer()
+
+    async def tool_schemas(self, pattern_id: str) -> list[ToolSchema]:
+        async with self.lock:
+            return await (await self._ready(pattern_id)).tool_schemas()
+
+    async def call_tool(self, pattern_id: str, user: str, tool: str,
+                        arguments: dict[str, Any]) -> TurnResult:
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            return await runner.call_tool(user, tool, arguments)
+
+    async def compare(self, patterns: tuple[str, str], user: str, prompt: str | None,
+                      step: str | None) -> Comparison:
+        """The prompt or step under both patterns, each on a runner and tap of its own (the
+        live pattern's wire stays as it was)."""
+        from runtime import PatternRunner, compare_with
+
+        def runner(pattern_id: str) -> PatternRunner:
+            return PatternRunner(self._info(pattern_id), settings=self.settings,
+                                 stack=self.stack, tap=WireTap(self._redactor()),
+                                 keys=self._keys())
+
+        async with self.lock:
+            return await compare_with(runner, patterns, user=user, prompt=prompt, step=step)
 
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:

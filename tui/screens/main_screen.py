@@ -56,6 +56,9 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("r", "toggle_reveal", "Reveal secrets", show=False, id="secrets.reveal"),
         Binding("e", "export_session", "Export HAR+JSONL", show=False, id="export.session"),
         Binding("x", "export_curl", "Hop as curl", show=False, id="export.curl"),
+        Binding("R", "replay", "Edit & replay hop",
+                tooltip="Edit the selected hop (claims, headers, signature) and send it again",
+                id="hop.replay"),
         Binding("escape", "leave", "Leave input / restore", show=False, id="focus.leave"),
     ]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import RichLog
 
-from runtime import claims_diff
+from runtime import Hop, HttpRequest, ReplayError, ReplayResult, claims_diff
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result
@@ -16,6 +16,8 @@ from tui.widgets.user_pane import UserPane
 from tui.widgets.wire_view import WireView
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from textual.widget import Widget
 
 
@@ -149,6 +151,42 @@ class PaneActions(MainBase):
             return
         self.app.copy_to_clipboard(command)
         self.notify(f"Copied to the clipboard and wrote {path}", title=f"Hop {hop.seq} as curl")
+
+    # -- hands on: replay a hop, call a tool, compare two patterns -----------------------
+
+    def action_replay(self) -> None:
+        hop = self.query_one(WireView).selected
+        if hop is None or not (hop.method and hop.url):
+            self.notify("Select an HTTP hop in the Wire pane first (4, then ↑/↓), then R.",
+                        severity="warning")
+            return
+        self.start_work(self._open_replay, hop, group="replay", exclusive=True)
+
+    async def _open_replay(self, hop: Hop) -> None:
+        from tui.screens.replay_screen import ReplayScreen
+        from tui.screens.runs import ui_errors
+
+        explorer, pattern = self.explorer, self.pattern
+        try:
+            signer = await explorer.call(explorer.session.signer(pattern))
+        except ui_errors() as exc:
+            self.notify(str(exc), title="Replay", severity="error")
+            return
+
+        def send(request: HttpRequest, notes: list[str]) -> Awaitable[ReplayResult]:
+            return explorer.call(explorer.session.replay(pattern, request, notes))
+
+        def done(seq: int | None) -> None:
+            if seq is not None:
+                self.action_focus_pane("wire")
+                self.call_after_refresh(self.query_one(WireView).select_seq, seq)
+
+        try:
+            screen = ReplayScreen(hop, pattern, signer, explorer.masker, explorer.now(), send)
+        except ReplayError as exc:
+            self.notify(str(exc), title="Replay", severity="warning")
+            return
+        self.app.push_screen(screen, done)
 
     # -- other screens ------------------------------------------------------------------
 

@@ -159,6 +159,14 @@ class WireView(Vertical):
         row = self.table.cursor_row
         return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
 
+    def select_seq(self, seq: int) -> bool:
+        """Put the cursor on hop `seq` when it is shown (False when filtered out or absent)."""
+        for row, hop in enumerate(self.shown):
+            if hop.seq == seq:
+                self.table.move_cursor(row=row, animate=False)
+                return True
+        return False
+
     def trace_of(self, hop: Hop) -> list[Hop]:
         return [h for h in self.hops if h.trace_id == hop.trace_id and h.seq <= hop.seq]
 
