@@ -12,7 +12,7 @@ from typing import Any
 
 from agent_auth.commands import CliError, dump_json, hop_line
 from runtime import Hop, PatternRunner, Settings, brief, hop_to_dict, printable
-from runtime.compare import Comparison, Row, check_request, compare
+from runtime.compare import Comparison, check_request, compare
 from runtime.replay import (
     SIGN_CHOICES,
     HttpRequest,
@@ -252,17 +252,6 @@ def one_line(text: str) -> str:
     return printable(" ".join(text.split()))
 
 
-MARKS = {"same": " ", "differs": "≠", "left": "<", "right": ">"}
-
-
-def row_mark(row: Row) -> str:
-    if row.left is None:
-        return MARKS["right"]
-    if row.right is None:
-        return MARKS["left"]
-    return MARKS["differs"] if row.differences else MARKS["same"]
-
-
 def _cell(hop: Hop | None, width: int) -> str:
     if hop is None:
         return " " * width
@@ -279,7 +268,7 @@ def render_comparison(result: Comparison, width: int = 160) -> str:
     lines = [printable(f"compare {left} | {right}   {result.what}"),
              f"   {left:<{column}} {right}"]
     for row in result.rows:
-        lines.append(f" {row_mark(row)} {_cell(row.left, column)} {_cell(row.right, column)}"
+        lines.append(f" {row.mark} {_cell(row.left, column)} {_cell(row.right, column)}"
                      .rstrip())
         shown = [d for d in row.differences if not d.startswith("only on the")]
         for difference in shown:

@@ -47,11 +47,24 @@ class Side:
                 "hops": [hop_brief(h) for h in self.hops]}
 
 
+#: How a row reads in a side-by-side view.
+MARKS = {"same": " ", "differs": "≠", "left": "<", "right": ">"}
+
+
 @dataclass(frozen=True)
 class Row:
     left: Hop | None
     right: Hop | None
     differences: tuple[str, ...] = ()
+
+    @property
+    def mark(self) -> str:
+        """≠ a pair that differs, < a hop only on the left, > only on the right."""
+        if self.left is None:
+            return MARKS["right"]
+        if self.right is None:
+            return MARKS["left"]
+        return MARKS["differs"] if self.differences else MARKS["same"]
 
     def to_json(self) -> dict[str, Any]:
         return {"left": hop_brief(self.left) if self.left else None,

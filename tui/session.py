@@ -76,6 +76,13 @@ class UserInfo:
     token_error: str = ""
 
 
+@dataclass(frozen=True)
+class ToolForm:
+    schemas: list[ToolSchema]
+    api_key: str
+    passes_key: bool    # the pattern has the model pass the user's key as `api_key`
+
+
 @dataclass
 class ScriptRun:
     """The script over several patterns, each on its own tap so cells drill down to hops."""
@@ -213,9 +220,14 @@ class ExplorerSession:
         async with self.lock:
             return (await self._ready(pattern_id)).signer()
 
-    async def tool_schemas(self, pattern_id: str) -> list[ToolSchema]:
+    async def tool_form(self, pattern_id: str, user: str) -> ToolForm:
+        """What the tool-call form needs: the schemas, and the user's key where the pattern
+        has the model pass it (no login: the call logs in if the pattern needs it)."""
         async with self.lock:
-            return await (await self._ready(pattern_id)).tool_schemas()
+            runner = await self._ready(pattern_id)
+            name = runner.check_user(user)
+            return ToolForm(await runner.tool_schemas(), runner.world.key_for(name),
+                            runner.loaded.mcp.user_credential == "api_key_argument")
 
     async def call_tool(self, pattern_id: str, user: str, tool: str,
                         arguments: dict[str, Any]) -> TurnResult:

@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
-from tui_helpers import main_screen, send_prompt, settle, shown_row
+import json
 
+from textual.widgets import DataTable
+from tui_helpers import chat_text, main_screen, send_prompt, settle, shown_row, shown_text
+
+from tui.screens.compare_screen import CompareScreen
 from tui.screens.replay_screen import ReplayScreen
+from tui.screens.tool_call_screen import ToolCallScreen
 from tui.widgets.wire_view import WireView
 
 
-async def open_replay(pilot, app, predicate) -> ReplayScreen:
-    screen = main_screen(app)
-    await pilot.press("escape", "4")
-    wire = screen.query_one(WireView)
-    row = await shown_row(pilot, wire, predicate)
-    wire.table.move_cursor(row=row)
-    await pilot.pause(0.1)
-    await pilot.press("R")
-    for _ in range(100):
-        if isinstance(app.screen, ReplayScreen):
-            break
+async def until(pilot, condition, what: str, timeout: float = 20.0) -> None:
+    """Wait (on the app's own clock) until `condition()` holds; the runtime is a thread."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout, f"timed out waiting for {what}"
         await pilot.pause(0.05)
-    assert isinstance(app.screen, ReplayScreen)
+        waited += 0.05
+
+
+async def screen_opened(pilot, app, kind):
+    await until(pilot, lambda: isinstance(app.screen, kind), kind.__name__)
     await pilot.pause(0.1)
     return app.screen
 
 
-async def wait_result(pilot, replay: ReplayScreen, count: int = 1):
-    for _ in range(200):
-        if len(replay.results) >= count:
-            return replay.results[-1]
-        await pilot.pause(0.05)
-    raise AssertionError("no replay result")
+async def open_replay(pilot, app, predicate) -> ReplayScreen:
+    await pilot.press("escape", "4")
+    wire = main_screen(app).query_one(WireView)
+    wire.table.move_cursor(row=await shown_row(pilot, wire, predicate))
+    await pilot.pause(0.1)
+    await pilot.press("R")
+    return await screen_opened(pilot, app, ReplayScreen)
+
+
+async def wait_result(pilot, screen, count: int = 1):
+    """The `count`-th answer a replay or tool-call screen got."""
+    await until(pilot, lambda: len(screen.results) >= count, "an answer")
+    return screen.results[-1]
 
 
 async def test_expire_a_token_and_replay_it_under_p06(make_app):
@@ -150,3 +160,104 @@ async def test_a_masked_api_key_is_sent_as_captured(make_app):
         await pilot.press("ctrl+s")
         result = await wait_result(pilot, replay)
         assert result.status == 200
+
+
+async def open_call(pilot, app) -> ToolCallScreen:
+    await pilot.press("escape", "T")
+    return await screen_opened(pilot, app, ToolCallScreen)
+
+
+async def test_dave_calls_manage_users_himself_under_p06(make_app):
+    app = make_app(patterns=("p06",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        main_screen(app).switch_user("dave")
+        await settle(pilot, app)
+        screen = await open_call(pilot, app)
+        await pilot.press("down", "down")          # read_data -> write_data -> manage_users
+        await pilot.pause(0.3)
+        assert screen.tool == "manage_users"
+        screen.query_one("#arg-action").value = "set_role"
+        screen.query_one("#arg-username").value = "dave"
+        screen.query_one("#arg-role").value = "admin"
+        await pilot.pause(0.1)
+        assert json.loads(screen.query_one("#call-args").text) == {
+            "action": "set_role", "username": "dave", "role": "admin"}
+        await pilot.press("ctrl+s")
+        result = await wait_result(pilot, screen)
+        assert result.model == "none (direct call)"
+        assert json.loads(result.answer)["error"]["decided_by"] == "OPA"
+        await pilot.press("escape")
+        await settle(pilot, app)
+        chat = chat_text(app)
+        assert "(direct call, no model) manage_users" in chat
+        kinds = [h.kind for h in main_screen(app).query_one(WireView).hops
+                 if h.trace_id == result.trace_id]
+        assert "llm" not in kinds and "service" in kinds
+
+
+async def test_under_p03_the_key_field_holds_the_users_key_and_another_can_be_used(make_app):
+    app = make_app(patterns=("p03",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        main_screen(app).switch_user("dave")
+        await settle(pilot, app)
+        screen = await open_call(pilot, app)
+        shown = screen.query_one("#call-args").text
+        assert "••••" in shown and "ak_dave_" not in shown   # masked until revealed
+        assert screen.query_one("#arg-api_key").password
+        await pilot.press("ctrl+s")
+        own = await wait_result(pilot, screen)
+        assert {e["owner"] for e in json.loads(own.answer)["expenses"]} == {"dave"}
+        alices = main_screen(app).explorer.session.runner.world.key_for("alice")
+        screen.query_one("#arg-api_key").value = alices
+        await pilot.press("ctrl+s")
+        stolen = await wait_result(pilot, screen, 2)
+        assert {e["owner"] for e in json.loads(stolen.answer)["expenses"]} == {"alice"}
+
+
+async def test_odd_argument_types_come_back_as_an_answer(make_app):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        screen = await open_call(pilot, app)
+        for count, text in enumerate(['{"kind": 5}', '{"kind": "expenses", "query": 1e308}',
+                                      '{"kind": ["a", {"b": null}]}'], 1):
+            screen.query_one("#call-args").text = text
+            await pilot.press("ctrl+s")
+            result = await wait_result(pilot, screen, count)
+            assert result.error is None and "error" in result.answer.lower()
+        screen.query_one("#call-args").text = "[1, 2]"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert len(screen.results) == 3
+        assert any("JSON object" in n.message for n in app._notifications)
+
+
+async def test_compare_p05_and_p06_side_by_side(make_app):
+    app = make_app(patterns=("p05", "p06", "p07"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        await send_prompt(pilot, app, "What are my expenses?")
+        before = len(main_screen(app).query_one(WireView).hops)
+        await pilot.press("escape", "D")
+        screen = await screen_opened(pilot, app, CompareScreen)
+        await until(pilot, lambda: screen.result is not None, "the comparison")
+        result = screen.result
+        assert result is not None and (result.left.pattern, result.right.pattern) == (
+            "p05", "p06")
+        assert result.what == "alice: What are my expenses?"
+        marks = [screen.query_one(DataTable).get_row_at(i)[0].plain
+                 for i in range(len(result.rows))]
+        assert ">" in marks and "≠" in marks
+        detail = shown_text(app, "#compare-detail")
+        assert "hops differ" in detail and "p06:" in detail
+        screen.query_one("#compare-step").value = "A5"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screen.result is not result, "the step's comparison")
+        assert screen.result.what == "step A5"
+        assert screen.result.left.outcome.startswith("ALLOW")
+        assert screen.result.right.outcome.startswith("DENY")
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert len(main_screen(app).query_one(WireView).hops) == before  # wire untouched

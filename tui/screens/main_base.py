@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 from textual.worker import Worker
 
 from tui.chat_history import ChatKey
 from tui.explorer import Explorer
+
+if TYPE_CHECKING:
+    from runtime import TurnResult
 
 
 class MainBase(Screen[None]):
@@ -56,4 +59,7 @@ class MainBase(Screen[None]):
         raise NotImplementedError
 
     def ingest_hops(self) -> None:
+        raise NotImplementedError
+
+    async def direct_call(self, tool: str, arguments: dict[str, Any]) -> TurnResult:
         raise NotImplementedError

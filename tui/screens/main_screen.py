@@ -56,9 +56,15 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("r", "toggle_reveal", "Reveal secrets", show=False, id="secrets.reveal"),
         Binding("e", "export_session", "Export HAR+JSONL", show=False, id="export.session"),
         Binding("x", "export_curl", "Hop as curl", show=False, id="export.curl"),
-        Binding("R", "replay", "Edit & replay hop",
+        Binding("R", "replay", "Replay hop",
                 tooltip="Edit the selected hop (claims, headers, signature) and send it again",
                 id="hop.replay"),
+        Binding("T", "call_tool", "Call tool",
+                tooltip="Call read_data, write_data or manage_users yourself, no model",
+                id="tool.call"),
+        Binding("D", "compare", "Compare",
+                tooltip="The same prompt or step under two patterns, hop by hop",
+                id="screen.compare"),
         Binding("escape", "leave", "Leave input / restore", show=False, id="focus.leave"),
     ]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import RichLog
 
-from runtime import Hop, HttpRequest, ReplayError, ReplayResult, claims_diff
+from runtime import Comparison, Hop, HttpRequest, ReplayError, ReplayResult, claims_diff
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result
@@ -187,6 +187,44 @@ class PaneActions(MainBase):
             self.notify(str(exc), title="Replay", severity="warning")
             return
         self.app.push_screen(screen, done)
+
+    def action_call_tool(self) -> None:
+        self.start_work(self._open_call, group="call", exclusive=True)
+
+    async def _open_call(self) -> None:
+        from tui.screens.runs import ui_errors
+        from tui.screens.tool_call_screen import ToolCallScreen
+
+        explorer, pattern, user = self.explorer, self.pattern, self.user
+        try:
+            form = await explorer.call(explorer.session.tool_form(pattern, user))
+        except ui_errors() as exc:
+            self.notify(str(exc), title="Call a tool", severity="error")
+            return
+        self.app.push_screen(ToolCallScreen(form.schemas, user, pattern, form.api_key,
+                                            form.passes_key, self.direct_call,
+                                            explorer.masker))
+
+    def action_compare(self) -> None:
+        from tui.screens.compare_screen import CompareScreen
+
+        explorer = self.explorer
+        ids = [p.id for p in explorer.patterns]
+        if len(ids) < 2:
+            self.notify("Comparing needs two patterns.", severity="warning")
+            return
+        index = ids.index(self.pattern) if self.pattern in ids else 0
+        left, right = (ids[index], ids[index + 1]) if index + 1 < len(ids) else (
+            ids[index - 1], ids[index])
+        said = [e.text for e in explorer.history.get(self.key) if e.kind == "user"]
+        prompt = said[-1] if said else "What are my expenses?"
+
+        def run(patterns: tuple[str, str], user: str, text: str | None,
+                step: str | None) -> Awaitable[Comparison]:
+            return explorer.call(explorer.session.compare(patterns, user, text, step))
+
+        self.app.push_screen(CompareScreen(explorer.patterns, left, right, self.user, prompt,
+                                           run, explorer.masker))
 
     # -- other screens ------------------------------------------------------------------
 

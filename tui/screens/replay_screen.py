@@ -91,7 +91,17 @@ class ReplayScreen(Screen[int | None]):
     ReplayScreen #replay-claims { height: 2fr; }
     ReplayScreen #replay-result { height: auto; max-height: 8; padding: 0 1;
                                   border-top: solid $accent; }
+    /* small terminals: one column that scrolls, the token first */
+    ReplayScreen.-narrow #replay-panes { layout: vertical; overflow-y: auto; }
+    ReplayScreen.-narrow #replay-request, ReplayScreen.-narrow #replay-token {
+        height: auto; }
+    ReplayScreen.-narrow Label { margin: 0; }
+    ReplayScreen.-narrow #replay-headers { height: 8; }
+    ReplayScreen.-narrow #replay-body { height: 4; }
+    ReplayScreen.-narrow #replay-jwt-header { height: 6; }
+    ReplayScreen.-narrow #replay-claims { height: 14; }
     """
+    NARROW_BELOW = 110
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="replay.back"),
@@ -127,6 +137,7 @@ class ReplayScreen(Screen[int | None]):
                                    ("   x expire · a audience · d drop act · o stale proof · "
                                     "ctrl+s send", "dim")), id="replay-title")
         with Horizontal(id="replay-panes"):
+            yield from self._token_column()
             with Vertical(id="replay-request"):
                 yield Label("request (method and URL)")
                 yield Input(f"{self.original.method} {self.original.url}", id="replay-line")
@@ -137,18 +148,20 @@ class ReplayScreen(Screen[int | None]):
                 yield Label("body")
                 yield TextArea(self._shown(self.original.body), id="replay-body",
                                soft_wrap=True)
-            with Vertical(id="replay-token"):
-                yield Label("tokens in this request (↑/↓ picks one to edit)")
-                yield OptionList(*self._token_options(), id="replay-tokens")
-                yield Label("JWT header (JSON)")
-                yield TextArea("", id="replay-jwt-header", soft_wrap=True)
-                yield Label("claims (JSON)")
-                yield TextArea("", id="replay-claims", soft_wrap=True)
-                yield Label("sign the edited token with")
-                yield Select([], id="replay-sign", allow_blank=True, prompt="(no token)")
         yield Static(Text("Edit, then ctrl+s sends. Or one key: x, a, d, o.", style="dim"),
                      id="replay-result")
         yield Footer()
+
+    def _token_column(self) -> ComposeResult:
+        with Vertical(id="replay-token"):
+            yield Label("tokens in this request (↑/↓ picks one to edit)")
+            yield OptionList(*self._token_options(), id="replay-tokens")
+            yield Label("JWT header (JSON)")
+            yield TextArea("", id="replay-jwt-header", soft_wrap=True)
+            yield Label("claims (JSON)")
+            yield TextArea("", id="replay-claims", soft_wrap=True)
+            yield Label("sign the edited token with")
+            yield Select([], id="replay-sign", allow_blank=True, prompt="(no token)")
 
     def _shown(self, text: str) -> str:
         """Text as the editor shows it: each JWT as its placeholder (edited on the right),
@@ -176,7 +189,11 @@ class ReplayScreen(Screen[int | None]):
         return [Option(Text(printable(f"{i}: {d.token.label} (in {d.where})")), id=str(i))
                 for i, d in enumerate(self.drafts)]
 
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < self.NARROW_BELOW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.width < self.NARROW_BELOW, "-narrow")
         tokens = self.query_one("#replay-tokens", OptionList)
         tokens.focus()
         if self.drafts:

@@ -7,7 +7,7 @@ unreachable stack) become a chat line and a notification; nothing reaches a trac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.worker import get_current_worker
 
@@ -20,7 +20,7 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.user_pane import UserPane
 
 if TYPE_CHECKING:
-    from runtime import StepResult
+    from runtime import StepResult, TurnResult
     from tui.screens.main_screen import MainScreen
 
 
@@ -125,6 +125,21 @@ class RunsMixin(MainBase):
             self.notify(str(exc), title="Prompt not sent", severity="error")
         finally:
             self._release()
+
+    async def direct_call(self, tool: str, arguments: dict[str, Any]) -> TurnResult:
+        """Call `tool` as the current user under the current pattern (no model); its hops
+        reach the chat like a prompt's. Raises what the runtime raises (the caller says it)."""
+        from runtime import RunnerError
+
+        if not self._claim(f"{self.user} calls {tool}"):
+            raise RunnerError(f"still busy: {self.busy}")
+        key = self._job = self.key
+        try:
+            return await self.explorer.call(
+                self.explorer.session.call_tool(key[0], key[1], tool, arguments))
+        finally:
+            self._release()
+            self.refresh_user()   # a call can change a role
 
     def run_step(self, step_id: str) -> None:
         from runtime import STEPS
