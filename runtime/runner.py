@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ import openai
 from mcp.client.auth import OAuthFlowError
 from mcp.shared.exceptions import MCPError
 
+from runtime import display
 from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
 from runtime.errors import InputError, RunnerError
@@ -51,7 +52,7 @@ from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
 from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
-from runtime.settings import Settings, StackMode
+from runtime.settings import DEMO_EPOCH, Settings, StackMode
 from runtime.stack_handle import StackHandle
 from runtime.tokens import brief
 from runtime.wire import Redactor, WireTap, current_trace, current_user, new_trace_id, tracing
@@ -410,6 +411,43 @@ class PatternRunner:
             return TurnResult(user, text, done.result, trace_id, DIRECT_CALL, (done,))
 
         return await self._turn(user, text, call, DIRECT_CALL)
+
+    # -- notebooks and the REPL (runtime/display.py) ---------------------------------------
+
+    @classmethod
+    def for_notebook(cls, pattern: str | PatternInfo, **kwargs: Any) -> PatternRunner:
+        """Settings from the environment, fixed demo keys and, on the embedded stack, the
+        demo's frozen clock: a notebook's outputs come out the same on every run."""
+        runner = cls(pattern, keys=KeySource(fixed=True), **kwargs)
+        if runner.settings.stack == "embedded" and runner._owns_stack:
+            runner.stack.clock = Clock(fixed=DEMO_EPOCH)
+        return runner
+
+    def show(self, result: StepResult | TurnResult) -> display.View:
+        """A step or a prompt: the answers, what the service saw, the hops and the tokens."""
+        if isinstance(result, StepResult):
+            return display.step_view(result, self.tap.hops, self.loaded.info.number)
+        return display.turn_view(result, self.tap.hops)
+
+    def show_identity(self, result: StepResult | TurnResult | None = None) -> display.View:
+        """What the services saw for `result`; by default for the last prompt or attack."""
+        return display.service_saw(display.result_hops(self.tap.hops, result))
+
+    def show_summary(self, results: Iterable[StepResult]) -> display.View:
+        """The closing table: each step's outcome, who decided, whom the audit names."""
+        return display.summary_view(results, self.loaded.info.number)
+
+    def show_auth_code(self) -> display.View:
+        return display.code_view(self.loaded.info)
+
+    def show_diff(self) -> display.View:
+        """Both files against the previous pattern's: where the auth boundary moved."""
+        return display.diff_view(display.previous(self.loaded.info), self.loaded.info)
+
+    def show_setup(self) -> display.View:
+        return display.setup_view(self.loaded.info, self.settings, self.clock.fixed,
+                                  self.keys.fixed)
+
 
 AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
                   PluginError, AuthError, DependencyError, LoginError, OAuthFlowError, MCPError)
