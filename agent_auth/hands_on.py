@@ -21,6 +21,7 @@ from runtime.replay import (
     apply_edits,
     parse_assignment,
     retarget,
+    send_to,
 )
 
 
@@ -47,6 +48,10 @@ def add_arguments(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="how to sign an edited token: " + "; ".join(
                             f"{k}: {v}" for k, v in SIGN_CHOICES.items())
                         + " (default keep)")
+    replay.add_argument("--to", metavar="PARTY",
+                        help="send it to another party of the run: records, directory, "
+                        "mcp-server, idp or opa")
+    replay.add_argument("--path", help="send it to another path (/users, /expenses/4/approve)")
     replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="set an HTTP header")
     replay.add_argument("--drop-header", action="append", default=[], metavar="NAME",
@@ -168,6 +173,8 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
     request = HttpRequest.from_record(record)
     async with PatternRunner(pattern, settings=settings) as runner:
         request, notes = retarget(request, runner.endpoints)
+        request, moved = send_to(request, runner.endpoints, args.to, args.path)
+        notes += moved
         request = _header_edits(request, args)
         edits = _edits(args, runner.clock.now())
         if edits and edits[0].sign != "keep":

@@ -410,6 +410,26 @@ def retarget(request: HttpRequest, endpoints: EndpointMap) -> tuple[HttpRequest,
     return moved, [f"sent to this run's {request.target} ({old_origin} -> {new_origin})"]
 
 
+def send_to(request: HttpRequest, endpoints: EndpointMap, target: str | None = None,
+            path: str | None = None) -> tuple[HttpRequest, list[str]]:
+    """The request aimed at `target` (another party of this run: records, directory,
+    mcp-server, idp, opa) and/or at another `path` (with its query, if any)."""
+    notes: list[str] = []
+    if target and target != request.target:
+        old = request.target or "(unknown)"
+        request, _ = retarget(replace(request, target=target), endpoints)
+        notes.append(f"sent to {target} instead of {old}")
+    if path is not None:
+        if not path.startswith("/"):
+            raise ReplayError(f"path {brief(path, 40)!r} must start with /")
+        parts = urlsplit(request.url)
+        new_path, _, query = path.partition("?")
+        request = replace(request, url=urlunsplit((parts.scheme, parts.netloc, new_path,
+                                                   query, ""))).checked()
+        notes.append(f"path {parts.path} -> {new_path}")
+    return request, notes
+
+
 # -- the answer ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

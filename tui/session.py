@@ -77,6 +77,12 @@ class UserInfo:
 
 
 @dataclass(frozen=True)
+class ReplayKit:
+    signer: Signer
+    targets: dict[str, str]     # party (records, directory, idp, ...) -> its base URL
+
+
+@dataclass(frozen=True)
 class ToolForm:
     schemas: list[ToolSchema]
     api_key: str
@@ -216,9 +222,13 @@ class ExplorerSession:
             request, moved = retarget(request, runner.endpoints)
             return await runner.replay(request, [*moved, *notes])
 
-    async def signer(self, pattern_id: str) -> Signer:
+    async def replay_kit(self, pattern_id: str) -> ReplayKit:
+        """What the replay editor needs from the live runner: its keys, and where each
+        party of the run listens (to send a hop elsewhere)."""
         async with self.lock:
-            return (await self._ready(pattern_id)).signer()
+            runner = await self._ready(pattern_id)
+            return ReplayKit(runner.signer(), {e.name: e.prefix
+                                               for e in runner.endpoints.endpoints})
 
     async def tool_form(self, pattern_id: str, user: str) -> ToolForm:
         """What the tool-call form needs: the schemas, and the user's key where the pattern

@@ -141,3 +141,18 @@ def test_compare_a_step_json(capsys):
     assert data["left"]["outcome"].startswith("ALLOW")
     assert data["right"]["outcome"].startswith("DENY")
     assert data["differences"] > 0
+
+
+def test_replay_to_another_party_and_path(exported, capsys):
+    path, seq = exported
+    assert main(["replay", path, "--hop", str(seq), "--to", "directory", "--path", "/users",
+                 "--sign", "idp", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["request"]["target"] == "directory" and data["request"]["url"].endswith("/users")
+    assert "sent to directory instead of records" in data["edits"]
+    # p06 scopes the token to the records service: the directory refuses it
+    assert data["status"] == 401 and "audience" in data["reason"]
+    assert main(["replay", path, "--hop", str(seq), "--to", "billing"]) == 2
+    assert "which this run does not have" in capsys.readouterr().err
+    assert main(["replay", path, "--hop", str(seq), "--path", "users"]) == 2
+    assert "must start with /" in capsys.readouterr().err

@@ -261,3 +261,27 @@ async def test_compare_p05_and_p06_side_by_side(make_app):
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert len(main_screen(app).query_one(WireView).hops) == before  # wire untouched
+
+
+async def test_alices_l1_token_under_p05_sent_to_the_directory_with_another_audience(make_app):
+    app = make_app(patterns=("p05",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        main_screen(app).run_step("L1")
+        await settle(pilot, app)
+        replay = await open_replay(pilot, app, lambda h: h.kind == "service" and h.tokens)
+        replay.query_one("#replay-target").value = "directory"
+        await pilot.pause(0.1)
+        line = replay.query_one("#replay-line")
+        assert line.value.endswith("/expenses") and replay.targets["directory"] in line.value
+        line.value = line.value.replace("/expenses", "/users")
+        await pilot.press("ctrl+s")               # alice's token is good everywhere: A5
+        result = await wait_result(pilot, replay)
+        assert result.status == 200 and result.request.target == "directory"
+        assert "sent to directory instead of records" in result.notes
+        await pilot.press("a")                    # narrowed to the records service
+        result = await wait_result(pilot, replay, 2)
+        assert (result.status, result.decided_by) == (401, "service")
+        assert result.reason == "token audience is not directory-service"
+        await pilot.press("z")
+        assert replay.query_one("#replay-target").value == "records"

@@ -64,3 +64,48 @@ def test_real_app_answers_a_prompt_and_shows_its_hops(tmp_path):
         assert not list(tmp_path.iterdir()), "lab mode wrote into the working directory"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _keys(session: str, *keys: str, pause: float = 0.3) -> None:
+    for key in keys:
+        _tmux("send-keys", "-t", session, key)
+        time.sleep(pause)
+
+
+def test_replay_an_expired_token_and_call_a_tool_in_a_real_terminal(tmp_path):
+    session = f"agent-auth-e2e-{uuid.uuid4().hex[:8]}"
+    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", "sh")
+    try:
+        launch = f"unset COLUMNS LINES; cd {tmp_path} && exec {AGENT_AUTH} --lab"
+        _tmux("send-keys", "-t", session, "-l", launch)
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_for(session, "ready")
+        _keys(session, "n", "n", "n", "n", "n")                 # p01 -> p06
+        _wait_for(session, "p06 Scoped token exchange")
+        _wait_for(session, "● ready")
+        _keys(session, "3")
+        _tmux("send-keys", "-t", session, "-l", "What are my expenses?")
+        _keys(session, "Enter")
+        _wait_for(session, "USD 1,450.00")
+        _keys(session, "Escape", pause=1.0)   # a lone Esc: tmux waits 500 ms for Alt
+        _keys(session, "/")
+        _tmux("send-keys", "-t", session, "-l", "kind:service")
+        _keys(session, "Enter")
+        _wait_for(session, "filter: kind:service")
+        _keys(session, "R")
+        _wait_for(session, "Replay hop #")
+        _keys(session, "x")                                      # exp in the past, and send
+        screen = _wait_for(session, "decided by service")
+        assert "401 REFUSED" in screen and "token expired" in screen
+        assert "exp: " in screen
+        _keys(session, "Escape", pause=1.0)
+        screen = _wait_for(session, "replay of #")
+        _keys(session, "T")
+        _wait_for(session, "Call a tool as alice under p06")
+        _keys(session, "C-s")
+        screen = _wait_for(session, "the tool answered")
+        assert "expenses" in screen
+        _keys(session, "Escape", pause=1.0)
+        _keys(session, "q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

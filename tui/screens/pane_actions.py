@@ -168,7 +168,7 @@ class PaneActions(MainBase):
 
         explorer, pattern = self.explorer, self.pattern
         try:
-            signer = await explorer.call(explorer.session.signer(pattern))
+            kit = await explorer.call(explorer.session.replay_kit(pattern))
         except ui_errors() as exc:
             self.notify(str(exc), title="Replay", severity="error")
             return
@@ -182,7 +182,8 @@ class PaneActions(MainBase):
                 self.call_after_refresh(self.query_one(WireView).select_seq, seq)
 
         try:
-            screen = ReplayScreen(hop, pattern, signer, explorer.masker, explorer.now(), send)
+            screen = ReplayScreen(hop, pattern, kit.signer, explorer.masker, explorer.now(),
+                                  send, kit.targets)
         except ReplayError as exc:
             self.notify(str(exc), title="Replay", severity="warning")
             return

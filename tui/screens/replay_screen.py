@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -114,8 +115,10 @@ class ReplayScreen(Screen[int | None]):
     ]
 
     def __init__(self, hop: Hop, pattern: str, signer: Signer, masker: Masker, now: float,
-                 send: Callable[[HttpRequest, list[str]], Awaitable[ReplayResult]]) -> None:
+                 send: Callable[[HttpRequest, list[str]], Awaitable[ReplayResult]],
+                 targets: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.targets = targets or {}
         self.hop, self.pattern, self.signer, self.masker, self.now = (
             hop, pattern, signer, masker, now)
         self._deliver = send
@@ -139,7 +142,10 @@ class ReplayScreen(Screen[int | None]):
         with Horizontal(id="replay-panes"):
             yield from self._token_column()
             with Vertical(id="replay-request"):
-                yield Label("request (method and URL)")
+                yield Label("send to (a party of this run), then the method and URL")
+                targets = sorted({*self.targets, self.original.target} - {""})
+                yield Select([(t, t) for t in targets], value=self.original.target or
+                             Select.NULL, id="replay-target", allow_blank=False)
                 yield Input(f"{self.original.method} {self.original.url}", id="replay-line")
                 yield Label("headers (Name: value, one per line; ⟨token N⟩ is edited on "
                             "the right)")
@@ -225,6 +231,19 @@ class ReplayScreen(Screen[int | None]):
             self._store()
             self._load(int(event.option.id))
 
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """Another party: the request line's origin follows (the path stays to edit)."""
+        if event.select.id != "replay-target" or not isinstance(event.value, str):
+            return
+        event.stop()
+        base = self.targets.get(event.value)
+        line = self.query_one("#replay-line", Input)
+        method, _, url = line.value.strip().partition(" ")
+        if base and url:
+            parts, new = urlsplit(url), urlsplit(base)
+            line.value = f"{method} " + urlunsplit((new.scheme, new.netloc, parts.path,
+                                                     parts.query, ""))
+
     # -- keys -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -238,6 +257,8 @@ class ReplayScreen(Screen[int | None]):
 
     def action_undo(self) -> None:
         self.drafts = self._drafts()
+        if self.original.target:
+            self.query_one("#replay-target", Select).value = self.original.target
         self.query_one("#replay-line", Input).value = (
             f"{self.original.method} {self.original.url}")
         self.query_one("#replay-headers", TextArea).text = self._shown(
@@ -315,8 +336,11 @@ class ReplayScreen(Screen[int | None]):
             for k, v in parse_headers(self.query_one("#replay-headers", TextArea).text))
         body = self._sent(self.query_one("#replay-body", TextArea).text, self.original.body,
                           raws)
+        target = self.query_one("#replay-target", Select).value
         request = replace(self.original, method=method.upper(), url=url.strip(),
-                          headers=headers, body=body).checked()
+                          headers=headers, body=body,
+                          target=target if isinstance(target, str) else self.original.target
+                          ).checked()
         sent = " ".join(v for _, v in request.headers) + request.body
         for index, raw in enumerate(raws):
             if raw != self.drafts[index].token.raw and raw not in sent:
@@ -324,6 +348,8 @@ class ReplayScreen(Screen[int | None]):
                                   f"put {placeholder(index)} back, or undo (z)")
         if (request.method, request.url) != (self.original.method, self.original.url):
             notes.insert(0, f"request line: {request.method} {request.url}")
+        if request.target != self.original.target:
+            notes.insert(0, f"sent to {request.target} instead of {self.original.target}")
         if [k for k, _ in request.headers] != [k for k, _ in self.original.headers]:
             notes.insert(0, "headers added or removed")
         return request, notes
