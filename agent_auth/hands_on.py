@@ -14,12 +14,14 @@ from agent_auth.commands import CliError, dump_json, hop_line
 from runtime import Hop, PatternRunner, Settings, brief, hop_to_dict, printable
 from runtime.compare import Comparison, check_request, compare
 from runtime.replay import (
+    ORACLE_SIGNS,
     SIGN_CHOICES,
     HttpRequest,
     ReplayError,
     TokenEdit,
     apply_edits,
     parse_assignment,
+    parse_duration,
     retarget,
     send_to,
 )
@@ -52,6 +54,9 @@ def add_arguments(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="send it to another party of the run: records, directory, "
                         "mcp-server, idp or opa")
     replay.add_argument("--path", help="send it to another path (/users, /expenses/4/approve)")
+    replay.add_argument("--later", default="0", metavar="DURATION",
+                        help="send it later (1h, 30m, 2d): the run's clock moves forward for "
+                        "this request, as the script's A4 does")
     replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="set an HTTP header")
     replay.add_argument("--drop-header", action="append", default=[], metavar="NAME",
@@ -180,7 +185,9 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
         if edits and edits[0].sign != "keep":
             edits = [_adopt_issuer(request, edits[0], runner)]
         request, changes = apply_edits(request, edits, runner.signer())
-        result = await runner.replay(request, [*notes, *changes])
+        oracle = any(e.sign in ORACLE_SIGNS for e in edits)
+        result = await runner.replay(request, [*notes, *changes],
+                                     later=parse_duration(args.later), oracle=oracle)
     if args.json:
         print(dump_json({"pattern": runner.id, **result.to_json()}))
         return 0

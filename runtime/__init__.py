@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "ReplayError": "runtime.replay",
     "ReplayResult": "runtime.replay",
     "SIGN_CHOICES": "runtime.replay",
+    "ORACLE_SIGNS": "runtime.replay",
     "SignWith": "runtime.replay",
     "Signer": "runtime.replay",
     "TokenEdit": "runtime.replay",
@@ -104,6 +105,7 @@ __all__ = [
     "InputError",
     "KeySource",
     "MatrixResult",
+    "ORACLE_SIGNS",
     "PatternError",
     "PatternInfo",
     "PatternRunner",
@@ -182,6 +184,7 @@ if TYPE_CHECKING:
         unified_diff,
     )
     from runtime.replay import (
+        ORACLE_SIGNS,
         SIGN_CHOICES,
         HttpRequest,
         ReplayError,

@@ -43,6 +43,8 @@ SIGN_CHOICES: dict[SignWith, str] = {
     "holder": "the DPoP key of the proof's holder, the MCP server: an oracle, as if it "
               "leaked",
 }
+#: Keys no attacker holds: a replay signed with one proves a check, not an attack.
+ORACLE_SIGNS: frozenset[SignWith] = frozenset({"idp", "holder"})
 ATTACKER_KID = "attacker-key"
 DPOP_TYP = "dpop+jwt"
 #: Headers the client library sets itself; a replay gets fresh ones (and a fresh trace).
@@ -234,6 +236,14 @@ def _is_proof(header: dict[str, Any]) -> bool:
 
 def _segment(value: dict[str, Any]) -> str:
     return b64url_encode(json.dumps(value, separators=(",", ":")).encode())
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `1h`, `2d` or plain seconds, as seconds."""
+    match = re.fullmatch(r"(\d{1,9})([smhd]?)", text.strip())
+    if not match:
+        raise ReplayError(f"{brief(text, 20)!r} is not a duration: write 90s, 30m, 1h or 2d")
+    return float(int(match[1]) * _UNIT[match[2]])
 
 
 def parse_value(text: str, now: float) -> Any:

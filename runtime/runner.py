@@ -65,6 +65,7 @@ AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
 ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
 DIRECT_CALL = "none (direct call)"   # the model of a turn that is one direct tool call
+MAX_LATER = 30 * 86400.0             # a replay may be sent up to a month "later"
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class PatternRunner:
             self.settings)
         secrets_to_hide = (self.settings.openai_api_key or "",)
         self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide))
-        self.keys = keys or KeySource()
+        self.keys = keys or KeySource(fixed=self.settings.demo)   # --demo: the same keys
         self.endpoints = EndpointMap()
         self._servers: list[AsgiServer] = []
         self._clients: list[httpx.AsyncClient | httpx2.AsyncClient] = []
@@ -365,21 +366,34 @@ class PatternRunner:
         return Signer((keys.active.kid, keys.active.private_key) if keys else None,
                       lambda: self.mcp_context.dpop_key)
 
-    async def replay(self, request: HttpRequest, notes: Sequence[str] = ()) -> ReplayResult:
+    async def replay(self, request: HttpRequest, notes: Sequence[str] = (), *,
+                     later: float = 0.0, oracle: bool = False) -> ReplayResult:
         """Send `request` again (edited or not) in a trace of its own, on the wire as a
-        replay linked to the hop it came from; the result says who decided and why."""
+        replay linked to the hop it came from; the result says who decided and why.
+
+        `later` sends it that many seconds in the future (the stack's clock moves forward
+        for this request only, as the script's A4 does); `oracle` records that a token in it
+        was signed with a key no attacker holds (challenges do not count such replays)."""
         self._require_started()
+        if not (0 <= later <= MAX_LATER):
+            raise InputError(f"later must be between 0 and {MAX_LATER:.0f} seconds")
         if self._replayer is None:
             self._replayer = self._client("replay")
-        data = {"replay": {"of": request.of, "edits": list(notes)}}
-        with tracing(new_trace_id(), "replay") as trace_id:
-            try:
+        notes = [*notes, *([f"sent {later:.0f} s later (the clock moved forward)"]
+                           if later else [])]
+        data = {"replay": {"of": request.of, "edits": notes, "later": later,
+                           "oracle": oracle}}
+        self.clock.advance(later)
+        try:
+            with tracing(new_trace_id(), "replay") as trace_id:
                 response = await self._replayer.request(
                     request.method, request.url, headers=request.sendable_headers,
                     content=request.body.encode(), extensions={HOP_DATA: data})
-            except httpx.HTTPError as exc:
-                raise RunnerError(f"the replay to {request.url} failed: "
-                                  f"{type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise RunnerError(f"the replay to {request.url} failed: "
+                              f"{type(exc).__name__}: {exc}") from None
+        finally:
+            self.clock.advance(-later)
         hops = tuple(self.tap.trace(trace_id))
         decided_by, reason = verdict(hops, response.status_code,
                                      self.endpoints.classify(request.url).kind, response.text)

@@ -211,8 +211,8 @@ class ExplorerSession:
 
     # -- hands on -----------------------------------------------------------------------
 
-    async def replay(self, pattern_id: str, request: HttpRequest,
-                     notes: list[str]) -> ReplayResult:
+    async def replay(self, pattern_id: str, request: HttpRequest, notes: list[str],
+                     later: float = 0.0, oracle: bool = False) -> ReplayResult:
         """Resend `request` under the live runner (to its current server for the party the
         request went to: a hop from before a pattern switch had other ports)."""
         from runtime import retarget
@@ -220,7 +220,7 @@ class ExplorerSession:
         async with self.lock:
             runner = await self._ready(pattern_id)
             request, moved = retarget(request, runner.endpoints)
-            return await runner.replay(request, [*moved, *notes])
+            return await runner.replay(request, [*moved, *notes], later=later, oracle=oracle)
 
     async def replay_kit(self, pattern_id: str) -> ReplayKit:
         """What the replay editor needs from the live runner: its keys, and where each

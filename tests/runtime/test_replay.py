@@ -37,8 +37,9 @@ async def p06(stack: StackHandle) -> AsyncIterator[PatternRunner]:
 
 
 async def service_hop(runner: PatternRunner, user: str = "alice") -> Hop:
+    """The records service hop of `user` reading their expenses."""
     turn = await runner.run_as(user, "What are my expenses?")
-    return next(h for h in runner.tap.trace(turn.trace_id) if h.kind == "service" and h.tokens)
+    return next(h for h in runner.tap.trace(turn.trace_id) if h.kind == "service")
 
 
 def claims_sent(request: HttpRequest, slot: int = 0) -> dict:
@@ -337,3 +338,28 @@ async def test_odd_arguments_come_back_as_a_refusal_not_a_crash(p06, arguments):
     turn = await p06.call_tool("alice", "read_data", arguments)
     assert turn.error is None
     assert "error" in turn.answer.lower() or "validation" in turn.answer.lower()
+
+
+async def test_later_moves_the_clock_for_that_request_only(stack):
+    async with PatternRunner("p04", stack=stack) as runner:
+        hop = await service_hop(runner)
+        before = runner.clock.now()
+        result = await runner.replay(HttpRequest.from_hop(hop), later=3600)
+        assert result.status == 200          # an API key does not expire
+        replayed = next(h for h in result.hops if "replay" in h.data)
+        assert replayed.data["replay"]["later"] == 3600
+        assert any("3600 s later" in n for n in result.notes)
+        assert abs(runner.clock.now() - before) < 60
+    async with PatternRunner("p05", stack=stack) as runner:
+        hop = await service_hop(runner)
+        result = await runner.replay(HttpRequest.from_hop(hop), later=3600)
+        assert result.status == 401 and "expired" in result.reason
+
+
+@pytest.mark.parametrize("later", [-1.0, float("nan"), float("inf"), 1e12])
+async def test_later_out_of_range_is_refused(p06, later):
+    from runtime.errors import InputError
+
+    hop = await service_hop(p06)
+    with pytest.raises(InputError, match="later"):
+        await p06.replay(HttpRequest.from_hop(hop), later=later)

@@ -173,8 +173,10 @@ class PaneActions(MainBase):
             self.notify(str(exc), title="Replay", severity="error")
             return
 
-        def send(request: HttpRequest, notes: list[str]) -> Awaitable[ReplayResult]:
-            return explorer.call(explorer.session.replay(pattern, request, notes))
+        def send(request: HttpRequest, notes: list[str], later: float,
+                 oracle: bool) -> Awaitable[ReplayResult]:
+            return explorer.call(explorer.session.replay(pattern, request, notes, later,
+                                                         oracle))
 
         def done(seq: int | None) -> None:
             if seq is not None:

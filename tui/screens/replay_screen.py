@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Label, OptionList, Select, Static, Te
 from textual.widgets.option_list import Option
 
 from runtime import (
+    ORACLE_SIGNS,
     SIGN_CHOICES,
     DecodedToken,
     Hop,
@@ -43,6 +44,7 @@ from runtime import (
 from tui.masking import Masker
 
 AUDIENCES = ("records-service", "directory-service")
+ONE_HOUR = 3600.0
 QUICK = ("expire", "audience", "drop_act", "stale_proof")
 
 
@@ -111,11 +113,13 @@ class ReplayScreen(Screen[int | None]):
         Binding("a", "quick('audience')", "Other audience", id="replay.audience"),
         Binding("d", "quick('drop_act')", "Drop act", id="replay.drop_act"),
         Binding("o", "quick('stale_proof')", "Stale DPoP proof", id="replay.stale"),
+        Binding("l", "later", "One hour later", id="replay.later"),
         Binding("z", "undo", "Undo edits", id="replay.undo"),
     ]
 
     def __init__(self, hop: Hop, pattern: str, signer: Signer, masker: Masker, now: float,
-                 send: Callable[[HttpRequest, list[str]], Awaitable[ReplayResult]],
+                 send: Callable[[HttpRequest, list[str], float, bool],
+                                Awaitable[ReplayResult]],
                  targets: dict[str, str] | None = None) -> None:
         super().__init__()
         self.targets = targets or {}
@@ -126,6 +130,7 @@ class ReplayScreen(Screen[int | None]):
         self.drafts = self._drafts()
         self.current = 0
         self.sent: int | None = None
+        self.later = 0.0
         self.results: list[ReplayResult] = []
 
     def _drafts(self) -> list[TokenDraft]:
@@ -138,7 +143,8 @@ class ReplayScreen(Screen[int | None]):
         yield Static(Text.assemble(("Replay ", "bold"), f"hop #{hop.seq} · {hop.kind} ",
                                    f"{hop.source} → {hop.target} · under {self.pattern}",
                                    ("   x expire · a audience · d drop act · o stale proof · "
-                                    "ctrl+s send", "dim")), id="replay-title")
+                                    "l an hour later · ctrl+s send", "dim")),
+                     id="replay-title")
         with Horizontal(id="replay-panes"):
             yield from self._token_column()
             with Vertical(id="replay-request"):
@@ -248,9 +254,15 @@ class ReplayScreen(Screen[int | None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The one-key edits do not fire while typing in an editor (the letters type)."""
-        if action in ("quick", "undo") and isinstance(self.focused, TextArea | Input):
+        if action in ("quick", "undo", "later") and isinstance(self.focused, TextArea | Input):
             return False
         return True
+
+    def action_later(self) -> None:
+        """Toggle sending one hour later (the runtime's clock moves for that request)."""
+        self.later = 0.0 if self.later else ONE_HOUR
+        self._say(Text("The next send goes one hour later: the clock moves forward for it."
+                       if self.later else "The next send goes now.", style="bold"))
 
     def action_back(self) -> None:
         self.dismiss(self.sent)
@@ -323,11 +335,14 @@ class ReplayScreen(Screen[int | None]):
     def build(self) -> tuple[HttpRequest, list[str]]:
         """The request as edited, and what changed (ReplayError says what is wrong)."""
         self._store()
-        raws, notes = [], []
+        raws: list[str] = []
+        notes: list[str] = []
+        self.oracle = False
         for index, draft in enumerate(self.drafts):
             edit = edit_from_json(draft.token, draft.header, draft.claims, draft.sign, index)
             raw, changes = edit_token(draft.token, edit, self.signer)
             raws.append(raw)
+            self.oracle |= raw != draft.token.raw and draft.sign in ORACLE_SIGNS
             notes += [f"token {index} ({draft.where}) {c}" for c in changes]
         method, _, url = self.query_one("#replay-line", Input).value.strip().partition(" ")
         originals = {(k.lower(), self._shown(v)): v for k, v in self.original.headers}
@@ -368,7 +383,7 @@ class ReplayScreen(Screen[int | None]):
         from tui.screens.runs import ui_errors
 
         try:
-            result = await self._deliver(request, notes)
+            result = await self._deliver(request, notes, self.later, self.oracle)
         except ui_errors() as exc:
             self._say(Text(f"not sent: {exc}", style="bold"))
             self.notify(str(exc), title="Replay", severity="error")
