@@ -159,6 +159,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await commands.doctor(settings)
     if args.command == "export":
         return await commands.export(args, settings)
+    if args.command == "challenges":
+        from agent_auth import hands_on
+
+        return hands_on.challenges(args)
     if args.command in ("replay", "call", "compare"):
         from agent_auth import hands_on
 

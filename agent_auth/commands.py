@@ -69,14 +69,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         turn = await runner.run_as(args.user, args.prompt)
         hops = runner.tap.trace(turn.trace_id)
+        from agent_auth.hands_on import judged, judged_json, say_judged
+
+        found = await judged(runner, turn.trace_id)
         if args.json:
             print(dump_json({"pattern": runner.id, "user": turn.user, "prompt": turn.prompt,
                              "answer": turn.answer, "model": turn.model,
                              "error": turn.error, "trace_id": turn.trace_id,
                              "tool_calls": [c.__dict__ for c in turn.tool_calls],
-                             "hops": [hop_to_dict(h) for h in hops]}))
+                             "hops": [hop_to_dict(h) for h in hops],
+                             "challenges": judged_json(found)}))
         else:
             _print_turn(turn, hops)
+            say_judged(found)
         return 0 if turn.error is None else 1
 
 

@@ -11,7 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from agent_auth.commands import CliError, dump_json, hop_line
-from runtime import Hop, PatternRunner, Settings, brief, hop_to_dict, printable
+from runtime import (
+    BY_ID,
+    CHALLENGES,
+    Challenge,
+    Hop,
+    PatternRunner,
+    Progress,
+    Settings,
+    brief,
+    hop_to_dict,
+    judge,
+    printable,
+    progress_path,
+)
+from runtime.challenges import Judged
 from runtime.compare import Comparison, check_request, compare
 from runtime.replay import (
     ORACLE_SIGNS,
@@ -73,6 +87,16 @@ def add_arguments(sub: Any, common: argparse.ArgumentParser) -> None:
     call.add_argument("arguments", nargs="?", default="{}",
                       help='the arguments as a JSON object: \'{"kind": "expenses"}\'')
     call.add_argument("--json", action="store_true")
+
+    chal = sub.add_parser(
+        "challenges", parents=[common], help="attacks to perform by hand, solved or not",
+        description="The challenges, by pattern: ✓ solved, · still to solve; a blank is a "
+        "pattern that stops the attack. Your prompts (run), calls (call) and replays (replay) "
+        "are judged from the wire and the audit log; progress is kept in your state folder.")
+    chal.add_argument("challenge", nargs="?", help="show one challenge with its hints")
+    chal.add_argument("--hand-in", type=Path, metavar="DIR",
+                      help="copy your progress to your instructor's hand-in folder")
+    chal.add_argument("--json", action="store_true")
 
     comp = sub.add_parser(
         "compare", parents=[common], help="the same prompt or step under two patterns",
@@ -188,8 +212,10 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
         oracle = any(e.sign in ORACLE_SIGNS for e in edits)
         result = await runner.replay(request, [*notes, *changes],
                                      later=parse_duration(args.later), oracle=oracle)
+        found = await judged(runner, result.trace_id)
     if args.json:
-        print(dump_json({"pattern": runner.id, **result.to_json()}))
+        print(dump_json({"pattern": runner.id, **result.to_json(),
+                         "challenges": judged_json(found)}))
         return 0
     print(f"replay of hop {record.get('seq')} ({record.get('kind')}: {record.get('source')} -> "
           f"{record.get('target')}) under {runner.id} on the {settings.stack} stack")
@@ -198,6 +224,7 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
     print(printable(result.request.describe()))
     print(f"-> {result.status}, decided by {result.decided_by}: {printable(result.reason)}")
     _print_wire(list(result.hops))
+    say_judged(found)
     return 0
 
 
@@ -234,15 +261,18 @@ async def call(args: argparse.Namespace, settings: Settings) -> int:
     async with PatternRunner(args.pattern, settings=settings) as runner:
         turn = await runner.call_tool(args.user, args.tool, arguments)
         hops = runner.tap.trace(turn.trace_id)
+        found = await judged(runner, turn.trace_id)
     if args.json:
         print(dump_json({"pattern": runner.id, "user": turn.user, "tool": args.tool,
                          "arguments": arguments, "result": turn.answer, "error": turn.error,
-                         "trace_id": turn.trace_id, "hops": [hop_to_dict(h) for h in hops]}))
+                         "trace_id": turn.trace_id, "hops": [hop_to_dict(h) for h in hops],
+                         "challenges": judged_json(found)}))
     else:
         print(f"{turn.user} calls {args.tool}({brief(json.dumps(arguments), 200)}) under "
               f"{runner.id}, no model in the loop")
         print(printable(turn.answer, lines=True))
         _print_wire(hops)
+        say_judged(found)
     return 0 if turn.error is None else 1
 
 
@@ -293,3 +323,85 @@ def render_comparison(result: Comparison, width: int = 160) -> str:
     for side in (result.left, result.right):
         lines.append(f"{side.pattern}: {one_line(side.outcome)[:150]}")
     return "\n".join(lines)
+
+
+# -- challenges --------------------------------------------------------------------------------
+
+async def judged(runner: PatternRunner, trace_id: str) -> list[Judged]:
+    """Judge one of the student's actions; progress errors are said, never fatal."""
+    return await judge(runner, trace_id, Progress(progress_path()))
+
+
+def say_judged(found: list[Judged]) -> None:
+    for item in found:
+        state = "solved" if item.new else "solved again"
+        kept = "" if item.saved else " (progress not saved)"
+        print(f"challenge {state}: {item.challenge.title} ({item.challenge.id}) under "
+              f"{item.pattern}: {item.proof}{kept}")
+
+
+def judged_json(found: list[Judged]) -> list[dict[str, Any]]:
+    return [{"challenge": j.challenge.id, "pattern": j.pattern, "proof": j.proof,
+             "new": j.new, "saved": j.saved} for j in found]
+
+
+def challenges(args: argparse.Namespace) -> int:
+    from runtime import discover
+
+    progress = Progress(progress_path())
+    if args.hand_in:
+        path = progress.hand_in(args.hand_in)
+        print(f"handed in {len(progress.solved)} solved challenges as {path}")
+        return 0
+    patterns = [p.id for p in discover()]
+    if args.challenge:
+        challenge = BY_ID.get(args.challenge)
+        if challenge is None:
+            raise CliError(f"no challenge {args.challenge!r}: one of {', '.join(BY_ID)}")
+        return _show_challenge(challenge, progress, patterns, args.json)
+    if args.json:
+        print(dump_json({"user": progress.user, "progress_file": str(progress.path),
+                         "problem": progress.problem, "challenges": [
+                             {"id": c.id, "title": c.title, "goal": c.goal, "kind": c.kind,
+                              "step": c.step, "solvable": sorted(c.solvable),
+                              "solved": sorted(p for p in patterns
+                                               if progress.is_solved(c.id, p))}
+                             for c in CHALLENGES]}))
+        return 0
+    print(f"challenges for {progress.user} (progress in {progress.path})")
+    if progress.problem:
+        print(f"  note: {progress.problem}")
+    width = max(len(c.id) for c in CHALLENGES)
+    print(" " * (width + 2) + " ".join(f"{p:>3}" for p in patterns) + "  goal")
+    for c in CHALLENGES:
+        marks = " ".join(f"{_mark(c, p, progress):>3}" for p in patterns)
+        print(f"  {c.id:<{width}} {marks}  {c.goal}")
+    print("\n✓ solved · to solve; blank: that pattern stops it. "
+          "`agent-auth challenges ID` shows one with its hints.")
+    return 0
+
+
+def _mark(challenge: Challenge, pattern: str, progress: Progress) -> str:
+    if progress.is_solved(challenge.id, pattern):
+        return "✓"
+    return "·" if pattern in challenge.solvable else ""
+
+
+def _show_challenge(challenge: Challenge, progress: Progress, patterns: list[str],
+                    as_json: bool) -> int:
+    solved = {p: progress.solved[(challenge.id, p)].proof for p in patterns
+              if progress.is_solved(challenge.id, p)}
+    if as_json:
+        print(dump_json({"id": challenge.id, "title": challenge.title, "goal": challenge.goal,
+                         "kind": challenge.kind, "step": challenge.step,
+                         "solvable": sorted(challenge.solvable), "hints": challenge.hints,
+                         "solved": solved}))
+        return 0
+    print(f"{challenge.title} ({challenge.id}, {challenge.kind})")
+    print(f"  goal: {challenge.goal}")
+    print(f"  solvable under: {', '.join(sorted(challenge.solvable))}")
+    for number, hint in enumerate(challenge.hints, 1):
+        print(f"  hint {number}: {hint}")
+    for pattern, proof in solved.items():
+        print(f"  solved under {pattern}: {proof}")
+    return 0

@@ -86,17 +86,30 @@ _EXPORTS: dict[str, str] = {
     "parse_value": "runtime.replay",
     "retarget": "runtime.replay",
     "located_tokens": "runtime.tokens",
+    "CHALLENGES": "runtime.challenges",
+    "Challenge": "runtime.challenges",
+    "Evidence": "runtime.challenges",
+    "Progress": "runtime.challenges",
+    "ProgressError": "runtime.challenges",
+    "detect": "runtime.challenges",
+    "progress_path": "runtime.challenges",
+    "BY_ID": "runtime.challenges",
+    "judge": "runtime.challenges",
     "ExplorerError": "stack.errors",
 }
 
 __all__ = [
+    "BY_ID",
+    "CHALLENGES",
     "CODE_FILES",
     "COLUMN_NAMES",
     "Cell",
+    "Challenge",
     "Comparison",
     "DEMO_EPOCH",
     "Decision",
     "DecodedToken",
+    "Evidence",
     "ExplorerError",
     "HOP_KINDS",
     "Hop",
@@ -109,6 +122,8 @@ __all__ = [
     "PatternError",
     "PatternInfo",
     "PatternRunner",
+    "Progress",
+    "ProgressError",
     "ProgressFn",
     "Redactor",
     "ReplayError",
@@ -141,6 +156,7 @@ __all__ = [
     "compare_with",
     "decision_of",
     "decode_unverified",
+    "detect",
     "discover",
     "edit_from_json",
     "edit_token",
@@ -151,11 +167,13 @@ __all__ = [
     "find_tokens",
     "headers_text",
     "hop_to_dict",
+    "judge",
     "load",
     "located_tokens",
     "parse_headers",
     "parse_value",
     "printable",
+    "progress_path",
     "retarget",
     "run_matrix",
     "run_pattern",
@@ -168,6 +186,17 @@ __all__ = [
 
 if TYPE_CHECKING:
     from runtime.agent import ToolInvocation, TurnResult
+    from runtime.challenges import (
+        BY_ID,
+        CHALLENGES,
+        Challenge,
+        Evidence,
+        Progress,
+        ProgressError,
+        detect,
+        judge,
+        progress_path,
+    )
     from runtime.compare import Comparison, Row, compare_with, decision_of
     from runtime.contract import COLUMN_NAMES, expected, expected_columns
     from runtime.errors import InputError, RunnerError

@@ -42,6 +42,19 @@ Kind = Literal["break in", "probe"]
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "dpop"})
 _API_KEY = re.compile(r"\bak_[a-z]+_[0-9a-f]{10}\b")
 PROGRESS_VERSION = 1
+PROGRESS_FILE = "challenges.json"
+STATE_DIR_VARIABLE = "AGENT_AUTH_STATE_DIR"
+
+
+def progress_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where a user's progress lives: the platform's state folder for the explorer (in a
+    lab, each student's own home), or $AGENT_AUTH_STATE_DIR."""
+    from platformdirs import user_state_path
+
+    env = os.environ if environ is None else environ
+    folder = Path(env[STATE_DIR_VARIABLE]) if env.get(STATE_DIR_VARIABLE) else (
+        user_state_path("agent-auth", appauthor=False))
+    return folder / PROGRESS_FILE
 
 
 class ProgressError(ExplorerError):
@@ -264,8 +277,10 @@ def _p(*numbers: int) -> frozenset[str]:
     return frozenset(f"p{n:02d}" for n in numbers)
 
 
-REPLAY_HINT = "In the Wire pane (4) select a hop and press R to edit and resend it."
-CALL_HINT = "T calls a tool yourself, as the current user, with the arguments you give."
+REPLAY_HINT = ("In the Wire pane (4) select a hop and press R to edit and resend it "
+               "(agent-auth replay, on the command line).")
+CALL_HINT = ("T calls a tool yourself, as the current user, with the arguments you give "
+             "(agent-auth call).")
 
 CHALLENGES: tuple[Challenge, ...] = (
     Challenge("anonymous", "Walk in the front door",
@@ -303,7 +318,7 @@ CHALLENGES: tuple[Challenge, ...] = (
               "Replay a captured credential as if an hour had passed, and be let in.",
               "break in", _p(1, 2, 3, 4), (
                   REPLAY_HINT,
-                  "In the editor, l sends the next request an hour later.",
+                  "In the editor, l sends the next request an hour later (replay --later 1h).",
                   "API keys do not expire; tokens do (from pattern 05)."), stale_replay, "A4"),
     Challenge("passthrough", "Confused deputy",
               "Send what the records service received to the directory service and be "
@@ -355,6 +370,31 @@ CHALLENGES: tuple[Challenge, ...] = (
               proof_reuse),
 )
 BY_ID = {c.id: c for c in CHALLENGES}
+
+
+@dataclass(frozen=True)
+class Judged:
+    challenge: Challenge
+    pattern: str
+    proof: str
+    new: bool            # not solved before under this pattern
+    saved: bool = True   # False when the progress file could not be written
+
+
+async def judge(runner: PatternRunner, trace_id: str, progress: Progress) -> list[Judged]:
+    """What the student's action `trace_id` solved, recorded in `progress` (written off
+    the event loop)."""
+    import asyncio
+
+    found = []
+    for challenge, proof in detect(Evidence.of(runner, trace_id)):
+        try:
+            new = await asyncio.to_thread(progress.mark, challenge.id, runner.id, proof)
+            found.append(Judged(challenge, runner.id, proof, new))
+        except ProgressError as exc:
+            progress.problem = str(exc)
+            found.append(Judged(challenge, runner.id, proof, True, saved=False))
+    return found
 
 
 def detect(evidence: Evidence) -> list[tuple[Challenge, str]]:

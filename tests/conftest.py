@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from runtime.settings import Settings
@@ -15,3 +16,9 @@ async def stack() -> AsyncIterator[StackHandle]:
     await handle.start()
     yield handle
     await handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory, monkeypatch):
+    """No test reads or writes a developer's saved state (challenge progress, ...)."""
+    monkeypatch.setenv("AGENT_AUTH_STATE_DIR", str(tmp_path_factory.mktemp("state")))

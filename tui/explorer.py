@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from runtime import Hop, PatternInfo, Settings, discover
+from runtime import Hop, PatternInfo, Progress, Settings, discover, progress_path
 from tui.bridge import RuntimeBridge
 from tui.chat_history import ChatHistory
 from tui.exporter import Exporter
@@ -51,6 +51,14 @@ class HopInbox:
         return items
 
 
+class ChallengeSolved(Message):
+    """A prompt, direct call or replay of the student's solved a challenge."""
+
+    def __init__(self, challenge: str, pattern: str, proof: str) -> None:
+        super().__init__()
+        self.challenge, self.pattern, self.proof = challenge, pattern, proof
+
+
 class Explorer:
     def __init__(self, settings: Settings, *, stable: bool = False,
                  export_dir: Path | None = None,
@@ -61,13 +69,20 @@ class Explorer:
         self.patterns = patterns if patterns is not None else discover()
         self.bridge = RuntimeBridge(inline=inline_runtime)
         self.inbox = HopInbox()
-        self.session = ExplorerSession(settings, self.inbox.put, self.patterns)
+        self.progress = Progress(progress_path())
+        self.session = ExplorerSession(settings, self.inbox.put, self.patterns,
+                                       progress=self.progress, on_solved=self._solved)
         self.history = ChatHistory()
         self.hops: dict[str, list[Hop]] = {}
         self.exporter = Exporter(settings.lab, export_dir)
         self.reveal = False
         self.script_run: ScriptRun | None = None
         self.marks: dict[str, str] = {}
+
+    def _solved(self, challenge: str, pattern: str, proof: str) -> None:
+        """Called on the runtime thread when a student action solves a challenge."""
+        if self.inbox.target is not None:
+            self.inbox.target.post_message(ChallengeSolved(challenge, pattern, proof))
 
     @property
     def masker(self) -> Masker:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         Comparison,
         HttpRequest,
         PatternRunner,
+        Progress,
         ProgressFn,
         ReplayResult,
         Signer,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     )
 
 HopSink = Callable[[str, Hop], None]
+SolvedSink = Callable[[str, str, str], None]   # (challenge id, pattern, what proved it)
 
 
 def runtime_errors() -> tuple[type[BaseException], ...]:
@@ -107,8 +109,11 @@ class ScriptRun:
 
 class ExplorerSession:
     def __init__(self, settings: Settings, on_hop: HopSink,
-                 patterns: list[PatternInfo] | None = None) -> None:
+                 patterns: list[PatternInfo] | None = None, *,
+                 progress: Progress | None = None,
+                 on_solved: SolvedSink | None = None) -> None:
         self.settings = settings
+        self.progress, self._on_solved = progress, on_solved
         self.patterns = {p.id: p for p in patterns or []}
         self.clock = session_clock(settings)
         self._stack: StackHandle | None = None
@@ -184,7 +189,20 @@ class ExplorerSession:
     async def prompt(self, pattern_id: str, user: str, text: str) -> TurnResult:
         async with self.lock:
             runner = await self._ready(pattern_id)
-            return await runner.run_as(user, text)
+            turn = await runner.run_as(user, text)
+            await self._judge(runner, turn.trace_id)
+            return turn
+
+    async def _judge(self, runner: PatternRunner, trace_id: str) -> None:
+        """Mark the challenges this action of the student's solved (a script step is never
+        judged: it is not theirs)."""
+        if self.progress is None:
+            return
+        from runtime import judge
+
+        for found in await judge(runner, trace_id, self.progress):
+            if found.new and self._on_solved is not None:
+                self._on_solved(found.challenge.id, found.pattern, found.proof)
 
     async def step(self, pattern_id: str, step_id: str) -> StepResult:
         async with self.lock:
@@ -220,7 +238,10 @@ class ExplorerSession:
         async with self.lock:
             runner = await self._ready(pattern_id)
             request, moved = retarget(request, runner.endpoints)
-            return await runner.replay(request, [*moved, *notes], later=later, oracle=oracle)
+            result = await runner.replay(request, [*moved, *notes], later=later,
+                                         oracle=oracle)
+            await self._judge(runner, result.trace_id)
+            return result
 
     async def replay_kit(self, pattern_id: str) -> ReplayKit:
         """What the replay editor needs from the live runner: its keys, and where each
@@ -243,7 +264,9 @@ class ExplorerSession:
                         arguments: dict[str, Any]) -> TurnResult:
         async with self.lock:
             runner = await self._ready(pattern_id)
-            return await runner.call_tool(user, tool, arguments)
+            turn = await runner.call_tool(user, tool, arguments)
+            await self._judge(runner, turn.trace_id)
+            return turn
 
     async def compare(self, patterns: tuple[str, str], user: str, prompt: str | None,
                       step: str | None) -> Comparison:

@@ -156,3 +156,45 @@ def test_replay_to_another_party_and_path(exported, capsys):
     assert "which this run does not have" in capsys.readouterr().err
     assert main(["replay", path, "--hop", str(seq), "--path", "users"]) == 2
     assert "must start with /" in capsys.readouterr().err
+
+
+def test_challenges_list_show_and_solve_from_the_command_line(capsys, tmp_path):
+    assert main(["challenges"]) == 0
+    out = capsys.readouterr().out
+    assert "escalate" in out and "✓" not in out.split("\n", 2)[2].split("✓ solved")[0]
+    assert main(["run", "-p", "p01", "-u", "dave", "Make me an admin."]) == 0
+    assert "challenge solved: Promote yourself (escalate) under p01" in capsys.readouterr().out
+    assert main(["run", "-p", "p01", "-u", "dave", "--json", "Make me an admin."]) == 0
+    found = json.loads(capsys.readouterr().out)["challenges"]
+    assert found == [{"challenge": "escalate", "pattern": "p01", "new": False, "saved": True,
+                      "proof": found[0]["proof"]}]
+    assert main(["challenges", "--json"]) == 0
+    listed = {c["id"]: c for c in json.loads(capsys.readouterr().out)["challenges"]}
+    assert listed["escalate"]["solved"] == ["p01"] and listed["anonymous"]["solved"] == []
+    assert main(["challenges", "escalate"]) == 0
+    shown = capsys.readouterr().out
+    assert "hint 3:" in shown and "solved under p01" in shown
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    assert main(["challenges", "--hand-in", str(drop)]) == 0
+    assert "handed in 1 solved" in capsys.readouterr().out
+    assert len(list(drop.iterdir())) == 1
+
+
+def test_challenges_bad_input(capsys, tmp_path):
+    assert main(["challenges", "nope"]) == 2
+    assert "no challenge 'nope'" in capsys.readouterr().err
+    assert main(["challenges", "--hand-in", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_replay_an_hour_later_under_p04_solves_stale_replay(tmp_path, capsys):
+    path = tmp_path / "p04.jsonl"
+    assert main(["--demo", "export", "-p", "p04", "--format", "jsonl", "-o", str(path),
+                 "What are my expenses?"]) == 0
+    hops = [json.loads(line) for line in path.read_text().splitlines()]
+    seq = next(h["seq"] for h in hops if h["kind"] == "service")
+    capsys.readouterr()
+    assert main(["--demo", "replay", str(path), "--hop", str(seq), "--later", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "-> 200" in out and "challenge solved: An hour too late" in out

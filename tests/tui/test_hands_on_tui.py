@@ -7,6 +7,7 @@ import json
 from textual.widgets import DataTable
 from tui_helpers import chat_text, main_screen, send_prompt, settle, shown_row, shown_text
 
+from runtime import CHALLENGES
 from tui.screens.compare_screen import CompareScreen
 from tui.screens.replay_screen import ReplayScreen
 from tui.screens.tool_call_screen import ToolCallScreen
@@ -285,3 +286,52 @@ async def test_alices_l1_token_under_p05_sent_to_the_directory_with_another_audi
         assert result.reason == "token audience is not directory-service"
         await pilot.press("z")
         assert replay.query_one("#replay-target").value == "records"
+
+
+async def test_solve_the_stale_replay_challenge_under_p04_and_find_it_solved_next_time(
+        make_app):
+    from tui.screens.challenges_screen import ChallengesScreen
+
+    app = make_app(patterns=("p03", "p04"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        await pilot.press("C")
+        board = await screen_opened(pilot, app, ChallengesScreen)
+        row = [c.id for c in CHALLENGES].index("stale-replay")
+        board.query_one(DataTable).move_cursor(row=row, column=3)    # the p04 column
+        await pilot.press("h")
+        assert "hint 1:" in shown_text(app, "#challenges-detail")
+        await pilot.press("enter")                                   # try it under p04
+        await until(pilot, lambda: main_screen(app).pattern == "p04", "the switch to p04")
+        await settle(pilot, app)
+        await send_prompt(pilot, app, "What are my expenses?")
+        replay = await open_replay(pilot, app, lambda h: h.kind == "service")
+        await pilot.press("l", "ctrl+s")
+        result = await wait_result(pilot, replay)
+        assert result.status == 200 and any("3600 s later" in n for n in result.notes)
+        progress = main_screen(app).explorer.progress
+        await until(pilot, lambda: progress.is_solved("stale-replay", "p04"), "the solve")
+        assert any(n.title == "Challenge solved" for n in app._notifications)
+        await pilot.press("escape", "C")
+        board = await screen_opened(pilot, app, ChallengesScreen)
+        assert board.query_one(DataTable).get_cell("stale-replay", "p04").plain == "✓"
+        assert not progress.is_solved("stale-replay", "p03")
+
+    again = make_app(patterns=("p03", "p04"))       # the next session, same user
+    async with again.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.2)
+        assert again.explorer.progress.is_solved("stale-replay", "p04")
+
+
+async def test_a_script_step_solves_no_challenge(make_app):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        main_screen(app).run_step("A2")                  # the script's dave escalates...
+        await settle(pilot, app)
+        assert main_screen(app).explorer.progress.solved == {}
+        main_screen(app).switch_user("dave")
+        await settle(pilot, app)
+        await send_prompt(pilot, app, "Make me an admin.")   # ...but this one is yours
+        progress = main_screen(app).explorer.progress
+        await until(pilot, lambda: progress.is_solved("escalate", "p01"), "the solve")

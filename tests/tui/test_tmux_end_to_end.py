@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,13 @@ from pathlib import Path
 import pytest
 
 AGENT_AUTH = Path(sys.executable).with_name("agent-auth")
+
+
+def _launch(tmp_path: Path) -> str:
+    """The command line: lab mode in `tmp_path`, the test's private state folder."""
+    state = shlex.quote(os.environ["AGENT_AUTH_STATE_DIR"])
+    return (f"unset COLUMNS LINES; export AGENT_AUTH_STATE_DIR={state}; "
+            f"cd {tmp_path} && exec {AGENT_AUTH} --lab")
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
@@ -36,8 +45,7 @@ def test_real_app_answers_a_prompt_and_shows_its_hops(tmp_path):
     # exports COLUMNS/LINES at 80x24, which would override the real size, so drop them.
     _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh")
     try:
-        launch = f"unset COLUMNS LINES; cd {tmp_path} && exec {AGENT_AUTH} --lab"
-        _tmux("send-keys", "-t", session, "-l", launch)
+        _tmux("send-keys", "-t", session, "-l", _launch(tmp_path))
         _tmux("send-keys", "-t", session, "Enter")
         _wait_for(session, "ready")
         _tmux("send-keys", "-t", session, "3")
@@ -76,8 +84,7 @@ def test_replay_an_expired_token_and_call_a_tool_in_a_real_terminal(tmp_path):
     session = f"agent-auth-e2e-{uuid.uuid4().hex[:8]}"
     _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", "sh")
     try:
-        launch = f"unset COLUMNS LINES; cd {tmp_path} && exec {AGENT_AUTH} --lab"
-        _tmux("send-keys", "-t", session, "-l", launch)
+        _tmux("send-keys", "-t", session, "-l", _launch(tmp_path))
         _tmux("send-keys", "-t", session, "Enter")
         _wait_for(session, "ready")
         _keys(session, "n", "n", "n", "n", "n")                 # p01 -> p06

@@ -58,6 +58,9 @@ class MainBase(Screen[None]):
     def run_step(self, step_id: str) -> None:
         raise NotImplementedError
 
+    def switch_pattern(self, pattern_id: str) -> None:
+        raise NotImplementedError
+
     def ingest_hops(self) -> None:
         raise NotImplementedError
 

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Tab, Tabs
 
 from runtime import USERS
 from tui.chat_history import entries_from_hop
-from tui.explorer import Explorer, HopInbox
+from tui.explorer import ChallengeSolved, Explorer, HopInbox
 from tui.screens.pane_actions import PaneActions
 from tui.screens.runs import RunsMixin
 from tui.widgets.chat_pane import ChatPane
@@ -65,6 +65,9 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("D", "compare", "Compare",
                 tooltip="The same prompt or step under two patterns, hop by hop",
                 id="screen.compare"),
+        Binding("C", "challenges", "Challenges",
+                tooltip="Attacks to perform by hand, detected from the wire and audit log",
+                id="screen.challenges"),
         Binding("escape", "leave", "Leave input / restore", show=False, id="focus.leave"),
     ]
 
@@ -195,6 +198,16 @@ class MainScreen(RunsMixin, PaneActions):
         self.switch_user(USERS[(USERS.index(self.user) + 1) % len(USERS)])
 
     # -- hops from the runtime ----------------------------------------------------------
+
+    def on_challenge_solved(self, event: ChallengeSolved) -> None:
+        from runtime import BY_ID
+
+        challenge = BY_ID.get(event.challenge)
+        title = challenge.title if challenge else event.challenge
+        problem = self.explorer.progress.problem
+        self.notify(f"{title} under {event.pattern}: {event.proof}."
+                    + (f"\n(not saved: {problem})" if problem else ""),
+                    title="Challenge solved", timeout=10)
 
     def on_hop_inbox_hops_arrived(self, _message: HopInbox.HopsArrived) -> None:
         self.ingest_hops()

@@ -229,6 +229,12 @@ class PaneActions(MainBase):
         self.app.push_screen(CompareScreen(explorer.patterns, left, right, self.user, prompt,
                                            run, explorer.masker))
 
+    def action_challenges(self) -> None:
+        from tui.screens.challenges_screen import ChallengesScreen
+
+        self.app.push_screen(ChallengesScreen([p.id for p in self.explorer.patterns],
+                                              self.explorer.progress, self.switch_pattern))
+
     # -- other screens ------------------------------------------------------------------
 
     def action_narrative(self, tab: str = "narrative") -> None:

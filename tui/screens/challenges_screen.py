@@ -1,0 +1,152 @@
+"""ChallengesScreen: the attacks to perform by hand, by pattern, solved or not.
+
+✓ marks a challenge solved under that pattern, · one still to solve there; a blank cell is
+a pattern where it cannot be solved (that is the lesson: the pattern stops it). h reveals
+the next hint; Enter on a pattern's cell switches the explorer to that pattern to try it.
+Solving is detected by the explorer from the wire and the audit log, never self-reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from runtime import CHALLENGES, Challenge, Progress
+
+KIND_TEXT = {"break in": "break in: make the attack succeed",
+             "probe": "probe: find the check that stops it"}
+
+
+def cell(challenge: Challenge, pattern: str, progress: Progress) -> Text:
+    if progress.is_solved(challenge.id, pattern):
+        return Text("✓", style="bold reverse")
+    return Text("·" if pattern in challenge.solvable else "", style="dim")
+
+
+class ChallengesScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ChallengesScreen { layout: vertical; }
+    ChallengesScreen #challenges-title { height: 1; padding: 0 1; background: $panel; }
+    ChallengesScreen #challenges-table { height: 1fr; }
+    ChallengesScreen #challenges-detail { height: auto; max-height: 14; padding: 0 1;
+                                          border-top: solid $accent; }
+    """
+
+    BINDINGS = [
+        Binding("escape,C", "app.pop_screen", "Back", id="challenges.back"),
+        Binding("h", "hint", "Next hint", id="challenges.hint"),
+        Binding("enter", "try_it", "Try under this pattern", id="challenges.try"),
+    ]
+
+    def __init__(self, patterns: list[str], progress: Progress,
+                 switch: Callable[[str], None]) -> None:
+        super().__init__()
+        self.patterns, self.progress, self._switch = patterns, progress, switch
+        self.hints_shown: dict[str, int] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="challenges-title")
+        yield DataTable(cursor_type="cell", zebra_stripes=True, id="challenges-table")
+        yield Static("", id="challenges-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("challenge", key="title")
+        table.add_column("kind", key="kind")
+        for pattern in self.patterns:
+            table.add_column(pattern, key=pattern, width=3)
+        for challenge in CHALLENGES:
+            table.add_row(Text(challenge.title, style="bold"), Text(challenge.kind),
+                          *[cell(challenge, p, self.progress) for p in self.patterns],
+                          key=challenge.id)
+        table.focus()
+        table.move_cursor(row=0, column=2 if self.patterns else 0)
+        self.refresh_marks()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_marks()
+
+    def refresh_marks(self) -> None:
+        """Redraw the ✓ marks (a challenge may have been solved since)."""
+        table = self.query_one(DataTable)
+        for challenge in CHALLENGES:
+            for pattern in self.patterns:
+                table.update_cell(challenge.id, pattern, cell(challenge, pattern,
+                                                              self.progress))
+        solved = len(self.progress.solved)
+        possible = sum(len(c.solvable & set(self.patterns)) for c in CHALLENGES)
+        title = Text.assemble(("Challenges ", "bold"),
+                              f"{solved} of {possible} solved, as {self.progress.user}   ",
+                              ("✓ solved · to solve; blank: this pattern stops it", "dim"))
+        if self.progress.problem:
+            title.append(f"   ({self.progress.problem})", style="bold")
+        self.query_one("#challenges-title", Static).update(title)
+        self._show_detail()
+
+    def _current(self) -> tuple[Challenge, str | None]:
+        table = self.query_one(DataTable)
+        row, column = table.cursor_coordinate
+        challenge = CHALLENGES[min(row, len(CHALLENGES) - 1)]
+        index = column - 2
+        return challenge, self.patterns[index] if 0 <= index < len(self.patterns) else None
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        self.action_try_it()
+
+    def _show_detail(self) -> None:
+        challenge, pattern = self._current()
+        where = ", ".join(p for p in self.patterns if p in challenge.solvable)
+        lines = [Text.assemble((challenge.title, "bold"), "  ", challenge.goal),
+                 Text.assemble(("kind ", "dim"), KIND_TEXT[challenge.kind],
+                               ("   solvable under ", "dim"), where or "(none loaded)",
+                               (f"   (script step {challenge.step})" if challenge.step
+                                else "", "dim"))]
+        if pattern is not None:
+            solved = self.progress.solved.get((challenge.id, pattern))
+            if solved is not None:
+                lines.append(Text(f"solved under {pattern} at {solved.at}: {solved.proof}",
+                                  style="bold"))
+            elif pattern not in challenge.solvable:
+                lines.append(Text(f"{pattern} stops this attack: try it anyway to see which "
+                                  "check does.", style="dim"))
+        shown = self.hints_shown.get(challenge.id, 0)
+        for number, hint in enumerate(challenge.hints[:shown], 1):
+            lines.append(Text(f"hint {number}: {hint}"))
+        if shown < len(challenge.hints):
+            lines.append(Text(f"h shows hint {shown + 1} of {len(challenge.hints)}",
+                              style="dim"))
+        self.query_one("#challenges-detail", Static).update(Group(*lines))
+
+    def action_hint(self) -> None:
+        challenge, _ = self._current()
+        shown = self.hints_shown.get(challenge.id, 0)
+        if shown >= len(challenge.hints):
+            self.notify("No more hints for this one.", severity="warning")
+            return
+        self.hints_shown[challenge.id] = shown + 1
+        self._show_detail()
+
+    def action_try_it(self) -> None:
+        challenge, pattern = self._current()
+        if pattern is None:
+            pattern = next((p for p in self.patterns if p in challenge.solvable
+                            and not self.progress.is_solved(challenge.id, p)), None)
+        if pattern is None:
+            self.notify("Pick a pattern's column first.", severity="warning")
+            return
+        self._switch(pattern)
+        self.app.pop_screen()
+        self.notify(f"{challenge.title}: {challenge.goal}", title=f"Now under {pattern}",
+                    timeout=8)
