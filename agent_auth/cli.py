@@ -123,6 +123,14 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        if settings.lab and args.command in (None, "doctor"):
+            from agent_auth import lab  # the admin's checks, and the guard of a session
+
+            if args.command == "doctor":
+                return lab.doctor(settings)
+            if problem := lab.session_problem(sys.stdin.isatty(), sys.stdout.isatty()):
+                print(f"agent-auth: {problem}", file=sys.stderr)
+                return 2
         if args.command is None:
             from tui.app import run_app
 
