@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 from collections.abc import Iterable
@@ -49,11 +50,24 @@ class AgentAuthApp(App[int]):
         self.main_screen = MainScreen(self.explorer)
         self.push_screen(self.main_screen)
         if self.explorer.settings.lab and not self.is_headless:
-            # A dropped SSH connection (SIGHUP) or the admin (SIGTERM) ends a lab session the
-            # way `q` does, temporary directory included, instead of killing it mid-way.
+            # A lab session never outlives its terminal: a dropped SSH connection (SIGHUP to
+            # the session leader, or a terminal that stops being one, for an explorer started
+            # under a wrapper) ends it, its exports removed; the admin's SIGTERM quits it.
             loop = asyncio.get_running_loop()
-            for hangup in (signal.SIGHUP, signal.SIGTERM):
-                loop.add_signal_handler(hangup, self._quit)
+            loop.add_signal_handler(signal.SIGHUP, self._hang_up)
+            loop.add_signal_handler(signal.SIGTERM, self._quit)
+            self.set_interval(1.0, self._hang_up_if_terminal_is_gone, name="terminal watch")
+
+    def _hang_up_if_terminal_is_gone(self) -> None:
+        if not os.isatty(sys.__stdin__.fileno() if sys.__stdin__ else 0):
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """The terminal is gone: there is nothing to restore and nobody to answer, and
+        Textual's shutdown can block for ever writing to it (its writer queue fills). So
+        remove the exports and leave at once; the runtime's servers are in this process."""
+        self.explorer.exporter.close()
+        os._exit(128 + signal.SIGHUP)
 
     async def action_quit(self) -> None:
         self._quit()
