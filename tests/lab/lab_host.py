@@ -238,9 +238,11 @@ class SshServer:
 
 
 SSHD_BASE = """\
-# The lab test's own sshd: loopback only, keys only, its own host key. UsePAM is off because
-# PAM's session modules (pam_loginuid, pam_systemd) need a booted system; what the lab
-# depends on (ForceCommand, the TTY, the student's rights) is the same with or without it.
+# The lab test's own sshd: loopback only, keys only, its own host key. The README's file is
+# included first, as Debian's sshd_config includes sshd_config.d/*.conf. UsePAM is off
+# because PAM's session modules (pam_loginuid, pam_systemd) need a booted system; what the
+# lab depends on (ForceCommand, the TTY, the student's rights) is the same either way.
+Include {folder}/sshd_config.d/*.conf
 Port {port}
 ListenAddress 127.0.0.1
 HostKey {folder}/ssh_host_ed25519_key
@@ -259,7 +261,8 @@ LogLevel VERBOSE
 
 @contextmanager
 def ssh_server(folder: Path, install: Path) -> Iterator[SshServer]:
-    """sshd on a free 127.0.0.1 port with the README's block, until the block ends."""
+    """sshd on a free 127.0.0.1 port with the README's file in its sshd_config.d, until the
+    block ends."""
     require_root()
     if not SSHD.exists():
         raise LabUnavailable(f"{SSHD} is missing (apt-get install -y openssh-server)")
@@ -268,8 +271,10 @@ def ssh_server(folder: Path, install: Path) -> Iterator[SshServer]:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
                    check=True)
     port = free_port()
+    (folder / "sshd_config.d").mkdir(mode=0o755, exist_ok=True)
+    (folder / "sshd_config.d" / "agent-auth-lab.conf").write_text(sshd_block(install))
     config = folder / "sshd_config"
-    config.write_text(SSHD_BASE.format(port=port, folder=folder) + sshd_block(install))
+    config.write_text(SSHD_BASE.format(port=port, folder=folder))
     checked = subprocess.run([str(SSHD), "-t", "-f", str(config)], capture_output=True,
                              text=True)
     if checked.returncode != 0:
