@@ -96,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _explorer_flags(argv: Sequence[str]) -> argparse.Namespace | None:
+    """argv that only opens the explorer (no command; --stack, --model, --demo, --lab),
+    parsed without building the subcommands: some of their options import the whole runtime
+    on this thread, about 1.4 s of CPU before the explorer's first frame."""
+    parser = argparse.ArgumentParser(add_help=False, parents=[_common()], exit_on_error=False)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None   # the full parser says what is wrong
+    if rest:
+        return None
+    args.command = None
+    return args
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(os.environ, stack=getattr(args, "stack", None),
                              model=getattr(args, "model", None),
@@ -125,9 +140,18 @@ def _main(argv: Sequence[str] | None) -> int:
     # Libraries (the MCP SDK) call logging.basicConfig; a handler here keeps their log lines
     # from being printed over the TUI or the CLI's output.
     logging.getLogger().addHandler(logging.NullHandler())
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _explorer_flags(argv) or _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        if settings.lab and args.command in (None, "doctor"):
+            from agent_auth import lab  # the admin's checks, and the guard of a session
+
+            if args.command == "doctor":
+                return lab.doctor(settings)
+            if problem := lab.session_problem(sys.stdin.isatty(), sys.stdout.isatty()):
+                print(f"agent-auth: {problem}", file=sys.stderr)
+                return 2
         if args.command is None:
             from tui.app import run_app
 

@@ -61,6 +61,9 @@ def explorer_commands(app: AgentAuthApp, screen: Screen) -> Iterable[SystemComma
     main = app.main_screen
     if main is not None and screen is main:
         yield from main_commands(main)
+    yield SystemCommand("Keep exports", "lab: copy this session's exports to "
+                        "~/agent-auth-exports (they are deleted at quit otherwise)",
+                        app.action_keep_exports)
     yield SystemCommand("Screenshot", "save an SVG of the screen to the export directory",
                         app.save_screenshot_to_exports)
     yield SystemCommand("Keys and help", "show the keys for what has focus (? or F1)",

@@ -105,5 +105,12 @@ class Explorer:
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await self.bridge.call(coro)
 
+    def begin_close(self) -> None:
+        """Quitting: remove the lab's temporary exports and start stopping the runtime, without
+        waiting (`close` waits)."""
+        self.exporter.close()
+        self.bridge.begin_close(self.session.close())
+
     async def close(self) -> None:
+        self.exporter.close()
         await self.bridge.aclose(self.session.close())

@@ -105,7 +105,8 @@ class MainScreen(RunsMixin, PaneActions):
         if not self.explorer.patterns:
             self.notify("No patterns found in patterns/.", severity="error")
             return
-        self.start_work(self.boot, group="boot")
+        # after the first frame is drawn: until then the runtime's imports would compete with it
+        self.call_after_refresh(self.start_work, self.boot, group="boot")
 
     def on_screen_resume(self) -> None:
         patterns = self.query_one(PatternList)

@@ -134,7 +134,8 @@ class PaneActions(MainBase):
         except OSError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
-        self.notify(f"Wrote {har}\nand {jsonl}", title="Session exported", timeout=10)
+        self.notify(f"Wrote {har}\nand {jsonl}\n{self.explorer.exporter.fate}".rstrip(),
+                    title="Session exported", timeout=10)
 
     def action_export_curl(self) -> None:
         hop = self.query_one(WireView).selected
