@@ -40,7 +40,7 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
         prog="agent-auth",
@@ -86,14 +86,26 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
-    from agent_auth import hands_on
-    from runtime.battery.run import add_arguments
+    from agent_auth.arguments import hands_on
 
-    hands_on.add_arguments(sub, common)
+    hands_on(sub, common)
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the secure patterns (p05-p08)")
-    add_arguments(battery)
+    if command == "battery":      # its module loads the runtime: only when it runs
+        from runtime.battery.run import add_arguments
+
+        add_arguments(battery)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv, if any (the first word that is not an option's)."""
+    return next((word for word in argv if not word.startswith("-") and word in COMMANDS),
+                None)
+
+
+COMMANDS = frozenset({"run", "show", "matrix", "stack", "doctor", "export", "battery",
+                      "replay", "call", "compare", "challenges"})
 
 
 def _explorer_flags(argv: Sequence[str]) -> argparse.Namespace | None:
@@ -141,7 +153,7 @@ def _main(argv: Sequence[str] | None) -> int:
     # from being printed over the TUI or the CLI's output.
     logging.getLogger().addHandler(logging.NullHandler())
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _explorer_flags(argv) or _parser().parse_args(argv)
+    args = _explorer_flags(argv) or _parser(_command(argv)).parse_args(argv)
     try:
         settings = _settings(args)
         if settings.lab and args.command in (None, "doctor"):

@@ -74,9 +74,9 @@ _EXPORTS: dict[str, str] = {
     "HttpRequest": "runtime.replay",
     "ReplayError": "runtime.replay",
     "ReplayResult": "runtime.replay",
-    "SIGN_CHOICES": "runtime.replay",
-    "ORACLE_SIGNS": "runtime.replay",
-    "SignWith": "runtime.replay",
+    "SIGN_CHOICES": "runtime.signing",
+    "ORACLE_SIGNS": "runtime.signing",
+    "SignWith": "runtime.signing",
     "Signer": "runtime.replay",
     "TokenEdit": "runtime.replay",
     "edit_token": "runtime.replay",
@@ -213,13 +213,10 @@ if TYPE_CHECKING:
         unified_diff,
     )
     from runtime.replay import (
-        ORACLE_SIGNS,
-        SIGN_CHOICES,
         HttpRequest,
         ReplayError,
         ReplayResult,
         Signer,
-        SignWith,
         TokenEdit,
         edit_from_json,
         edit_token,
@@ -232,6 +229,7 @@ if TYPE_CHECKING:
     from runtime.script import STEP_IDS, STEPS, StepId, StepResult
     from runtime.services.world import USERS, KeySource, World
     from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
+    from runtime.signing import ORACLE_SIGNS, SIGN_CHOICES, SignWith
     from runtime.stack_handle import StackHandle, StackUnavailable
     from runtime.tokens import (
         DecodedToken,
