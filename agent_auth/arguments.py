@@ -64,8 +64,9 @@ def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:
         "pattern that stops the attack. Your prompts (run), calls (call) and replays (replay) "
         "are judged from the wire and the audit log; progress is kept in your state folder.")
     chal.add_argument("challenge", nargs="?", help="show one challenge with its hints")
-    chal.add_argument("--hand-in", type=Path, metavar="DIR",
-                      help="copy your progress to your instructor's hand-in folder")
+    chal.add_argument("--hand-in", metavar="DIR", nargs="?", const="",
+                      help="copy your progress to your instructor's hand-in folder (default "
+                      "$AGENT_AUTH_HAND_IN)")
     chal.add_argument("--json", action="store_true")
 
     comp = sub.add_parser(
@@ -78,3 +79,15 @@ def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:
     comp.add_argument("--step", "-s", help="compare a script step (L1..A7) instead")
     comp.add_argument("prompt", nargs="?")
     comp.add_argument("--json", action="store_true")
+
+
+def lab(sub: Any, common: argparse.ArgumentParser) -> None:
+    """agent-auth lab report DIR: the instructor's view of the handed-in progress."""
+    lab_parser = sub.add_parser("lab", parents=[common], help="instructor tools for a lab",
+                                description="`lab report DIR` reads the progress files "
+                                "students handed in (agent-auth challenges --hand-in, or H on "
+                                "the explorer's challenges board) and prints who solved what.")
+    action = lab_parser.add_subparsers(dest="lab_command", required=True)
+    report = action.add_parser("report", parents=[common], help="who solved what")
+    report.add_argument("folder", type=Path, help="the hand-in folder")
+    report.add_argument("--json", action="store_true")

@@ -86,9 +86,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
-    from agent_auth.arguments import hands_on
+    from agent_auth.arguments import hands_on, lab
 
     hands_on(sub, common)
+    lab(sub, common)
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the secure patterns (p05-p08)")
     if command == "battery":      # its module loads the runtime: only when it runs
@@ -105,7 +106,7 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 COMMANDS = frozenset({"run", "show", "matrix", "stack", "doctor", "export", "battery",
-                      "replay", "call", "compare", "challenges"})
+                      "replay", "call", "compare", "challenges", "lab"})
 
 
 def _explorer_flags(argv: Sequence[str]) -> argparse.Namespace | None:
@@ -198,7 +199,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "challenges":
         from agent_auth import hands_on
 
-        return hands_on.challenges(args)
+        return hands_on.challenges(args, settings)
+    if args.command == "lab":
+        from agent_auth import hands_on
+
+        return hands_on.lab_report(args)
     if args.command in ("replay", "call", "compare"):
         from agent_auth import hands_on
 

@@ -274,12 +274,15 @@ def judged_json(found: list[Judged]) -> list[dict[str, Any]]:
              "new": j.new, "saved": j.saved} for j in found]
 
 
-def challenges(args: argparse.Namespace) -> int:
+def challenges(args: argparse.Namespace, settings: Settings) -> int:
     from runtime import discover
 
     progress = Progress(progress_path())
-    if args.hand_in:
-        path = progress.hand_in(args.hand_in)
+    if args.hand_in is not None:
+        folder = args.hand_in or settings.hand_in
+        if not folder:
+            raise CliError("no hand-in folder: name one, or set AGENT_AUTH_HAND_IN")
+        path = progress.hand_in(Path(folder))
         print(f"handed in {len(progress.solved)} solved challenges as {path}")
         return 0
     patterns = [p.id for p in discover()]
@@ -333,4 +336,34 @@ def _show_challenge(challenge: Challenge, progress: Progress, patterns: list[str
         print(f"  hint {number}: {hint}")
     for pattern, proof in solved.items():
         print(f"  solved under {pattern}: {proof}")
+    return 0
+
+
+# -- the instructor's report ---------------------------------------------------------------------
+
+def lab_report(args: argparse.Namespace) -> int:
+    from runtime.challenges import read_reports, solved_patterns
+
+    report = read_reports(args.folder)
+    if args.json:
+        print(dump_json({"folder": str(args.folder), **report.to_json()}))
+        return 0
+    possible = sum(len(c.solvable) for c in CHALLENGES)
+    print(f"{args.folder}: {len(report.students)} students handed in"
+          + (f", {len(report.unreadable)} files unreadable" if report.unreadable else ""))
+    if report.students:
+        width = max(len(u) for u in report.students)
+        for user, solved in sorted(report.students.items()):
+            table = solved_patterns(solved)
+            listed = ", ".join(f"{c} ({' '.join(p)})" for c, p in sorted(table.items()))
+            print(printable(f"  {user:<{width}}  {len(solved):>2}/{possible}  "
+                            f"{listed or '(none yet)'}"))
+        print("by challenge:")
+        for challenge in CHALLENGES:
+            who = sorted(u for u, solved in report.students.items()
+                         if any(s.challenge == challenge.id for s in solved))
+            print(printable(f"  {challenge.id:<17} {len(who):>3} students"
+                            + (f": {', '.join(who)}" if who else "")))
+    for name, reason in sorted(report.unreadable.items()):
+        print(printable(f"  unreadable {name}: {reason}"))
     return 0

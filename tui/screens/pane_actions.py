@@ -233,8 +233,10 @@ class PaneActions(MainBase):
     def action_challenges(self) -> None:
         from tui.screens.challenges_screen import ChallengesScreen
 
-        self.app.push_screen(ChallengesScreen([p.id for p in self.explorer.patterns],
-                                              self.explorer.progress, self.switch_pattern))
+        explorer = self.explorer
+        self.app.push_screen(ChallengesScreen([p.id for p in explorer.patterns],
+                                              explorer.progress, self.switch_pattern,
+                                              explorer.settings.hand_in))
 
     # -- other screens ------------------------------------------------------------------
 
