@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
     COLUMN_NAMES,
     Cell,
@@ -69,8 +70,6 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         turn = await runner.run_as(args.user, args.prompt)
         hops = runner.tap.trace(turn.trace_id)
-        from agent_auth.hands_on import judged, judged_json, say_judged
-
         found = await judged(runner, turn.trace_id)
         if args.json:
             print(dump_json({"pattern": runner.id, "user": turn.user, "prompt": turn.prompt,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_auth.commands import CliError, dump_json, hop_line
+from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
     BY_ID,
     CHALLENGES,
@@ -21,11 +22,9 @@ from runtime import (
     Settings,
     brief,
     hop_to_dict,
-    judge,
     printable,
     progress_path,
 )
-from runtime.challenges import Judged
 from runtime.compare import Comparison, check_request, compare
 from runtime.replay import (
     HttpRequest,
@@ -255,24 +254,6 @@ def render_comparison(result: Comparison, width: int = 160) -> str:
 
 
 # -- challenges --------------------------------------------------------------------------------
-
-async def judged(runner: PatternRunner, trace_id: str) -> list[Judged]:
-    """Judge one of the student's actions; progress errors are said, never fatal."""
-    return await judge(runner, trace_id, Progress(progress_path()))
-
-
-def say_judged(found: list[Judged]) -> None:
-    for item in found:
-        state = "solved" if item.new else "solved again"
-        kept = "" if item.saved else " (progress not saved)"
-        print(f"challenge {state}: {item.challenge.title} ({item.challenge.id}) under "
-              f"{item.pattern}: {item.proof}{kept}")
-
-
-def judged_json(found: list[Judged]) -> list[dict[str, Any]]:
-    return [{"challenge": j.challenge.id, "pattern": j.pattern, "proof": j.proof,
-             "new": j.new, "saved": j.saved} for j in found]
-
 
 def challenges(args: argparse.Namespace, settings: Settings) -> int:
     from runtime import discover
