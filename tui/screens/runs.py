@@ -16,7 +16,7 @@ from tui.chat_history import ChatEntry, ChatKey
 from tui.screens.main_base import MainBase
 from tui.session import runtime_errors
 from tui.widgets.chat_pane import ChatPane
-from tui.widgets.status_bar import StatusBar
+from tui.widgets.status_bar import RunState, StatusBar
 from tui.widgets.user_pane import UserPane
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ class RunsMixin(MainBase):
         if key == self.key:
             self.query_one(ChatPane).append(entry, self.explorer.masker)
 
-    def set_state(self, state: str, detail: str = "") -> None:
-        self.query_one(StatusBar).set(state=state, detail=detail)
+    def set_state(self, state: RunState, detail: str = "") -> None:
+        self.query_one(StatusBar).set_state(state, detail)
         self.query_one(ChatPane).set_status(f"… {detail}" if state == "working" else "")
 
     async def boot(self) -> None:
@@ -58,7 +58,7 @@ class RunsMixin(MainBase):
 
     async def select_runtime(self, pattern_id: str) -> None:
         if not self.busy:
-            self.set_state("starting", f"starting {pattern_id}")
+            self.set_state("starting", pattern_id)
         try:
             runner = await self.explorer.call(self.explorer.session.select(pattern_id))
         except ui_errors() as exc:

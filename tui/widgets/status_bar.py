@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from rich.text import Text
 from textual.widgets import Static
 
-STATE_STYLE = {"ready": "green", "starting": "yellow", "working": "yellow", "error": "red"}
+RunState = Literal["starting", "ready", "working", "error"]
+STATE_STYLE: dict[str, str] = {"ready": "green", "starting": "yellow", "working": "yellow",
+                               "error": "bold red"}
 
 
 class StatusBar(Static):
@@ -21,6 +25,10 @@ class StatusBar(Static):
     def set(self, **parts: str) -> None:
         self.parts.update(parts)
         self.update(self.status_text())
+
+    def set_state(self, state: RunState, detail: str = "") -> None:
+        """`● starting p03`, `● working alice asks the agent`: the detail completes the state."""
+        self.set(state=state, detail=detail)
 
     def status_text(self) -> Text:
         p = self.parts
