@@ -35,3 +35,19 @@ async def test_status_says_starting_and_the_pattern_once(make_app):
         assert "● starting p02" in text and "starting starting" not in text
         await settle(pilot, app)
         assert status.parts["state"] == "ready"
+
+
+async def test_footer_hides_single_keys_the_prompt_types_instead(make_app):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        screen = main_screen(app)
+        await pilot.press("4")
+        assert {"slash", "n", "b"} <= set(screen.active_bindings)
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        typing = set(screen.active_bindings)
+        assert not {"slash", "n", "b", "question_mark", "minus"} & typing
+        assert {"f1", "escape", "ctrl+p"} <= typing
+        await pilot.press("slash")
+        assert screen.query_one("#chat-input").value == "/"

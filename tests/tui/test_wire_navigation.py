@@ -4,7 +4,7 @@ hop and from a service call to its policy decision and audit record."""
 from __future__ import annotations
 
 import pytest
-from tui_helpers import main_screen, send_prompt
+from tui_helpers import main_screen
 
 from tui.widgets.wire_view import WireView
 

@@ -6,13 +6,13 @@ import unicodedata
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
 from tui.chat_history import ChatEntry
 from tui.masking import Masker
+from tui.widgets.history_input import HistoryInput
 
 TOOL_RESULT_SHOWN = 160  # the Wire pane has the whole body
 
@@ -43,30 +43,8 @@ def render_entry(entry: ChatEntry, masker: Masker) -> Text:
     return Text(body, style="dim italic")
 
 
-class PromptInput(Input):
-    """The input line, with ↑/↓ through earlier prompts."""
-
-    BINDINGS = [
-        Binding("up", "history(-1)", "Previous prompt", show=False, id="chat.history_back"),
-        Binding("down", "history(1)", "Next prompt", show=False, id="chat.history_forward"),
-    ]
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.history: list[str] = []
-        self._at = 0
-
-    def remember(self, text: str) -> None:
-        if text and (not self.history or self.history[-1] != text):
-            self.history.append(text)
-        self._at = len(self.history)
-
-    def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self._at = max(0, min(len(self.history), self._at + step))
-        self.value = self.history[self._at] if self._at < len(self.history) else ""
-        self.cursor_position = len(self.value)
+class PromptInput(HistoryInput):
+    """The prompt line, with ↑/↓ through earlier prompts."""
 
 
 class ChatPane(Vertical):

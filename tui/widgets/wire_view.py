@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input
 from runtime import Hop, printable
 from tui.hop_filter import FilterError, HopFilter, parse_filter
 from tui.masking import Masker
+from tui.widgets.history_input import HistoryInput
 from tui.widgets.hop_detail import HopDetail
 
 KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
@@ -97,8 +98,8 @@ class WireView(Vertical):
         self.columns = list(COLUMNS)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
-                    id="wire-filter")
+        yield HistoryInput(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
+                           id="wire-filter")
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True,
                                            id="wire-table")
         self._add_columns(table)
@@ -191,6 +192,7 @@ class WireView(Vertical):
         except FilterError as exc:
             self.notify(str(exc), title="Filter", severity="error")
             return
+        self.query_one("#wire-filter", HistoryInput).remember(event.value.strip())
         self.table.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
