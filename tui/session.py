@@ -93,6 +93,7 @@ class ExplorerSession:
         self._wanted = ""
         self._lock: asyncio.Lock | None = None
         self._stopping: set[asyncio.Task[None]] = set()
+        self._script: asyncio.Task[ScriptRun] | None = None
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -189,6 +190,7 @@ class ExplorerSession:
         """Fill `run` pattern by pattern; callbacks are called on the runtime thread."""
         from runtime import PatternRunner, run_pattern
 
+        self._script = asyncio.current_task()
         async with self.lock:
             for pattern_id in run.patterns:
                 tap = WireTap(self._redactor())
@@ -207,6 +209,11 @@ class ExplorerSession:
         return run
 
     async def close(self) -> None:
+        # A script run still going owns a runner: cancel it here, while the loop runs, so
+        # its `async with runner` stops those servers (the loop's end would only cancel them).
+        if self._script is not None and not self._script.done():
+            self._script.cancel()
+            await asyncio.gather(self._script, return_exceptions=True)
         if self.runner is not None:
             await self.runner.stop()
             self.runner = None
