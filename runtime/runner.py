@@ -77,7 +77,7 @@ class PatternRunner:
         self.stack: StackHandle = stack if isinstance(stack, StackHandle) else StackHandle(
             self.settings)
         secrets_to_hide = (self.settings.openai_api_key or "",)
-        self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide))
+        self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide), clock=self.stack.clock.now)
         self.keys = keys or KeySource()
         self.endpoints = EndpointMap()
         self._servers: list[AsgiServer] = []

@@ -104,9 +104,13 @@ class ExplorerSession:
     def _redactor(self) -> Redactor:
         return Redactor((self.settings.openai_api_key or "",))
 
+    def _new_tap(self) -> WireTap:
+        """Hops stamped by the session's clock, the one the tokens' iat and exp come from."""
+        return WireTap(self._redactor(), clock=self.clock.now)
+
     def tap_for(self, pattern_id: str) -> WireTap:
         if pattern_id not in self.taps:
-            tap = WireTap(self._redactor())
+            tap = self._new_tap()
             tap.subscribe(lambda hop: self._on_hop(pattern_id, hop))
             self.taps[pattern_id] = tap
         return self.taps[pattern_id]
@@ -193,7 +197,7 @@ class ExplorerSession:
         self._script = asyncio.current_task()
         async with self.lock:
             for pattern_id in run.patterns:
-                tap = WireTap(self._redactor())
+                tap = self._new_tap()
                 run.taps[pattern_id] = tap
                 try:
                     runner = PatternRunner(self._info(pattern_id), settings=self.settings,
