@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from tui_helpers import main_screen, settle
 
 from tui.widgets.status_bar import StatusBar
@@ -51,3 +52,15 @@ async def test_footer_hides_single_keys_the_prompt_types_instead(make_app):
         assert {"f1", "escape", "ctrl+p"} <= typing
         await pilot.press("slash")
         assert screen.query_one("#chat-input").value == "/"
+
+
+@pytest.mark.parametrize("size", [(160, 48), (130, 40), (80, 24), (200, 50)])
+async def test_prompt_placeholder_fits_the_input(make_app, size):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=size) as pilot:
+        await app.wait_until_ready()
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        prompt = main_screen(app).query_one("#chat-input")
+        assert "alice" in prompt.placeholder
+        assert len(prompt.placeholder) < prompt.content_region.width

@@ -15,6 +15,17 @@ from tui.masking import Masker
 from tui.widgets.history_input import HistoryInput
 
 TOOL_RESULT_SHOWN = 160  # the Wire pane has the whole body
+# Longest first; the prompt shows the longest that fits its width.
+PLACEHOLDERS = ("Ask the agent as {user}… (Enter sends, Esc leaves the input)",
+                "Ask the agent as {user}… (Enter sends, Esc leaves)",
+                "Ask the agent as {user}… (Enter sends)",
+                "Ask as {user}…")
+
+
+def placeholder_for(user: str, width: int) -> str:
+    """The longest placeholder that fits `width` cells (one is left for the cursor)."""
+    texts = [p.format(user=user) for p in PLACEHOLDERS]
+    return next((t for t in texts if len(t) < width), texts[-1])
 
 
 def clean_prompt(text: str) -> str:
@@ -67,12 +78,12 @@ class ChatPane(Vertical):
         self._hint = ""
         self._hinted = False
         self._width = 0
+        self._user = ""
 
     def compose(self) -> ComposeResult:
         yield RichLog(wrap=True, markup=False, auto_scroll=True, min_width=10, id="chat-log")
         yield Static("", id="chat-status")
-        yield PromptInput(placeholder="Ask the agent… (Enter sends, Esc leaves the input)",
-                          id="chat-input")
+        yield PromptInput(placeholder="Ask the agent…", id="chat-input")
 
     def load(self, entries: list[ChatEntry], masker: Masker, empty_hint: str = "") -> None:
         """Show `entries` (the history's own list: later appends land in it too)."""
@@ -94,6 +105,7 @@ class ChatPane(Vertical):
         # hidden tab becomes visible in the narrow layout).
         if self.query_one(RichLog).size.width != self._width:
             self.call_after_refresh(self._render_all)
+        self.call_after_refresh(self._fit_placeholder)
 
     def append(self, entry: ChatEntry, masker: Masker) -> None:
         """Show one entry already added to the list given to `load`."""
@@ -109,8 +121,13 @@ class ChatPane(Vertical):
         self.query_one("#chat-status", Static).update(text)
 
     def set_user(self, user: str) -> None:
-        self.query_one(PromptInput).placeholder = (
-            f"Ask the agent as {user}… (Enter sends, Esc leaves the input)")
+        self._user = user
+        self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
+        prompt = self.query_one(PromptInput)
+        width = prompt.content_region.width or 80
+        prompt.placeholder = placeholder_for(self._user, width)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
