@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 from runtime.pattern_loader import PatternInfo, discover
 from tui.app import AgentAuthApp
 from tui.screens.main_screen import MainScreen
+from tui.widgets.wire_view import WireView
 
 
 def main_screen(app: AgentAuthApp) -> MainScreen:
@@ -37,6 +38,14 @@ async def send_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> None:
     await settle(pilot, app)
 
 
+async def wire_after_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> WireView:
+    """Send `text` as the current user, then focus the Wire pane; its view is returned."""
+    await app.wait_until_ready()
+    await send_prompt(pilot, app, text)
+    await pilot.press("escape", "4")
+    return main_screen(app).query_one(WireView)
+
+
 def chat_text(app: AgentAuthApp) -> str:
     screen = main_screen(app)
     return "\n".join(e.text for e in screen.explorer.history.get(screen.key))
@@ -52,6 +61,8 @@ def shown_text(app: AgentAuthApp, selector: str, width: int = 200) -> str:
     console = Console(width=width, file=StringIO(), no_color=True, color_system=None)
     console.print(content)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 async def shown_row(pilot: Pilot, wire: object, predicate: object,
                     timeout: float = 10.0) -> int:
     """Index of the first shown hop matching `predicate`, waiting for hops still in flight

@@ -16,9 +16,11 @@ from textual.widgets import DataTable, Input
 
 from runtime import Hop, printable
 from tui.hop_filter import FilterError, HopFilter, parse_filter
+from tui.hop_links import Related, call_of, related_hop
 from tui.masking import Masker
 from tui.widgets.history_input import HistoryInput
 from tui.widgets.hop_detail import HopDetail
+from tui.widgets.hop_table import HopTable
 
 KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
               "service": "white", "idp": "magenta", "opa": "bright_magenta", "audit": "dim",
@@ -74,6 +76,11 @@ class WireView(Vertical):
 
     BINDINGS = [
         Binding("escape", "close_filter", "Close filter", show=False, id="wire.close_filter"),
+        Binding("o", "related('opa')", "OPA decision of the call", show=False,
+                tooltip="From a service call to its OPA decision (again: back)", id="wire.opa"),
+        Binding("a", "related('audit')", "Audit record of the call", show=False,
+                tooltip="From a service call to its audit record (again: back)",
+                id="wire.audit"),
     ]
 
     class HopSelected(Message):
@@ -100,8 +107,7 @@ class WireView(Vertical):
     def compose(self) -> ComposeResult:
         yield HistoryInput(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
                            id="wire-filter")
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True,
-                                           id="wire-table")
+        table = HopTable(cursor_type="row", zebra_stripes=True, id="wire-table")
         self._add_columns(table)
         yield table
         yield HopDetail(id="hop-detail")
@@ -159,6 +165,35 @@ class WireView(Vertical):
     def selected(self) -> Hop | None:
         row = self.table.cursor_row
         return self.shown[row] if self.shown and 0 <= row < len(self.shown) else None
+
+    def go_to(self, hop: Hop) -> bool:
+        """Put the cursor on `hop`; False when it is not shown (filtered out)."""
+        if hop not in self.shown:
+            return False
+        self.table.move_cursor(row=self.shown.index(hop), animate=False)
+        return True
+
+    def action_related(self, wanted: Related) -> None:
+        hop = self.selected
+        if hop is None:
+            return
+        call = call_of(hop, self.hops)
+        target = related_hop(hop, self.hops, wanted)
+        what = "OPA decision" if wanted == "opa" else "audit record"
+        if call is None:
+            self.notify(f"Select a call to a service (or its OPA or audit hop) to find its "
+                        f"{what}.", severity="warning")
+            return
+        if target is None:
+            self.notify(f"No {what} for the call to {call.target} (#{call.seq}): "
+                        f"{'nobody asked OPA' if wanted == 'opa' else 'nothing was audited'}.",
+                        severity="warning")
+            return
+        goal = call if target == hop else target  # the same key again goes back to the call
+        if not self.go_to(goal):
+            self.notify(f"Hop #{goal.seq} is hidden by the filter.", severity="warning")
+            return
+        self.query_one(HopDetail).active = "tab-headers" if goal is call else "tab-opa"
 
     def trace_of(self, hop: Hop) -> list[Hop]:
         return [h for h in self.hops if h.trace_id == hop.trace_id and h.seq <= hop.seq]
