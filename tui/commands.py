@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from tui.screens.main_screen import MainScreen
 
 FILTERS = {
-    "kind:idp,opa": "only the IdP and OPA hops",
+    "kind:idp|opa": "only the IdP and OPA hops",
+    "!kind:llm|mcp|prompt|answer": "hide the model and the MCP hops: the auth traffic",
     "kind:attacker": "only what the scripted attacker did",
     "status:err": "only failed hops (status 400 and up)",
     "kind:service": "only the tool services",

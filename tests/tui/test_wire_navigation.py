@@ -71,3 +71,16 @@ async def test_o_on_a_pattern_without_opa_says_so_and_stays(make_app):
         wire.table.move_cursor(row=0)
         await pilot.press("a")
         assert any("Select a call" in str(n.message) for n in app._notifications)
+
+
+async def test_typed_filter_with_negation_and_alternatives(make_app):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        wire = await wire_after_prompt(pilot, app, "What are my expenses?")
+        await pilot.press("slash", *"!kind:llm|mcp", "enter")
+        kinds = {h.kind for h in wire.shown}
+        assert kinds and not kinds & {"llm", "mcp"} and "service" in kinds
+        await pilot.press("slash", "ctrl+u", *"kind:llm|mcp !status:err", "enter")
+        assert {h.kind for h in wire.shown} == {"llm", "mcp"}
+        await pilot.press("slash", "ctrl+u", "up", "up", "enter")  # the filter history
+        assert {h.kind for h in wire.shown} == kinds

@@ -15,7 +15,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
 from runtime import Hop, printable
-from tui.hop_filter import FilterError, HopFilter, parse_filter
+from tui.hop_filter import SYNTAX, FilterError, HopFilter, parse_filter
 from tui.hop_links import Related, call_of, related_hop
 from tui.masking import Masker
 from tui.widgets.history_input import HistoryInput
@@ -105,8 +105,7 @@ class WireView(Vertical):
         self.columns = list(COLUMNS)
 
     def compose(self) -> ComposeResult:
-        yield HistoryInput(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
-                           id="wire-filter")
+        yield HistoryInput(placeholder=f"filter: {SYNTAX} (Esc closes)", id="wire-filter")
         table = HopTable(cursor_type="row", zebra_stripes=True, id="wire-table")
         self._add_columns(table)
         yield table
