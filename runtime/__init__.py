@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "find_tokens": "runtime.tokens",
     "printable": "runtime.tokens",
     "hop_to_dict": "runtime.export",
+    "is_http": "runtime.export",
     "to_curl": "runtime.export",
     "to_har": "runtime.export",
     "to_jsonl": "runtime.export",
@@ -115,6 +116,7 @@ __all__ = [
     "find_shared",
     "find_tokens",
     "hop_to_dict",
+    "is_http",
     "load",
     "printable",
     "run_matrix",
@@ -130,7 +132,7 @@ if TYPE_CHECKING:
     from runtime.agent import ToolInvocation, TurnResult
     from runtime.contract import COLUMN_NAMES, expected, expected_columns
     from runtime.errors import InputError, RunnerError
-    from runtime.export import hop_to_dict, to_curl, to_har, to_jsonl
+    from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.identity import Decision, Identity
     from runtime.matrix import Cell, MatrixResult, ProgressFn, run_matrix, run_pattern
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load

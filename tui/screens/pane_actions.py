@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import RichLog
 
-from runtime import claims_diff
+from runtime import claims_diff, is_http
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result
@@ -132,7 +132,12 @@ class PaneActions(MainBase):
         except OSError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
-        self.notify(f"Wrote {har}\nand {jsonl}", title="Session exported", timeout=10)
+        total = sum(len(v) for v in hops.values())
+        exchanges = sum(is_http(h) for v in hops.values() for h in v)
+        self.notify(f"{har}\n  {exchanges} HTTP exchanges; its _events hold the other "
+                    f"{total - exchanges} hops (prompts, answers, audit records)\n"
+                    f"{jsonl}\n  all {total} hops, one per line",
+                    title=f"Session exported to {har.parent}", timeout=12)
 
     def action_export_curl(self) -> None:
         hop = self.query_one(WireView).selected
