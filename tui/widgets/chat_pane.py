@@ -12,6 +12,7 @@ from textual.widgets import Input, RichLog, Static
 
 from tui.chat_history import ChatEntry
 from tui.masking import Masker
+from tui.no_color import shown
 from tui.widgets.history_input import HistoryInput
 
 TOOL_RESULT_SHOWN = 160  # the Wire pane has the whole body
@@ -33,7 +34,11 @@ def clean_prompt(text: str) -> str:
     return "".join(c for c in text if c in "\t" or unicodedata.category(c)[0] != "C").strip()
 
 
-def render_entry(entry: ChatEntry, masker: Masker) -> Text:
+def render_entry(entry: ChatEntry, masker: Masker, no_color: bool = False) -> Text:
+    return shown(_render(entry, masker), no_color)
+
+
+def _render(entry: ChatEntry, masker: Masker) -> Text:
     body = masker.text(entry.text)
     if entry.kind == "user":
         return Text.assemble((f"{entry.who} › ", "bold cyan"), body)
@@ -50,7 +55,7 @@ def render_entry(entry: ChatEntry, masker: Masker) -> Text:
     if entry.kind == "result":
         return Text(body, style="bold green" if entry.ok else "bold red")
     if entry.kind == "error":
-        return Text.assemble(("✖ ", "bold red"), (body, "red"))
+        return Text.assemble(("✖ ", "bold red"), (body, "underline red"))
     return Text(body, style="dim italic")
 
 
@@ -98,7 +103,7 @@ class ChatPane(Vertical):
         if self._hinted:
             log.write(Text(self._hint, style="dim italic"))
         for entry in self._entries:
-            log.write(render_entry(entry, self._masker))
+            log.write(render_entry(entry, self._masker, self.app.no_color))
 
     def on_resize(self) -> None:
         # RichLog wraps when a line is written; re-wrap when the width changes (also when a
@@ -115,7 +120,7 @@ class ChatPane(Vertical):
         if self._hinted:  # the "no conversation yet" hint goes once there is one
             log.clear()
             self._hinted = False
-        log.write(render_entry(entry, masker))
+        log.write(render_entry(entry, masker, self.app.no_color))
 
     def set_status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)

@@ -8,6 +8,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from runtime import PatternInfo
+from tui.no_color import shown
 
 # A mark per pattern: "" (not measured yet), "ok" (actual == expected) or "n off".
 PENDING, MATCHES = "", "ok"
@@ -40,8 +41,8 @@ class PatternList(OptionList):
         if mark == MATCHES:
             text.append(" ✓", style="green")
         elif mark:
-            text.append(f" ✗{mark}", style="red")
-        return text
+            text.append(f" ✗{mark}", style="bold red")
+        return shown(text, self.app.no_color)
 
     def set_mark(self, pattern_id: str, mark: str) -> None:
         self._marks[pattern_id] = mark

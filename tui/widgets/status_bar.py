@@ -7,6 +7,8 @@ from typing import Literal
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.no_color import shown
+
 RunState = Literal["starting", "ready", "working", "error"]
 STATE_STYLE: dict[str, str] = {"ready": "green", "starting": "yellow", "working": "yellow",
                                "error": "bold red"}
@@ -43,7 +45,7 @@ class StatusBar(Static):
         if p["reveal"]:
             line.append("  secrets shown", style="bold red")
         line.truncate(self.size.width - 2 if self.size.width > 4 else 200, overflow="ellipsis")
-        return line
+        return shown(line, self.app.no_color)
 
     def on_resize(self) -> None:
         self.update(self.status_text())

@@ -18,13 +18,16 @@ from runtime import Hop, printable
 from tui.hop_filter import SYNTAX, FilterError, HopFilter, parse_filter
 from tui.hop_links import Related, call_of, related_hop
 from tui.masking import Masker
+from tui.no_color import shown
 from tui.widgets.history_input import HistoryInput
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.hop_table import HopTable
 
+# The kind is its own word; the attacker and errors also stand out without colour.
 KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
               "service": "white", "idp": "magenta", "opa": "bright_magenta", "audit": "dim",
-              "attacker": "bold red", "error": "red"}
+              "attacker": "bold reverse red", "error": "bold underline red"}
+STATUS_STYLE = {True: "green", False: "bold reverse red"}  # ok?  A refusal reads as a badge.
 # Fixed column widths; "what" takes the rest of the pane (recomputed on resize).
 COLUMNS = (("#", 3), ("time", 8), ("kind", 8), ("hop", 12), ("what", 0), ("st", 3),
            ("took", 5))
@@ -52,17 +55,17 @@ def visible_columns(width: int) -> list[tuple[str, int]]:
 
 
 def hop_row(hop: Hop, masker: Masker, what_width: int = 30,
-            columns: list[tuple[str, int]] | None = None) -> tuple[Text, ...]:
+            columns: list[tuple[str, int]] | None = None,
+            no_color: bool = False) -> tuple[Text, ...]:
     clock = time.strftime("%H:%M:%S", time.localtime(hop.started_at))
-    status = Text("" if hop.status is None else str(hop.status),
-                  style="red" if not hop.ok else "green")
+    status = Text("" if hop.status is None else str(hop.status), style=STATUS_STYLE[hop.ok])
     route = f"{SHORT_NAMES.get(hop.source, hop.source)}→{SHORT_NAMES.get(hop.target, hop.target)}"
     took = masker.duration(hop.duration_ms) if hop.duration_ms else ""
     cells = {"#": Text(str(hop.seq), style="dim"), "time": Text(masker.clock(clock), style="dim"),
              "kind": Text(hop.kind, style=KIND_STYLE.get(hop.kind, "")),
              "hop": Text(_fit(route, 12)), "what": Text(_fit(masker.text(hop.summary), what_width)),
              "st": status, "took": Text(took, style="dim")}
-    return tuple(cells[name] for name, _ in (columns or COLUMNS))
+    return tuple(shown(cells[name], no_color) for name, _ in (columns or COLUMNS))
 
 
 class WireView(Vertical):
@@ -134,7 +137,7 @@ class WireView(Vertical):
             table.move_cursor(row=min(max(cursor, 0), len(self.shown) - 1), animate=False)
 
     def _row(self, hop: Hop) -> tuple[Text, ...]:
-        return hop_row(hop, self.masker, self.what_width, self.columns)
+        return hop_row(hop, self.masker, self.what_width, self.columns, self.app.no_color)
 
     @property
     def table(self) -> DataTable[Text]:
