@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import unicodedata
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, RichLog, Static
 
+from runtime import printable
 from tui.chat_history import ChatEntry
 from tui.masking import Masker
 from tui.no_color import shown
 from tui.widgets.history_input import HistoryInput
+from tui.widgets.tool_result import result_table
 
-TOOL_RESULT_SHOWN = 160  # the Wire pane has the whole body
+TOOL_RESULT_SHOWN = 160  # answers that are not a table: the Wire pane has the whole body
 # Longest first; the prompt shows the longest that fits its width.
 PLACEHOLDERS = ("Ask the agent as {user}… (Enter sends, Esc leaves the input)",
                 "Ask the agent as {user}… (Enter sends, Esc leaves)",
@@ -34,7 +38,19 @@ def clean_prompt(text: str) -> str:
     return "".join(c for c in text if c in "\t" or unicodedata.category(c)[0] != "C").strip()
 
 
-def render_entry(entry: ChatEntry, masker: Masker, no_color: bool = False) -> Text:
+def render_entry(entry: ChatEntry, masker: Masker, no_color: bool = False) -> RenderableType:
+    """One chat line; a tool's tabular answer (a list of expenses, a user) as a table."""
+    if entry.kind == "tool":
+        body = masker.text(entry.text)
+        mark = ("  ⚙ ", "dim") if entry.ok else ("  ⛔ refused ", "bold red")
+        call = Text.assemble(mark, (masker.text(entry.who), "yellow"), " → ")
+        table = result_table(body)
+        if table is not None:
+            return Group(shown(call, no_color), Padding(table, (0, 0, 0, 2)))
+        line = " ".join(body.split())  # one line; the Wire pane has the whole body
+        if len(line) > TOOL_RESULT_SHOWN:
+            line = line[:TOOL_RESULT_SHOWN] + "…"
+        return shown(call.append(printable(line), style="dim"), no_color)
     return shown(_render(entry, masker), no_color)
 
 
@@ -44,10 +60,6 @@ def _render(entry: ChatEntry, masker: Masker) -> Text:
         return Text.assemble((f"{entry.who} › ", "bold cyan"), body)
     if entry.kind == "agent":
         return Text.assemble(("agent › ", "bold green"), body)
-    if entry.kind == "tool":
-        shown = body if len(body) <= TOOL_RESULT_SHOWN else body[:TOOL_RESULT_SHOWN] + "…"
-        mark = ("  ⚙ ", "dim") if entry.ok else ("  ⛔ refused ", "bold red")
-        return Text.assemble(mark, (masker.text(entry.who), "yellow"), " → ", (shown, "dim"))
     if entry.kind == "attacker":
         return Text.assemble(("☠ ATTACKER ", "bold reverse red"), " ", body)
     if entry.kind == "step":
