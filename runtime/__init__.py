@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "to_curl": "runtime.export",
     "to_har": "runtime.export",
     "to_jsonl": "runtime.export",
+    "LoginCache": "runtime.login",
     "USERS": "runtime.services.world",
     "KeySource": "runtime.services.world",
     "World": "runtime.services.world",
@@ -83,6 +84,7 @@ __all__ = [
     "Identity",
     "InputError",
     "KeySource",
+    "LoginCache",
     "MatrixResult",
     "PatternError",
     "PatternInfo",
@@ -134,6 +136,7 @@ if TYPE_CHECKING:
     from runtime.errors import InputError, RunnerError
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.identity import Decision, Identity
+    from runtime.login import LoginCache
     from runtime.matrix import Cell, MatrixResult, ProgressFn, run_matrix, run_pattern
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
     from runtime.pattern_source import (

@@ -28,7 +28,7 @@ from runtime.demo_realm import demo_realm
 from runtime.errors import InputError, RunnerError
 from runtime.http import EndpointMap, TraceMiddleware, make_client, make_client2
 from runtime.identity import AuthError, DependencyError
-from runtime.login import LoginError, Logins
+from runtime.login import LoginCache, LoginError, Logins
 from runtime.mcp_server import ToolBackend, build_mcp_app
 from runtime.model_endpoint import RetryPolicy
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
@@ -63,10 +63,12 @@ class PatternRunner:
         model: str | None = None,
         tap: WireTap | None = None,
         keys: KeySource | None = None,
+        logins: LoginCache | None = None,
     ) -> None:
         """`stack` is a shared StackHandle, or "embedded"/"external" for one of its own;
         `model` is "scripted" or a model name (see Settings). Without `settings`, they come
-        from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...)."""
+        from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
+        `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it)."""
         settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
@@ -86,6 +88,7 @@ class PatternRunner:
         self._realm = demo_realm()
         self.started = False
         self._attacker: httpx.AsyncClient | None = None
+        self._login_cache: LoginCache = logins if logins is not None else {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -199,7 +202,7 @@ class PatternRunner:
         self.logins = Logins(self.clock, self.stack.endpoints.issuer, self._realm.passwords,
                              lambda user: make_client(self.tap, self.endpoints, "browser",
                                                       timeout=self.settings.timeout),
-                             agent_http)
+                             agent_http, users=self._login_cache)
         retry = RetryPolicy(retries=self.settings.llm_retries,
                             max_wait=self.settings.llm_max_wait)
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,

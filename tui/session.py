@@ -25,6 +25,7 @@ from runtime import (
     ExplorerError,
     Hop,
     KeySource,
+    LoginCache,
     PatternInfo,
     Redactor,
     Settings,
@@ -88,6 +89,9 @@ class ExplorerSession:
         self.clock = session_clock(settings)
         self._stack: StackHandle | None = None
         self.taps: dict[str, WireTap] = {}
+        # Users' tokens per pattern, kept across that pattern's runners: a switch restarts
+        # the runner, and logging everyone in again would add hops nobody asked for.
+        self._logins: dict[str, LoginCache] = {}
         self.runner: PatternRunner | None = None
         self._on_hop = on_hop
         self._wanted = ""
@@ -148,7 +152,8 @@ class ExplorerSession:
         from runtime import PatternRunner
 
         runner = PatternRunner(self._info(pattern_id), settings=self.settings,
-                               stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys())
+                               stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys(),
+                               logins=self._logins.setdefault(pattern_id, {}))
         await runner.start()
         self.runner = runner
         return runner
