@@ -35,7 +35,15 @@ from runtime import (
 from stack.clock import Clock
 
 if TYPE_CHECKING:
-    from runtime import Cell, PatternRunner, ProgressFn, StackHandle, StepResult, TurnResult
+    from runtime import (
+        Cell,
+        PatternRunner,
+        ProgressFn,
+        StackHandle,
+        StepResult,
+        TurnResult,
+        World,
+    )
 
 HopSink = Callable[[str, Hop], None]
 
@@ -51,18 +59,40 @@ def session_clock(settings: Settings) -> Clock:
 
 
 @dataclass(frozen=True)
+class Person:
+    """One of Acme's users as the live world has them now (a prompt can change a role)."""
+
+    name: str
+    role: str
+    department: str
+    reports_to: str | None
+    manages: tuple[str, ...]
+    disabled: bool
+
+
+@dataclass(frozen=True)
 class UserInfo:
-    """What the User pane shows: who the user is and the credential this pattern uses."""
+    """What the User pane shows: who the user is now, everyone's current role, and the
+    credential this pattern uses for them."""
 
     user: str
     pattern: str
-    role: str
-    department: str
-    reports_to: str
+    people: tuple[Person, ...]
     api_key: str
     user_credential: str
     token: DecodedToken | None
     token_error: str = ""
+
+    @property
+    def person(self) -> Person:
+        return next(p for p in self.people if p.name == self.user)
+
+
+def people_of(world: World) -> tuple[Person, ...]:
+    users = world.users.values()
+    return tuple(Person(u.username, u.role, u.department, u.reports_to,
+                        tuple(o.username for o in users if o.reports_to == u.username),
+                        u.disabled) for u in users)
 
 
 @dataclass
@@ -183,16 +213,24 @@ class ExplorerSession:
                 return None
             runner = await self._ready(pattern_id)
             name = runner.check_user(user)
-            person = runner.world.users[name]
             token, problem = None, ""
             failures: tuple[type[BaseException], ...] = (*runtime_errors(), KeyError)
             try:
                 token = decode_unverified(await runner.login(name))
             except failures as exc:
                 problem = str(exc)
-            return UserInfo(name, pattern_id, person.role, person.department,
-                            person.reports_to or "(nobody)", runner.world.key_for(name),
+            try:
+                key = runner.world.key_for(name)
+            except KeyError:  # a world without a key for them (a pattern's own seed)
+                key = "(none)"
+            return UserInfo(name, pattern_id, people_of(runner.world), key,
                             runner.loaded.mcp.user_credential, token, problem)
+
+    async def reset(self, pattern_id: str) -> None:
+        """The live pattern's world as at start: seed data, keys, caches, logins, clock."""
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            runner.reset()
 
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:

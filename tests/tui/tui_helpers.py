@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from textual.pilot import Pilot
@@ -27,6 +28,16 @@ async def settle(pilot: Pilot, app: AgentAuthApp, timeout: float = 30.0) -> None
         waited += 0.05
         assert waited < timeout, f"still busy: {screen.busy!r}"
     await pilot.pause(0.15)
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], what: str,
+                timeout: float = 15.0) -> None:
+    """Wait for `condition()` to hold (work lands in batches from the runtime thread)."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+        waited += 0.05
 
 
 async def send_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> None:

@@ -165,6 +165,15 @@ class PaneActions(MainBase):
             self.app.push_screen(PatternDocScreen(info, self.explorer.previous_pattern(info.id),
                                                   tab))
 
+    def action_token(self) -> None:
+        from tui.screens.token_screen import TokenScreen
+
+        info = self.query_one(UserPane).info
+        if info is None:
+            self.notify("The user's details are still loading.", severity="warning")
+            return
+        self.app.push_screen(TokenScreen(info, self.explorer.masker, self.explorer.now))
+
     def action_code(self) -> None:
         self.action_narrative("code")
 

@@ -103,6 +103,7 @@ class RunsMixin(MainBase):
         self.busy = ""
         self._job = None
         self.set_state("ready")
+        self.refresh_user()  # a prompt may have changed a role, a step or reset reseeds
 
     def on_chat_pane_prompt_submitted(self, event: ChatPane.PromptSubmitted) -> None:
         if not event.text:
@@ -153,7 +154,24 @@ class RunsMixin(MainBase):
             self._release()
         for entry in describe_step(result):
             self.say(key, entry)
-        self.refresh_user()  # a step reseeds the world (fresh keys)
+
+    def action_reset_world(self) -> None:
+        if self._claim(f"resetting {self.pattern}"):
+            self.start_work(self._reset, self.pattern, group="job")
+
+    async def _reset(self, pattern_id: str) -> None:
+        try:
+            await self.explorer.call(self.explorer.session.reset(pattern_id))
+        except ui_errors() as exc:
+            self.notify(str(exc), title="Reset", severity="error")
+            return
+        finally:
+            self._release()
+        self.say((pattern_id, self.user), ChatEntry(
+            "info", "reset", f"── {pattern_id}: the world is reset: seed data, keys, caches, "
+                             "logins and clock as at start"))
+        self.notify(f"Seed data, keys, caches, logins and clock of {pattern_id} are back as "
+                    "at start. (The command line starts fresh on every run.)", title="Reset")
 
 
 def describe_step(result: StepResult) -> list[ChatEntry]:

@@ -1,0 +1,55 @@
+"""The User pane shows the world as it is now, and R puts the world back as it was."""
+
+from __future__ import annotations
+
+from tui_helpers import main_screen, send_prompt, settle, shown_text, until
+
+from tui.session import UserInfo
+from tui.widgets.user_pane import UserPane
+
+
+def _info(app) -> UserInfo | None:
+    info = main_screen(app).query_one(UserPane).info
+    return info if info is not None and info.user == main_screen(app).user else None
+
+
+def _role(app) -> str:
+    info = _info(app)
+    return info.person.role if info else ""
+
+
+def _label(app, user: str) -> str:
+    return str(main_screen(app).query_one("#user-list").get_option(user).prompt)
+
+
+async def test_the_user_pane_follows_a_role_change_and_reset_undoes_it(make_app):
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        await pilot.press("u", "u")                           # dave, readonly
+        await until(pilot, lambda: _role(app) == "readonly", "dave's details")
+        await send_prompt(pilot, app, "Make me an admin.")   # p01: nothing stops him
+        await until(pilot, lambda: _role(app) == "admin", "dave shown as admin")
+        assert _label(app, "dave").startswith("dave  admin")
+        await pilot.press("escape", "R")
+        await settle(pilot, app)
+        await until(pilot, lambda: _role(app) == "readonly", "dave readonly again")
+        assert _label(app, "dave") == "dave  readonly"
+        chat = main_screen(app).explorer.history.get(main_screen(app).key)
+        assert "the world is reset" in chat[-1].text
+
+
+async def test_k_opens_the_users_token_full_size(make_app):
+    app = make_app(patterns=("p05",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_until_ready()
+        await until(pilot, lambda: _info(app) is not None, "alice's details")
+        info = _info(app)
+        assert info is not None and info.token is not None
+        await pilot.press("k")
+        await until(pilot, lambda: type(app.screen).__name__ == "TokenScreen", "token screen")
+        assert "preferred_username" in shown_text(app, "#token-decoded")
+        await pilot.press("y")
+        assert app.clipboard == info.token.raw
+        await pilot.press("escape")
+        assert app.screen is main_screen(app)
