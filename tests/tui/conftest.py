@@ -25,7 +25,8 @@ def demo_settings() -> Settings:
 def make_app(tmp_path: Path, demo_settings: Settings) -> Callable[..., AgentAuthApp]:
     def build(*, patterns: tuple[str, ...] | None = None, settings: Settings | None = None,
               **kwargs: object) -> AgentAuthApp:
-        return AgentAuthApp(settings or demo_settings, stable=True, tour=False,
+        return AgentAuthApp(settings or demo_settings, stable=kwargs.pop("stable", True),
+                            tour=False,
                             export_dir=tmp_path / "exports",
                             patterns=kwargs.pop("pattern_infos", None)  # type: ignore[arg-type]
                             or stable_patterns(patterns), **kwargs)  # type: ignore[arg-type]

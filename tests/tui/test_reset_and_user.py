@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from tui_helpers import main_screen, send_prompt, settle, shown_text, until
+import pytest
+from tui_helpers import main_screen, send_prompt, settle, shown_row, shown_text, until
 
 from tui.session import UserInfo
+from tui.widgets.hop_detail import HopDetail
 from tui.widgets.user_pane import UserPane
+from tui.widgets.wire_view import WireView
 
 
 def _info(app) -> UserInfo | None:
@@ -53,3 +56,27 @@ async def test_k_opens_the_users_token_full_size(make_app):
         assert app.clipboard == info.token.raw
         await pilot.press("escape")
         assert app.screen is main_screen(app)
+
+
+@pytest.mark.parametrize("stable", [False, True])
+async def test_relative_token_times_count_on_but_stay_fixed_in_snapshots(make_app, stable):
+    app = make_app(patterns=("p05",), stable=stable)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        await until(pilot, lambda: _info(app) is not None, "alice's details")
+        assert "expires in 5m" in shown_text(app, "#user-token")
+        wire = main_screen(app).query_one(WireView)
+        wire.table.move_cursor(row=await shown_row(pilot, wire, lambda h: bool(h.tokens)))
+        main_screen(app).query_one(HopDetail).active = "tab-jwt"
+        await until(pilot, lambda: "(in 5m)" in shown_text(app, "#detail-jwt"), "the JWT tab")
+        app.explorer.session.clock.advance(200)   # the frozen demo clock, moved on
+        if stable:
+            main_screen(app).query_one(UserPane)._tick()
+            main_screen(app).query_one(HopDetail)._tick()
+            assert "expires in 5m" in shown_text(app, "#user-token")
+            assert "(in 5m)" in shown_text(app, "#detail-jwt")
+        else:
+            await until(pilot, lambda: "expires in 100s" in shown_text(app, "#user-token"),
+                        "the user pane's countdown")
+            await until(pilot, lambda: "(in 100s)" in shown_text(app, "#detail-jwt"),
+                        "the JWT tab's countdown")
