@@ -24,10 +24,18 @@ _EXPORTS: dict[str, str] = {
     "StackUnavailable": "runtime.stack_handle",
     "Cell": "runtime.matrix",
     "MatrixResult": "runtime.matrix",
+    "MATRIX_VIEWS": "runtime.matrix",
+    "MatrixView": "runtime.matrix",
+    "VIEW_TITLES": "runtime.matrix",
+    "outcome_word": "runtime.matrix",
+    "short_audit": "runtime.matrix",
+    "view_value": "runtime.matrix",
     "ProgressFn": "runtime.matrix",
     "run_matrix": "runtime.matrix",
     "run_pattern": "runtime.matrix",
     "COLUMN_NAMES": "runtime.contract",
+    "Effect": "runtime.contract",
+    "effect": "runtime.contract",
     "expected": "runtime.contract",
     "expected_columns": "runtime.contract",
     "STEP_IDS": "runtime.script",
@@ -78,6 +86,7 @@ __all__ = [
     "DEMO_EPOCH",
     "Decision",
     "DecodedToken",
+    "Effect",
     "ExplorerError",
     "HOP_KINDS",
     "Hop",
@@ -85,7 +94,9 @@ __all__ = [
     "InputError",
     "KeySource",
     "LoginCache",
+    "MATRIX_VIEWS",
     "MatrixResult",
+    "MatrixView",
     "PatternError",
     "PatternInfo",
     "PatternRunner",
@@ -105,6 +116,7 @@ __all__ = [
     "ToolInvocation",
     "TurnResult",
     "USERS",
+    "VIEW_TITLES",
     "WireTap",
     "World",
     "brief",
@@ -112,6 +124,7 @@ __all__ = [
     "claims_diff",
     "decode_unverified",
     "discover",
+    "effect",
     "expected",
     "expected_columns",
     "find",
@@ -120,24 +133,39 @@ __all__ = [
     "hop_to_dict",
     "is_http",
     "load",
+    "outcome_word",
     "printable",
     "run_matrix",
     "run_pattern",
     "shared_code",
+    "short_audit",
     "to_curl",
     "to_har",
     "to_jsonl",
     "unified_diff",
+    "view_value",
 ]
 
 if TYPE_CHECKING:
     from runtime.agent import ToolInvocation, TurnResult
-    from runtime.contract import COLUMN_NAMES, expected, expected_columns
+    from runtime.contract import COLUMN_NAMES, Effect, effect, expected, expected_columns
     from runtime.errors import InputError, RunnerError
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.identity import Decision, Identity
     from runtime.login import LoginCache
-    from runtime.matrix import Cell, MatrixResult, ProgressFn, run_matrix, run_pattern
+    from runtime.matrix import (
+        MATRIX_VIEWS,
+        VIEW_TITLES,
+        Cell,
+        MatrixResult,
+        MatrixView,
+        ProgressFn,
+        outcome_word,
+        run_matrix,
+        run_pattern,
+        short_audit,
+        view_value,
+    )
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
     from runtime.pattern_source import (
         CODE_FILES,

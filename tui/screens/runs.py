@@ -175,13 +175,11 @@ class RunsMixin(MainBase):
 
 
 def describe_step(result: StepResult) -> list[ChatEntry]:
-    from runtime import expected
+    from runtime import effect, expected
 
     number = int(result.pattern[1:]) if result.pattern[1:].isdigit() else None
     want = expected(result.step, number)
-    attack = result.step.startswith("A")
-    meaning = ("attack succeeded" if result.outcome == "ALLOW" else "attack blocked") \
-        if attack else ("allowed" if result.outcome == "ALLOW" else "denied")
+    meaning = effect(result.step, result.outcome)
     ok = want is None or result.outcome == want
     head = (f"{result.step}: {result.outcome} ({meaning}) · expected {want or '?'} "
             f"{'✓' if ok else '✗'} · decided by {result.decided_by}")
