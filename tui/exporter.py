@@ -1,7 +1,9 @@
 """Writing exports: the session's wire as HAR 1.2 and JSON lines, and one hop as curl.
 
-Files go to `./agent-auth-exports/` normally; in lab mode to one `tempfile.mkdtemp` directory
-per session, so many students on one host never write outside their own temp dir.
+Files go to the user's data directory (`tui.preferences.default_export_dir`, never the
+current directory unasked) unless a directory is given (AGENT_AUTH_EXPORT_DIR, or the
+explorer's export_dir); in lab mode to one `tempfile.mkdtemp` directory per session, so many
+students on one host never write outside their own temp dir.
 Real provider keys were redacted by the tap; demo credentials stay (they are the lesson).
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runtime import Hop, hop_to_dict, to_curl, to_har
+from tui.preferences import default_export_dir
 
 
 class Exporter:
@@ -30,7 +33,7 @@ class Exporter:
             elif self.lab:
                 self._dir = Path(tempfile.mkdtemp(prefix="agent-auth-lab-"))
             else:
-                self._dir = Path.cwd() / "agent-auth-exports"
+                self._dir = default_export_dir()
             self._dir.mkdir(parents=True, exist_ok=True)
         return self._dir
 

@@ -19,7 +19,8 @@ from tui.chat_history import entries_from_hop
 from tui.explorer import Explorer, HopInbox
 from tui.screens.pane_actions import PaneActions
 from tui.screens.runs import RunsMixin
-from tui.widgets.chat_pane import ChatPane
+from tui.widgets.chat_pane import ChatPane, PromptInput
+from tui.widgets.history_input import HistoryInput
 from tui.widgets.pane import Pane
 from tui.widgets.pattern_list import PatternList
 from tui.widgets.pattern_summary import PatternSummary
@@ -75,10 +76,10 @@ class MainScreen(RunsMixin, PaneActions):
         with Horizontal(id="panes"):
             with Vertical(id="left"):
                 with Pane("1 Pattern", id="pane-pattern"):
-                    yield PatternList(self.explorer.patterns, id="patterns")
+                    yield PatternList(self.explorer.patterns, self.pattern, id="patterns")
                     yield PatternSummary(id="pattern-summary")
                 with Pane("2 User", id="pane-user"):
-                    yield UserPane(id="user")
+                    yield UserPane(self.user, id="user")
             with Container(id="right"):
                 with Pane("3 Chat", id="pane-chat"):
                     yield ChatPane(id="chat")
@@ -93,6 +94,8 @@ class MainScreen(RunsMixin, PaneActions):
         stack = settings.stack + (" · demo" if settings.demo else "") + (
             " · lab" if settings.lab else "")
         self.query_one(StatusBar).set(stack=stack, state="starting")
+        self.query_one(PromptInput).set_history(self.explorer.remembered.prompts)
+        self.query_one("#wire-filter", HistoryInput).set_history(self.explorer.remembered.filters)
         self._apply_layout(self.size.width)
         self.show_current()
         self.query_one(PatternList).focus()

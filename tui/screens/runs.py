@@ -111,6 +111,15 @@ class RunsMixin(MainBase):
                         severity="warning")
             return
         self.send_prompt(event.text)
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Remember where we are and what was typed; say so once if it cannot be saved."""
+        preferences = self.explorer.preferences
+        reported = bool(preferences.problem)
+        if not self.explorer.save_state(self.pattern, self.user) and not reported:
+            self.notify(f"Preferences are not saved ({preferences.problem}); the session "
+                        "goes on.", severity="warning", timeout=8)
 
     def send_prompt(self, text: str) -> None:
         if self._claim(f"{self.user} asks the agent"):

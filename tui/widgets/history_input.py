@@ -38,8 +38,10 @@ class HistoryInput(Input):
         return super().check_consume_key(key, character or typed_character(key))
 
     def set_history(self, entries: list[str]) -> None:
-        self.history = entries[-MAX_KEPT:]
-        self._at = len(self.history)
+        """Use `entries` (the list itself: what is entered here lands in it too)."""
+        del entries[:-MAX_KEPT]
+        self.history = entries
+        self._at = len(entries)
 
     def remember(self, text: str) -> None:
         if text and (not self.history or self.history[-1] != text):

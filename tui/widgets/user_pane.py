@@ -55,15 +55,18 @@ class UserPane(Vertical):
             super().__init__()
             self.user = user
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, current: str = USERS[0], *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
+        self.current = current
         self.info: UserInfo | None = None
         self._masker = Masker()
         self._now: Callable[[], float] | None = None
 
     def compose(self) -> ComposeResult:
-        yield OptionList(*[Option(Text.assemble((u, "bold"), f"  {SEED[u]}"), id=u)
-                           for u in USERS], id="user-list")
+        users = OptionList(*[Option(Text.assemble((u, "bold"), f"  {SEED[u]}"), id=u)
+                             for u in USERS], id="user-list")
+        users.highlighted = USERS.index(self.current)  # not the first, when restored
+        yield users
         with VerticalScroll(id="user-token-scroll"):
             yield Static("", id="user-token")
 
@@ -72,7 +75,7 @@ class UserPane(Vertical):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
-        if event.option.id:
+        if event.option.id and event.option_index == event.option_list.highlighted:  # not stale
             self.post_message(self.UserSelected(event.option.id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
