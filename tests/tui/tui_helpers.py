@@ -19,14 +19,17 @@ def main_screen(app: AgentAuthApp) -> MainScreen:
 
 
 async def settle(pilot: Pilot, app: AgentAuthApp, timeout: float = 30.0) -> None:
-    """Wait until no prompt or step is running and the UI has caught up."""
+    """Wait until no prompt, step, switch or user-pane load is running and the UI has
+    caught up (the user pane reloads after every prompt and step)."""
     screen = main_screen(app)
     waited = 0.0
     await pilot.pause(0.05)
-    while screen.busy or not screen.ready.is_set():
+    while screen.busy or not screen.ready.is_set() or any(
+            w.is_running and w.group in ("job", "select", "user") for w in screen.workers):
         await pilot.pause(0.05)
         waited += 0.05
         assert waited < timeout, f"still busy: {screen.busy!r}"
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause(0.15)
 
 
