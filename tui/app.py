@@ -14,10 +14,12 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from runtime import PatternInfo, Settings
 from tui.commands import explorer_commands
 from tui.explorer import Explorer
+from tui.preferences import Places
 from tui.screens.main_screen import MainScreen
 
 STARTUP_GC_PAUSE = 60.0   # seconds at most without garbage collection while starting
@@ -37,11 +39,14 @@ class AgentAuthApp(App[int]):
     ]
 
     def __init__(self, settings: Settings, *, stable: bool = False,
-                 export_dir: Path | None = None,
+                 export_dir: Path | None = None, places: Places | None = None,
                  patterns: list[PatternInfo] | None = None, tour: bool | None = None,
                  inline_runtime: bool = False) -> None:
+        """`places`: where preferences and exports live (default: the platform's, moved by
+        AGENT_AUTH_CONFIG_DIR, AGENT_AUTH_STATE_DIR and AGENT_AUTH_EXPORT_DIR)."""
         super().__init__()
-        self.explorer = Explorer(settings, stable=stable, export_dir=export_dir,
+        places = places or Places.from_env(os.environ, lab=settings.lab, demo=settings.demo)
+        self.explorer = Explorer(settings, places, stable=stable, export_dir=export_dir,
                                  patterns=patterns, inline_runtime=inline_runtime)
         self.tour = settings.demo if tour is None else tour
         if stable:  # snapshots: no tab-underline or scroll animations caught mid-way
@@ -49,6 +54,10 @@ class AgentAuthApp(App[int]):
         self.main_screen: MainScreen | None = None
 
     def on_mount(self) -> None:
+        saved = self.explorer.preferences.theme()
+        if saved in self.available_themes:
+            self.theme = saved
+        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.explorer.start()
         self.main_screen = MainScreen(self.explorer)
         self.push_screen(self.main_screen)
@@ -93,7 +102,12 @@ class AgentAuthApp(App[int]):
         self.explorer.begin_close()
         self.exit()
 
+    def _save_theme(self, theme: Theme) -> None:
+        self.explorer.preferences.save_theme(theme.name)
+
     async def on_unmount(self) -> None:
+        if self.main_screen is not None:
+            self.explorer.save_state(self.main_screen.pattern, self.main_screen.user)
         await self.explorer.close()
 
     def action_keep_exports(self) -> None:

@@ -1,10 +1,12 @@
 """Writing exports: the session's wire as HAR 1.2 and JSON lines, and one hop as curl.
 
-Files go to `./agent-auth-exports/` normally. In lab mode (students SSH into one host) they
-go to a private `tempfile.mkdtemp` directory per session, which `close()` removes when the
-explorer quits (and a finalizer at interpreter exit, should close never run), so a session
-writes nothing that outlives it. A student who wants an export keeps a copy: `keep()` copies
-the session's files to `~/agent-auth-exports/` (key `K`).
+Files go to the user's data directory (`tui.preferences.default_export_dir`, never the
+current directory unasked) unless a directory is given (AGENT_AUTH_EXPORT_DIR, or the
+explorer's export_dir). In lab mode (students SSH into one host) they go to a private
+`tempfile.mkdtemp` directory per session, which `close()` removes when the explorer quits
+(and a finalizer at interpreter exit, should close never run), so a session writes nothing
+that outlives it. A student who wants an export keeps a copy: `keep()` copies the session's
+files to `~/agent-auth-exports/` (key `K`).
 Real provider keys were redacted by the tap; demo credentials stay (they are the lesson).
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runtime import Hop, hop_to_dict, to_curl, to_har
+from tui.preferences import default_export_dir
 
 KEPT_FOLDER = "agent-auth-exports"   # under the student's home, for what they chose to keep
 
@@ -45,7 +48,7 @@ class Exporter:
                 self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir,
                                                  ignore_errors=True)
             else:
-                self._dir = Path.cwd() / "agent-auth-exports"
+                self._dir = default_export_dir()
             self._dir.mkdir(parents=True, exist_ok=True)
         return self._dir
 
