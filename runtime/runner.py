@@ -417,6 +417,11 @@ class PatternRunner:
         user = self.check_user(user)
         if not isinstance(arguments, dict):
             raise InputError("tool arguments must be a JSON object")
+        try:   # what the MCP client will send: JSON has no NaN or Infinity (RFC 8259 §6)
+            json.dumps(arguments, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            raise InputError("tool arguments must be plain JSON: no NaN, Infinity or a "
+                             "number too large for a float (1e999)") from None
         names = [t.name for t in await self.tool_schemas()]
         if tool not in names:
             raise InputError(f"unknown tool {brief(tool, 40)!r}: choose one of "
