@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Label, OptionList, Select, Static, Te
 from textual.widgets.option_list import Option
 
 from runtime import (
+    AUDIENCES,
     ORACLE_SIGNS,
     SIGN_CHOICES,
     DecodedToken,
@@ -317,8 +318,6 @@ class ReplayScreen(Screen[int | None]):
     def _other_audience(self) -> str:
         """An audience the request's destination is not: the directory's for a request to
         the records service, the records service's for anything else."""
-        from runtime.runner import AUDIENCES  # loaded already: a runner made the hop
-
         target = self.query_one("#replay-target", Select).value
         ours = AUDIENCES.get(target) if isinstance(target, str) else None  # type: ignore[call-overload]
         return next(a for a in AUDIENCES.values() if a != ours)
