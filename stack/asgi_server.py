@@ -62,15 +62,21 @@ class AsgiServer:
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self._server.started:
-            if self._task.done():
-                error = self._task.exception() if not self._task.cancelled() else None
-                await self.stop()
-                raise ServerStartError(f"{self.name} exited during start: {error}")
-            if loop.time() > deadline:
-                await self.stop()
-                raise ServerStartError(f"{self.name} did not start within {timeout}s")
-            await asyncio.sleep(0.005)
+        try:
+            while not self._server.started:
+                if self._task.done():
+                    error = self._task.exception() if not self._task.cancelled() else None
+                    raise ServerStartError(f"{self.name} exited during start: {error}")
+                if loop.time() > deadline:
+                    raise ServerStartError(f"{self.name} did not start within {timeout}s")
+                await asyncio.sleep(0.005)
+        except BaseException:
+            # Failed, or cancelled (an explorer quit while starting): nobody holds this
+            # server yet to stop it, so it is dropped here, its socket closed.
+            self._task.cancel()
+            sock.close()
+            self._server = self._task = self._sock = None
+            raise
         return self.base_url
 
     async def stop(self) -> None:
