@@ -72,6 +72,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     matrix = sub.add_parser("matrix", parents=[common], help="run the script under every pattern")
     matrix.add_argument("--json", action="store_true")
     matrix.add_argument("--patterns", nargs="*", help="only these patterns")
+    matrix.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="processes to run the patterns in (default: one per core, up "
+                        "to 4)")
 
     stack = sub.add_parser("stack", parents=[common], help="the identity and policy stack")
     stack.add_argument("action", choices=["status"])
@@ -173,6 +176,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from runtime.battery.run import cli_main
 
             return cli_main(args, settings)
+        if args.command == "matrix":   # forks its workers before any event loop exists
+            from agent_auth import commands
+
+            return commands.matrix(args, settings)
         return asyncio.run(_dispatch(args, settings))
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
@@ -186,8 +193,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "run":
         return await commands.run(args, settings)
-    if args.command == "matrix":
-        return await commands.matrix(args, settings)
     if args.command == "show":
         return commands.show(args)
     if args.command == "stack":

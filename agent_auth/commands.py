@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -21,7 +22,7 @@ from runtime import (
     StepResult,
     TurnResult,
     hop_to_dict,
-    run_matrix,
+    run_matrix_forked,
     to_har,
     to_jsonl,
     view_value,
@@ -154,12 +155,14 @@ def render_matrix(result: MatrixResult) -> str:
     return "\n".join(lines)
 
 
-async def matrix(args: argparse.Namespace, settings: Settings) -> int:
+def matrix(args: argparse.Namespace, settings: Settings) -> int:
+    """Synchronous: the matrix forks its workers before any event loop exists."""
     def progress(pattern: str, step: str, cell: Cell) -> None:
         if not args.json and sys.stderr.isatty():
             print(f"\r{pattern} {step} {cell.actual:<5}", end="", file=sys.stderr, flush=True)
 
-    result = await run_matrix(settings, args.patterns, progress=progress)
+    workers = args.workers or min(4, os.cpu_count() or 1)
+    result = run_matrix_forked(settings, args.patterns, progress=progress, workers=workers)
     if not args.json:
         if sys.stderr.isatty():
             print("\r" + " " * 20 + "\r", end="", file=sys.stderr)

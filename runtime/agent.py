@@ -27,6 +27,7 @@ from mcp_types import RequestParamsMeta
 
 from runtime.http import EndpointMap, make_client2
 from runtime.login import Logins
+from runtime.mcp_client import McpClientMemory
 from runtime.model_endpoint import ModelFailure, RetryPolicy, ToolCall, complete, json_type
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.plugin import McpPlugin
@@ -112,6 +113,9 @@ class Agent:
         "never invent data."
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: each user's server/discover answer and tool listing: facts about the server, kept
+    #: while the runtime runs (a reset renews tokens and data, not these)
+    memory: McpClientMemory = field(default_factory=McpClientMemory)
 
     async def run(self, session: UserSession, prompt: str, trace_id: str) -> TurnResult:
         system = self.system_prompt.format(user=session.username)
@@ -121,6 +125,7 @@ class Agent:
         bound = self.plugin.bound_arguments(session.username, session.api_key)
         calls: list[ToolInvocation] = []
         async with await self._mcp_client(session) as mcp:
+            self.memory.remember(session.username, mcp)
             listed = await mcp.list_tools()
             tools = [self._schema_for_model(t, bound) for t in listed.tools]
             messages: list[dict[str, Any]] = [
@@ -165,16 +170,17 @@ class Agent:
             args = {**args, "api_key": session.api_key}
         calls: list[ToolInvocation] = []
         async with await self._mcp_client(session) as mcp:
+            self.memory.remember(session.username, mcp)
             await self._call_tool(mcp, session, name, args, bound, calls)
         return calls[0]
 
     async def connect(self, user: str) -> None:
         """Open (and close) an MCP session as `user`: against a protected MCP server, this is
         how the user logs in (401, metadata discovery, the IdP's login page)."""
-        async with await self._mcp_client(UserSession(user, None, "")):
-            pass
+        async with await self._mcp_client(UserSession(user, None, ""), probe=True) as mcp:
+            self.memory.remember(user, mcp)
 
-    async def _mcp_client(self, session: UserSession) -> _ClosingClient:
+    async def _mcp_client(self, session: UserSession, probe: bool = False) -> _ClosingClient:
         """An MCP client for this user, carrying what the pattern says the agent sends."""
         headers: dict[str, str] = {}
         auth = None
@@ -185,7 +191,9 @@ class Agent:
         if self.plugin.actor_credential == "actor_token" and self.identity is not None:
             headers[ACTOR_TOKEN_HEADER] = await self.identity.token()
         http = make_client2(self.tap, self.endpoints, "agent", headers=headers, auth=auth)
-        return _ClosingClient(http, Client(streamable_http_client(self.mcp_url, http_client=http)))
+        transport = streamable_http_client(self.mcp_url, http_client=http)
+        return _ClosingClient(http, self.memory.client(session.username, self.mcp_url,
+                                                         transport, probe=probe))
 
     async def _call_tool(self, mcp: Client, session: UserSession, name: str,
                          args: dict[str, Any], bound: dict[str, Any],

@@ -19,15 +19,19 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import InputError
-from runtime.runner import PatternRunner
 from runtime.script import STEPS
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
 from runtime.tokens import brief, claims_diff, located_tokens
 from runtime.wire import Hop
+
+# the explorer imports this module before its first frame; the runner (openai, mcp, fastapi)
+# loads later, on the runtime's thread
+if TYPE_CHECKING:
+    from runtime.runner import PatternRunner
 
 #: Claims that differ between any two runs; comparing them would mark every token.
 VOLATILE_CLAIMS = frozenset({"iat", "exp", "nbf", "auth_time", "jti", "sid", "session_state",
@@ -245,6 +249,8 @@ async def compare(settings: Settings, patterns: Sequence[str], *, user: str = "a
                   prompt: str | None = None, step: str | None = None,
                   stack: StackHandle | None = None) -> Comparison:
     """`compare_with` on runners sharing one stack (started here unless given)."""
+    from runtime.runner import PatternRunner
+
     check_request(patterns, prompt, step)
     handle = stack or StackHandle(settings)
     await handle.start()

@@ -7,12 +7,17 @@ the credential carried, and whom the audit log names (compared with the human wh
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pickle
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from runtime.contract import COLUMN_NAMES, expected, expected_columns
+from runtime.errors import RunnerError
 from runtime.identity import USER_CREDENTIAL_KIND, Outcome
 from runtime.pattern_loader import PatternInfo, discover, find
 from runtime.runner import PatternRunner
@@ -181,6 +186,40 @@ async def run_pattern(
     return cells, measure_columns(results)
 
 
+#: What one share of the patterns gives back: cells, measured columns and titles, by pattern.
+Share = list[tuple[str, str, list[Cell], dict[str, str]]]
+
+
+async def _run_share(settings: Settings, infos: list[PatternInfo], steps: tuple[StepId, ...],
+                     progress: ProgressFn | None, tap: WireTap | None) -> Share:
+    """Run the script under each of `infos`, one after the other, on one embedded stack."""
+    stack = StackHandle(settings)
+    await stack.start()
+    share: Share = []
+    try:
+        for info in infos:
+            async with PatternRunner(info, settings=settings, stack=stack, tap=tap) as runner:
+                cells, columns = await run_pattern(runner, steps, progress)
+            share.append((info.id, info.title, cells, columns))
+    finally:
+        await stack.stop()
+    return share
+
+
+def _result(settings: Settings, infos: list[PatternInfo], steps: tuple[StepId, ...],
+            shares: list[Share], started: float) -> MatrixResult:
+    result = MatrixResult([i.id for i in infos], list(steps), stack=settings.stack)
+    by_pattern = {pattern: (title, cells, columns)
+                  for share in shares for pattern, title, cells, columns in share}
+    for info in infos:
+        title, cells, columns = by_pattern[info.id]
+        result.titles[info.id] = title
+        result.cells += cells
+        result.columns[info.id] = columns
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 async def run_matrix(
     settings: Settings | None = None,
     patterns: list[str] | None = None,
@@ -192,17 +231,79 @@ async def run_matrix(
     settings = settings or Settings()
     infos: list[PatternInfo] = [find(p) for p in patterns] if patterns else discover()
     started = time.perf_counter()
-    stack = StackHandle(settings)
-    await stack.start()
-    result = MatrixResult([i.id for i in infos], list(steps), stack=settings.stack)
+    share = await _run_share(settings, infos, steps, progress, tap)
+    return _result(settings, infos, steps, [share], started)
+
+
+def run_matrix_forked(
+    settings: Settings,
+    patterns: list[str] | None = None,
+    steps: tuple[StepId, ...] = STEP_IDS,
+    progress: ProgressFn | None = None,
+    workers: int = 2,
+) -> MatrixResult:
+    """`run_matrix` on `workers` cores: the patterns are dealt out to forked processes, each
+    with its own embedded stack and pattern runtimes on 127.0.0.1, exactly as in one process
+    (the patterns share nothing but the host). The matrix is CPU-bound Python, so one
+    process uses one core; this uses the others.
+
+    Synchronous, and to be called before any event loop or thread exists in this process
+    (the CLI does): a fork copies only the calling thread, so no lock can be held by a
+    thread that is gone. `progress` sees this process's share as it runs, the others' when
+    they are done."""
+    infos: list[PatternInfo] = [find(p) for p in patterns] if patterns else discover()
+    workers = max(1, min(workers, len(infos)))
+    started = time.perf_counter()
+    # dealt round-robin: later patterns run longer, so each process gets early and late ones
+    dealt = [infos[i::workers] for i in range(workers)]
+    children: list[tuple[int, int]] = []
     try:
-        for info in infos:
-            result.titles[info.id] = info.title
-            async with PatternRunner(info, settings=settings, stack=stack, tap=tap) as runner:
-                cells, columns = await run_pattern(runner, steps, progress)
-            result.cells += cells
-            result.columns[info.id] = columns
+        for share_infos in dealt[1:]:
+            children.append(_fork_share(settings, share_infos, steps))
+        shares = [asyncio.run(_run_share(settings, dealt[0], steps, progress, None))]
+        while children:
+            share = _collect(*children.pop(0))
+            if progress:
+                for pattern, _, cells, _ in share:
+                    for cell in cells:
+                        progress(pattern, cell.step, cell)
+            shares.append(share)
     finally:
-        await stack.stop()
-    result.seconds = time.perf_counter() - started
-    return result
+        for pid, reader in children:   # this process failed: the others' work is moot
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(reader)
+    return _result(settings, infos, steps, shares, started)
+
+
+def _fork_share(settings: Settings, infos: list[PatternInfo],
+                steps: tuple[StepId, ...]) -> tuple[int, int]:
+    """Start a child that runs `infos` and writes its pickled Share (or error) to a pipe."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(writer)
+        return pid, reader
+    os.close(reader)   # the child: run, report, and leave without the parent's exit handlers
+    code = 0
+    try:
+        payload: Share | str = asyncio.run(_run_share(settings, infos, steps, None, None))
+    except BaseException as exc:  # noqa: BLE001 - any failure goes back to the parent as text
+        payload, code = f"{type(exc).__name__}: {exc}", 1
+    try:
+        with os.fdopen(writer, "wb") as pipe:
+            pipe.write(pickle.dumps(payload))
+    finally:
+        os._exit(code)
+
+
+def _collect(pid: int, reader: int) -> Share:
+    try:
+        with os.fdopen(reader, "rb") as pipe:
+            data = pipe.read()
+    finally:
+        os.waitpid(pid, 0)
+    payload = pickle.loads(data) if data else "the process ended without a result"
+    if isinstance(payload, str):
+        raise RunnerError(f"a matrix worker failed: {payload}")
+    return payload

@@ -23,6 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from runtime.http import make_client2
+from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.runner import PatternRunner
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
@@ -40,6 +41,9 @@ async def tool_calls(runner: PatternRunner, calls: int) -> tuple[list[float], li
     headers = {}
     if runner.loaded.mcp.user_credential == "bearer_token":
         headers["Authorization"] = f"Bearer {token}"
+    if runner.loaded.mcp.actor_credential == "actor_token":   # p07, p08: the agent as actor
+        assert runner.agent.identity is not None
+        headers[ACTOR_TOKEN_HEADER] = await runner.agent.identity.token()
     args: dict[str, object] = {"kind": "expenses"}
     if runner.loaded.mcp.user_credential == "api_key_argument":
         args["api_key"] = runner.world.key_for("alice")

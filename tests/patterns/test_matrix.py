@@ -5,8 +5,9 @@ import json
 import pytest
 
 from runtime.contract import EXPECTED, expected
-from runtime.matrix import MatrixResult
+from runtime.matrix import Cell, MatrixResult, run_matrix_forked
 from runtime.script import STEP_IDS
+from runtime.settings import Settings
 
 PATTERNS = [f"p0{n}" for n in range(1, 9)]
 CELLS = [(step, n) for step in STEP_IDS for n in range(1, 9)]
@@ -99,3 +100,15 @@ def test_matrix_json_has_the_documented_shape(matrix: MatrixResult):
     assert {"step", "pattern", "expected", "actual", "decided_by", "audit"} <= set(cell)
     assert set(data["columns"]["p05"]) == {"authz lives", "tool sees real user", "crypto proof",
                                            "least privilege", "audit trail"}
+
+
+def test_the_matrix_forked_over_processes_gives_the_same_cells(matrix: MatrixResult):
+    steps = ("L1", "A3", "A7")
+    forked = run_matrix_forked(Settings(), ["p01", "p04", "p08"], steps, workers=2)
+    assert forked.ok and forked.patterns == ["p01", "p04", "p08"]
+
+    def seen(cell: Cell) -> tuple[str, str, str, str, str]:
+        return cell.step, cell.pattern, cell.actual, cell.decided_by, cell.audit
+
+    assert [seen(c) for c in forked.cells] == [
+        seen(c) for p in forked.patterns for s in steps if (c := matrix.cell(s, p))]

@@ -36,11 +36,18 @@ EMPTY_CHAT = ("No conversation yet for {user} under {pattern}. Type a prompt bel
 
 
 class MainScreen(RunsMixin, PaneActions):
+    # The keys that move the focus are priority bindings: the app runs them as it reads them,
+    # so the focus has moved before it routes the next key. Otherwise, when keys arrive in a
+    # burst (a busy CPU, fast typing), "3hi" routes h and i to the pane that had the focus.
     BINDINGS = [
-        Binding("1", "focus_pane('pattern')", "Pattern pane", show=False, id="pane.pattern"),
-        Binding("2", "focus_pane('user')", "User pane", show=False, id="pane.user"),
-        Binding("3", "focus_pane('chat')", "Chat pane", show=False, id="pane.chat"),
-        Binding("4", "focus_pane('wire')", "Wire pane", show=False, id="pane.wire"),
+        Binding("1", "pane_key('pattern')", "Pattern pane", show=False,
+                id="pane.pattern", priority=True),
+        Binding("2", "pane_key('user')", "User pane", show=False,
+                id="pane.user", priority=True),
+        Binding("3", "pane_key('chat')", "Chat pane", show=False,
+                id="pane.chat", priority=True),
+        Binding("4", "pane_key('wire')", "Wire pane", show=False,
+                id="pane.wire", priority=True),
         Binding("n,right_square_bracket", "next_pattern", "Next pattern", id="pattern.next"),
         Binding("p,left_square_bracket", "previous_pattern", "Previous pattern", show=False,
                 id="pattern.previous"),
@@ -56,9 +63,9 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("v", "narrative", "Narrative", show=False, id="screen.narrative"),
         Binding("c", "code", "Code + diff", show=False, id="screen.code"),
         Binding("m", "toggle_maximize", "Maximize/restore", show=False, id="pane.maximize"),
-        Binding("slash", "filter", "Filter",
+        Binding("slash", "filter_key", "Filter",
                 tooltip="Filter the hops (kind:, status:, user:, text; a|b, !term)",
-                id="wire.filter"),
+                id="wire.filter", priority=True),
         Binding("y", "copy", "Copy value", show=False, id="copy.value"),
         Binding("r", "toggle_reveal", "Reveal secrets", show=False, id="secrets.reveal"),
         Binding("e", "export_session", "Export HAR+JSONL", show=False, id="export.session"),
@@ -75,7 +82,8 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("C", "challenges", "Challenges",
                 tooltip="Attacks to perform by hand, detected from the wire and audit log",
                 id="screen.challenges"),
-        Binding("escape", "leave", "Leave input / restore", show=False, id="focus.leave"),
+        Binding("escape", "leave", "Leave input / restore", show=False, id="focus.leave",
+                priority=True),
     ]
 
     def __init__(self, explorer: Explorer) -> None:

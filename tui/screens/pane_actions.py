@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from textual.actions import SkipAction
-from textual.widgets import RichLog
+from textual.widgets import Input, RichLog, TextArea
 
 from runtime import (
     Comparison,
@@ -46,7 +46,22 @@ class PaneActions(MainBase):
         # The chat key always lands in the prompt input: "3" then typing must type.
         pane = self.query_one(f"#pane-{name}")
         if name == "chat" or self.focused is None or pane not in self.focused.ancestors_with_self:
-            self.query_one(FOCUS_TARGET[name]).focus()
+            self.set_focus(self.query_one(FOCUS_TARGET[name]))   # now, not on the next idle
+
+    def _typing(self) -> bool:
+        return isinstance(self.focused, Input | TextArea)
+
+    def action_pane_key(self, name: str) -> None:
+        """1-4: to a pane, unless they are text typed into an input."""
+        if self._typing():
+            raise SkipAction()
+        self.action_focus_pane(name)
+
+    def action_filter_key(self) -> None:
+        """/: the filter box, unless it is text typed into an input."""
+        if self._typing():
+            raise SkipAction()
+        self.action_filter()
 
     def action_toggle_maximize(self) -> None:
         if self.maximized is not None:
@@ -58,7 +73,9 @@ class PaneActions(MainBase):
 
     def action_leave(self) -> None:
         if isinstance(self.focused, PromptInput):
-            self.query_one("#chat-log", RichLog).focus()
+            self.set_focus(self.query_one("#chat-log", RichLog))
+        elif self._typing():
+            raise SkipAction()   # the input's own escape (the filter box closes)
         elif self.maximized is not None:
             self.minimize()
         else:

@@ -218,7 +218,7 @@ class WireView(Vertical):
         box = self.query_one("#wire-filter", Input)
         box.add_class("-visible")
         box.value = self.filter.source
-        box.focus()
+        self.screen.set_focus(box)   # now: the keys typed after "/" may already be queued
 
     def apply_filter(self, text: str) -> None:
         """Raises FilterError with a readable message when a term is not understood."""

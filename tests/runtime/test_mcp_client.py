@@ -1,0 +1,49 @@
+"""The agent's MCP client reuses what it learnt per user (server/discover, tools/list), and
+nothing else: every tool call still carries a credential the MCP server verifies."""
+
+from runtime.runner import PatternRunner
+from runtime.stack_handle import StackHandle
+
+
+def mcp_calls(runner: PatternRunner, trace_id: str) -> list[str]:
+    return [h.summary for h in runner.tap.trace(trace_id) if h.kind == "mcp"]
+
+
+async def test_a_users_second_turn_sends_only_its_tool_calls(p01):
+    first = await p01.run_as("alice", "What are my expenses?")
+    assert mcp_calls(p01, first.trace_id) == [
+        "server/discover", "tools/list", "tools/call read_data"]
+    second = await p01.run_as("alice", "What are my expenses?")
+    assert mcp_calls(p01, second.trace_id) == ["tools/list", "tools/call read_data"]
+    assert "8 expenses" in second.answer
+
+
+async def test_another_user_discovers_and_lists_for_herself(p01):
+    await p01.run_as("alice", "What are my expenses?")
+    turn = await p01.run_as("bob", "What are my expenses?")
+    assert mcp_calls(p01, turn.trace_id) == [
+        "server/discover", "tools/list", "tools/call read_data"]
+    assert all(h.user == "bob" for h in p01.tap.trace(turn.trace_id))
+
+
+async def test_an_expired_token_is_refused_although_the_tool_list_is_reused(stack: StackHandle):
+    async with PatternRunner("p06", stack=stack) as runner:
+        await runner.run_as("alice", "What are my expenses?")
+        runner.clock.advance(2 * 86400)   # past the access (and refresh) token's expiry
+        try:
+            turn = await runner.run_as("alice", "What are my expenses?")
+        finally:
+            runner.clock.advance(-2 * 86400)
+        hops = runner.tap.trace(turn.trace_id)
+    mcp = [h for h in hops if h.kind == "mcp"]
+    assert "server/discover" not in [h.summary for h in mcp]
+    assert mcp[0].status == 401
+    assert any(h.kind == "idp" and h.summary == "token authorization_code" for h in hops)
+    assert mcp[-1].summary == "tools/call read_data" and mcp[-1].status == 200
+
+
+async def test_a_reset_keeps_the_servers_answers_they_hold_no_user_state(p01):
+    await p01.run_as("alice", "What are my expenses?")
+    p01.reset()
+    turn = await p01.run_as("alice", "What are my expenses?")
+    assert mcp_calls(p01, turn.trace_id) == ["tools/list", "tools/call read_data"]
