@@ -15,10 +15,12 @@ COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least pri
                 "audit trail")
 
 EXPECTED: dict[StepId, str] = {
-    # p01..p08, A = ALLOW, D = DENY
-    "L1": "AAAAAAAA", "L2": "AAAAAAAA", "L3": "AADDDDAA", "L4": "AAAAAAAA",
-    "A1": "ADDDDDDD", "A2": "AADDDDDD", "A3": "AAADDDDD", "A4": "AAAADDDD",
-    "A5": "AAAAADDD", "A6": "AAAAAADD", "A7": "AAAAAAAD",
+    # p01..p10, A = ALLOW, D = DENY
+    "L1": "AAAAAAAAAA", "L2": "AAAAAAAAAA", "L3": "AADDDDAAAA", "L4": "AAAAAAAAAA",
+    "L5": "AAAAAAAAAA",
+    "A1": "ADDDDDDDDD", "A2": "AADDDDDDDD", "A3": "AAADDDDDDD", "A4": "AAAADDDDDD",
+    "A5": "AAAAADDDDD", "A6": "AAAAAADDDD", "A7": "AAAAAAADDD", "A8": "AAAAAAAADD",
+    "A9": "AAAAAAAAAD",
 }
 
 #: The five columns per pattern, exactly as the run measures them (compared whole).

@@ -24,7 +24,7 @@ USERS = {
 }
 AGENT_SERVICE_ACCOUNT_ID = "8a1f6c1e-0000-4000-8000-0000000a9e17"
 CUSTOM_ATTRIBUTES = ("role", "department", "reports_to")
-TOOL_AUDIENCES = {"records-service", "directory-service"}
+TOOL_AUDIENCES = {"records-service", "directory-service", "knowledge-service"}
 
 
 @pytest.fixture(scope="module")
