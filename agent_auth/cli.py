@@ -40,7 +40,7 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
         prog="agent-auth",
@@ -86,14 +86,42 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
-    from agent_auth import hands_on
-    from runtime.battery.run import add_arguments
+    from agent_auth.arguments import hands_on, lab
 
-    hands_on.add_arguments(sub, common)
+    hands_on(sub, common)
+    lab(sub, common)
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the secure patterns (p05-p08)")
-    add_arguments(battery)
+    if command == "battery":      # its module loads the runtime: only when it runs
+        from runtime.battery.run import add_arguments
+
+        add_arguments(battery)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv, if any (the first word that is not an option's)."""
+    return next((word for word in argv if not word.startswith("-") and word in COMMANDS),
+                None)
+
+
+COMMANDS = frozenset({"run", "show", "matrix", "stack", "doctor", "export", "battery",
+                      "replay", "call", "compare", "challenges", "lab"})
+
+
+def _explorer_flags(argv: Sequence[str]) -> argparse.Namespace | None:
+    """argv that only opens the explorer (no command; --stack, --model, --demo, --lab),
+    parsed without building the subcommands: some of their options import the whole runtime
+    on this thread, about 1.4 s of CPU before the explorer's first frame."""
+    parser = argparse.ArgumentParser(add_help=False, parents=[_common()], exit_on_error=False)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None   # the full parser says what is wrong
+    if rest:
+        return None
+    args.command = None
+    return args
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -125,9 +153,18 @@ def _main(argv: Sequence[str] | None) -> int:
     # Libraries (the MCP SDK) call logging.basicConfig; a handler here keeps their log lines
     # from being printed over the TUI or the CLI's output.
     logging.getLogger().addHandler(logging.NullHandler())
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _explorer_flags(argv) or _parser(_command(argv)).parse_args(argv)
     try:
         settings = _settings(args)
+        if settings.lab and args.command in (None, "doctor"):
+            from agent_auth import lab  # the admin's checks, and the guard of a session
+
+            if args.command == "doctor":
+                return lab.doctor(settings)
+            if problem := lab.session_problem(sys.stdin.isatty(), sys.stdout.isatty()):
+                print(f"agent-auth: {problem}", file=sys.stderr)
+                return 2
         if args.command is None:
             from tui.app import run_app
 
@@ -162,7 +199,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "challenges":
         from agent_auth import hands_on
 
-        return hands_on.challenges(args)
+        return hands_on.challenges(args, settings)
+    if args.command == "lab":
+        from agent_auth import hands_on
+
+        return hands_on.lab_report(args)
     if args.command in ("replay", "call", "compare"):
         from agent_auth import hands_on
 

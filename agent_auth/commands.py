@@ -7,13 +7,15 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
 
+from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
     COLUMN_NAMES,
+    VIEW_TITLES,
     Cell,
     Hop,
     MatrixResult,
+    MatrixView,
     PatternRunner,
     Settings,
     StepResult,
@@ -22,6 +24,7 @@ from runtime import (
     run_matrix,
     to_har,
     to_jsonl,
+    view_value,
 )
 from runtime.stack_handle import StackHandle, probe
 from stack.errors import ExplorerError
@@ -69,8 +72,6 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         turn = await runner.run_as(args.user, args.prompt)
         hops = runner.tap.trace(turn.trace_id)
-        from agent_auth.hands_on import judged, judged_json, say_judged
-
         found = await judged(runner, turn.trace_id)
         if args.json:
             print(dump_json({"pattern": runner.id, "user": turn.user, "prompt": turn.prompt,
@@ -98,18 +99,13 @@ def _print_step(result: StepResult, hops: list[Hop]) -> None:
 
 
 def _mark(cell: Cell) -> str:
-    text = "ALLOW" if cell.actual == "ALLOW" else "deny"
+    text = view_value(cell, "outcome")
     return text if cell.ok else f"{text}!"
 
 
-def _short_audit(cell: Cell) -> str:
-    text = cell.audit.replace("nobody (credential rejected)", "rejected")
-    text = text.replace("(never reached a service)", "-").replace(" (actor ", "+")
-    return text.rstrip(")") if "+" in text else text
-
-
-def _table(result: MatrixResult, title: str, value: Callable[[Cell], str]) -> list[str]:
-    cells = {(c.step, c.pattern): value(c) for c in result.cells}
+def _table(result: MatrixResult, view: MatrixView) -> list[str]:
+    title = VIEW_TITLES[view]
+    cells = {(c.step, c.pattern): view_value(c, view) for c in result.cells}
     widths = [max([len(p)] + [len(cells.get((s, p), "")) for s in result.steps]) + 2
               for p in result.patterns]
     lines = [f"{title}:", ("step  " + "".join(f"{p:<{w}}" for p, w in
@@ -138,10 +134,9 @@ def render_matrix(result: MatrixResult) -> str:
         lines.append(f"  {cell.pattern} {cell.step}: expected {cell.expected}, got {cell.actual}"
                      f" (decided by {cell.decided_by}; audit: {cell.audit})")
     lines.append("")
-    lines += _table(result, "who decided", lambda c: c.decided_by)
+    lines += _table(result, "decided by")
     lines.append("")
-    lines += _table(result, "whom the audit log names (user+actor; rejected = credential "
-                    "refused)", _short_audit)
+    lines += _table(result, "audit")
     lines.append("")
     lines.append("measured columns ('!' where the pattern table says otherwise):")
     width = max(len(n) for n in COLUMN_NAMES)

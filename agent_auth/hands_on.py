@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_auth.commands import CliError, dump_json, hop_line
+from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
     BY_ID,
     CHALLENGES,
@@ -21,15 +22,11 @@ from runtime import (
     Settings,
     brief,
     hop_to_dict,
-    judge,
     printable,
     progress_path,
 )
-from runtime.challenges import Judged
 from runtime.compare import Comparison, check_request, compare
 from runtime.replay import (
-    ORACLE_SIGNS,
-    SIGN_CHOICES,
     HttpRequest,
     ReplayError,
     TokenEdit,
@@ -39,76 +36,7 @@ from runtime.replay import (
     retarget,
     send_to,
 )
-
-
-def add_arguments(sub: Any, common: argparse.ArgumentParser) -> None:
-    replay = sub.add_parser(
-        "replay", parents=[common], help="resend a hop from an exported JSONL file, edited",
-        description="Resend one HTTP hop exported as JSON lines (`agent-auth export --format "
-        "jsonl`, or the explorer's e key) under a fresh run of its pattern, with its JWT "
-        "edited: `--set exp=@now-1h --sign idp`. The request goes to this run's server for "
-        "the same party; the answer says who decided and why.")
-    replay.add_argument("file", type=Path, help="the JSONL file ('-' reads stdin)")
-    replay.add_argument("--hop", type=int, help="the hop's number (# in the wire); without "
-                        "it, the hops you can replay are listed")
-    replay.add_argument("--pattern", "-p", help="the pattern to run (default: the one the "
-                        "hop was captured under, when the file says)")
-    replay.add_argument("--token", type=int, default=0,
-                        help="which JWT in the request to edit (0 = the first; listed)")
-    replay.add_argument("--set", dest="set_claims", action="append", default=[],
-                        metavar="CLAIM=VALUE", help="set a claim (JSON, text, or @now-1h); "
-                        "dotted names reach inside objects (act.sub=evil)")
-    replay.add_argument("--unset", action="append", default=[], metavar="CLAIM",
-                        help="remove a claim (act, cnf, ...)")
-    replay.add_argument("--sign", choices=list(SIGN_CHOICES), default=None,
-                        help="how to sign an edited token: " + "; ".join(
-                            f"{k}: {v}" for k, v in SIGN_CHOICES.items())
-                        + " (default keep)")
-    replay.add_argument("--to", metavar="PARTY",
-                        help="send it to another party of the run: records, directory, "
-                        "mcp-server, idp or opa")
-    replay.add_argument("--path", help="send it to another path (/users, /expenses/4/approve)")
-    replay.add_argument("--later", default="0", metavar="DURATION",
-                        help="send it later (1h, 30m, 2d): the run's clock moves forward for "
-                        "this request, as the script's A4 does")
-    replay.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="set an HTTP header")
-    replay.add_argument("--drop-header", action="append", default=[], metavar="NAME",
-                        help="remove an HTTP header")
-    replay.add_argument("--json", action="store_true")
-
-    call = sub.add_parser(
-        "call", parents=[common], help="call one MCP tool yourself, no model in the loop",
-        description="Call read_data, write_data or manage_users as a user under a pattern, "
-        "with exactly the arguments given (the pattern still adds its credentials).")
-    call.add_argument("--pattern", "-p", required=True)
-    call.add_argument("--user", "-u", default="alice")
-    call.add_argument("tool", help="read_data, write_data or manage_users")
-    call.add_argument("arguments", nargs="?", default="{}",
-                      help='the arguments as a JSON object: \'{"kind": "expenses"}\'')
-    call.add_argument("--json", action="store_true")
-
-    chal = sub.add_parser(
-        "challenges", parents=[common], help="attacks to perform by hand, solved or not",
-        description="The challenges, by pattern: ✓ solved, · still to solve; a blank is a "
-        "pattern that stops the attack. Your prompts (run), calls (call) and replays (replay) "
-        "are judged from the wire and the audit log; progress is kept in your state folder.")
-    chal.add_argument("challenge", nargs="?", help="show one challenge with its hints")
-    chal.add_argument("--hand-in", type=Path, metavar="DIR",
-                      help="copy your progress to your instructor's hand-in folder")
-    chal.add_argument("--json", action="store_true")
-
-    comp = sub.add_parser(
-        "compare", parents=[common], help="the same prompt or step under two patterns",
-        description="Run one prompt (or script step) under two patterns and show the hops "
-        "side by side, with the differences marked: a hop under one pattern only, another "
-        "status, another decider, changed claims.")
-    comp.add_argument("--patterns", required=True, help="two patterns: p05,p06")
-    comp.add_argument("--user", "-u", default="alice")
-    comp.add_argument("--step", "-s", help="compare a script step (L1..A7) instead")
-    comp.add_argument("prompt", nargs="?")
-    comp.add_argument("--json", action="store_true")
-
+from runtime.signing import ORACLE_SIGNS
 
 # -- replay --------------------------------------------------------------------------------
 
@@ -327,30 +255,15 @@ def render_comparison(result: Comparison, width: int = 160) -> str:
 
 # -- challenges --------------------------------------------------------------------------------
 
-async def judged(runner: PatternRunner, trace_id: str) -> list[Judged]:
-    """Judge one of the student's actions; progress errors are said, never fatal."""
-    return await judge(runner, trace_id, Progress(progress_path()))
-
-
-def say_judged(found: list[Judged]) -> None:
-    for item in found:
-        state = "solved" if item.new else "solved again"
-        kept = "" if item.saved else " (progress not saved)"
-        print(f"challenge {state}: {item.challenge.title} ({item.challenge.id}) under "
-              f"{item.pattern}: {item.proof}{kept}")
-
-
-def judged_json(found: list[Judged]) -> list[dict[str, Any]]:
-    return [{"challenge": j.challenge.id, "pattern": j.pattern, "proof": j.proof,
-             "new": j.new, "saved": j.saved} for j in found]
-
-
-def challenges(args: argparse.Namespace) -> int:
+def challenges(args: argparse.Namespace, settings: Settings) -> int:
     from runtime import discover
 
     progress = Progress(progress_path())
-    if args.hand_in:
-        path = progress.hand_in(args.hand_in)
+    if args.hand_in is not None:
+        folder = args.hand_in or settings.hand_in
+        if not folder:
+            raise CliError("no hand-in folder: name one, or set AGENT_AUTH_HAND_IN")
+        path = progress.hand_in(Path(folder))
         print(f"handed in {len(progress.solved)} solved challenges as {path}")
         return 0
     patterns = [p.id for p in discover()]
@@ -404,4 +317,34 @@ def _show_challenge(challenge: Challenge, progress: Progress, patterns: list[str
         print(f"  hint {number}: {hint}")
     for pattern, proof in solved.items():
         print(f"  solved under {pattern}: {proof}")
+    return 0
+
+
+# -- the instructor's report ---------------------------------------------------------------------
+
+def lab_report(args: argparse.Namespace) -> int:
+    from runtime.challenges import read_reports, solved_patterns
+
+    report = read_reports(args.folder)
+    if args.json:
+        print(dump_json({"folder": str(args.folder), **report.to_json()}))
+        return 0
+    possible = sum(len(c.solvable) for c in CHALLENGES)
+    print(f"{args.folder}: {len(report.students)} students handed in"
+          + (f", {len(report.unreadable)} files unreadable" if report.unreadable else ""))
+    if report.students:
+        width = max(len(u) for u in report.students)
+        for user, solved in sorted(report.students.items()):
+            table = solved_patterns(solved)
+            listed = ", ".join(f"{c} ({' '.join(p)})" for c, p in sorted(table.items()))
+            print(printable(f"  {user:<{width}}  {len(solved):>2}/{possible}  "
+                            f"{listed or '(none yet)'}"))
+        print("by challenge:")
+        for challenge in CHALLENGES:
+            who = sorted(u for u, solved in report.students.items()
+                         if any(s.challenge == challenge.id for s in solved))
+            print(printable(f"  {challenge.id:<17} {len(who):>3} students"
+                            + (f": {', '.join(who)}" if who else "")))
+    for name, reason in sorted(report.unreadable.items()):
+        print(printable(f"  unreadable {name}: {reason}"))
     return 0

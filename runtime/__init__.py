@@ -24,10 +24,18 @@ _EXPORTS: dict[str, str] = {
     "StackUnavailable": "runtime.stack_handle",
     "Cell": "runtime.matrix",
     "MatrixResult": "runtime.matrix",
+    "MATRIX_VIEWS": "runtime.matrix",
+    "MatrixView": "runtime.matrix",
+    "VIEW_TITLES": "runtime.matrix",
+    "outcome_word": "runtime.matrix",
+    "short_audit": "runtime.matrix",
+    "view_value": "runtime.matrix",
     "ProgressFn": "runtime.matrix",
     "run_matrix": "runtime.matrix",
     "run_pattern": "runtime.matrix",
     "COLUMN_NAMES": "runtime.contract",
+    "Effect": "runtime.contract",
+    "effect": "runtime.contract",
     "expected": "runtime.contract",
     "expected_columns": "runtime.contract",
     "STEP_IDS": "runtime.script",
@@ -56,9 +64,11 @@ _EXPORTS: dict[str, str] = {
     "find_tokens": "runtime.tokens",
     "printable": "runtime.tokens",
     "hop_to_dict": "runtime.export",
+    "is_http": "runtime.export",
     "to_curl": "runtime.export",
     "to_har": "runtime.export",
     "to_jsonl": "runtime.export",
+    "LoginCache": "runtime.login",
     "USERS": "runtime.services.world",
     "KeySource": "runtime.services.world",
     "World": "runtime.services.world",
@@ -74,9 +84,9 @@ _EXPORTS: dict[str, str] = {
     "HttpRequest": "runtime.replay",
     "ReplayError": "runtime.replay",
     "ReplayResult": "runtime.replay",
-    "SIGN_CHOICES": "runtime.replay",
-    "ORACLE_SIGNS": "runtime.replay",
-    "SignWith": "runtime.replay",
+    "SIGN_CHOICES": "runtime.signing",
+    "ORACLE_SIGNS": "runtime.signing",
+    "SignWith": "runtime.signing",
     "Signer": "runtime.replay",
     "TokenEdit": "runtime.replay",
     "edit_token": "runtime.replay",
@@ -110,6 +120,7 @@ __all__ = [
     "Decision",
     "DecodedToken",
     "Evidence",
+    "Effect",
     "ExplorerError",
     "HOP_KINDS",
     "Hop",
@@ -117,8 +128,11 @@ __all__ = [
     "Identity",
     "InputError",
     "KeySource",
+    "LoginCache",
+    "MATRIX_VIEWS",
     "MatrixResult",
     "ORACLE_SIGNS",
+    "MatrixView",
     "PatternError",
     "PatternInfo",
     "PatternRunner",
@@ -148,6 +162,7 @@ __all__ = [
     "ToolSchema",
     "TurnResult",
     "USERS",
+    "VIEW_TITLES",
     "WireTap",
     "World",
     "brief",
@@ -160,6 +175,7 @@ __all__ = [
     "discover",
     "edit_from_json",
     "edit_token",
+    "effect",
     "expected",
     "expected_columns",
     "find",
@@ -172,16 +188,20 @@ __all__ = [
     "located_tokens",
     "parse_headers",
     "parse_value",
+    "is_http",
+    "outcome_word",
     "printable",
     "progress_path",
     "retarget",
     "run_matrix",
     "run_pattern",
     "shared_code",
+    "short_audit",
     "to_curl",
     "to_har",
     "to_jsonl",
     "unified_diff",
+    "view_value",
 ]
 
 if TYPE_CHECKING:
@@ -198,11 +218,24 @@ if TYPE_CHECKING:
         progress_path,
     )
     from runtime.compare import Comparison, Row, compare_with, decision_of
-    from runtime.contract import COLUMN_NAMES, expected, expected_columns
+    from runtime.contract import COLUMN_NAMES, Effect, effect, expected, expected_columns
     from runtime.errors import InputError, RunnerError
-    from runtime.export import hop_to_dict, to_curl, to_har, to_jsonl
+    from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.identity import Decision, Identity
-    from runtime.matrix import Cell, MatrixResult, ProgressFn, run_matrix, run_pattern
+    from runtime.login import LoginCache
+    from runtime.matrix import (
+        MATRIX_VIEWS,
+        VIEW_TITLES,
+        Cell,
+        MatrixResult,
+        MatrixView,
+        ProgressFn,
+        outcome_word,
+        run_matrix,
+        run_pattern,
+        short_audit,
+        view_value,
+    )
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
     from runtime.pattern_source import (
         CODE_FILES,
@@ -213,13 +246,10 @@ if TYPE_CHECKING:
         unified_diff,
     )
     from runtime.replay import (
-        ORACLE_SIGNS,
-        SIGN_CHOICES,
         HttpRequest,
         ReplayError,
         ReplayResult,
         Signer,
-        SignWith,
         TokenEdit,
         edit_from_json,
         edit_token,
@@ -232,6 +262,7 @@ if TYPE_CHECKING:
     from runtime.script import STEP_IDS, STEPS, StepId, StepResult
     from runtime.services.world import USERS, KeySource, World
     from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
+    from runtime.signing import ORACLE_SIGNS, SIGN_CHOICES, SignWith
     from runtime.stack_handle import StackHandle, StackUnavailable
     from runtime.tokens import (
         DecodedToken,

@@ -8,8 +8,13 @@ read these two tables; `agent-auth matrix` exits 1 when a run differs from eithe
 
 from __future__ import annotations
 
+from typing import Literal
+
 from runtime.identity import Outcome
 from runtime.script import StepId
+
+#: What an outcome means for the step: an attack (A1..) that is allowed succeeded.
+Effect = Literal["attack succeeded", "attack blocked", "work done", "refused"]
 
 COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least privilege",
                 "audit trail")
@@ -42,6 +47,13 @@ def expected(step: StepId, pattern_number: int | None) -> Outcome | None:
     if pattern_number is None or not 1 <= pattern_number <= len(row):
         return None
     return "ALLOW" if row[pattern_number - 1] == "A" else "DENY"
+
+
+def effect(step: StepId, outcome: Outcome) -> Effect:
+    """ALLOW on an attack step means the attack succeeded; on a legitimate step, work done."""
+    if step.startswith("A"):
+        return "attack succeeded" if outcome == "ALLOW" else "attack blocked"
+    return "work done" if outcome == "ALLOW" else "refused"
 
 
 def expected_columns(pattern: str) -> dict[str, str] | None:

@@ -93,9 +93,14 @@ def _entry(hop: Hop) -> dict[str, Any]:
     }
 
 
+def is_http(hop: Hop) -> bool:
+    """An HTTP exchange (a HAR entry); other hops are events (prompts, answers, audit)."""
+    return bool(hop.method and hop.url)
+
+
 def to_har(hops: list[Hop]) -> dict[str, Any]:
-    http = [h for h in hops if h.method and h.url]
-    events = [hop_to_dict(h) for h in hops if not (h.method and h.url)]
+    http = [h for h in hops if is_http(h)]
+    events = [hop_to_dict(h) for h in hops if not is_http(h)]
     return {
         "log": {
             "version": HAR_VERSION,

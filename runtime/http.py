@@ -98,12 +98,12 @@ class TapHooks:
         trace = current_trace()
         if trace:
             request.headers["traceparent"] = traceparent(trace)
-        request.extensions[_START] = (time.perf_counter(), time.time())
+        request.extensions[_START] = (time.perf_counter(), self.tap.now())
 
     async def on_response(self, response: Any) -> None:
         await response.aread()
         request = response.request
-        started, wall = request.extensions.get(_START, (time.perf_counter(), time.time()))
+        started, wall = request.extensions.get(_START, (time.perf_counter(), self.tap.now()))
         url = str(request.url)
         endpoint = self.endpoints.classify(url)
         body = _text(request.content if hasattr(request, "content") else b"")

@@ -85,6 +85,11 @@ class UserTokens:
         return self.tokens.access_token if valid and self.tokens else None
 
 
+LoginCache = dict[str, UserTokens]
+"""Each user's tokens by name. A caller may keep one across runners of the same pattern (the
+explorer does: a pattern switch restarts the runner, and nobody should log in again)."""
+
+
 @dataclass
 class Logins:
     """Each user's login state for one runner, and the two ways to log in."""

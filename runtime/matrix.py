@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from runtime.contract import COLUMN_NAMES, expected, expected_columns
 from runtime.identity import USER_CREDENTIAL_KIND, Outcome
@@ -45,6 +45,37 @@ class Cell:
                 "parts": [{"label": p.label, "succeeded": p.succeeded,
                            "decided_by": p.decided_by, "audit": p.audit, "reason": p.reason}
                           for p in self.result.parts]}
+
+
+#: The ways to read the matrix: what happened, who decided it, whom the audit log names.
+MatrixView = Literal["outcome", "decided by", "audit"]
+MATRIX_VIEWS: tuple[MatrixView, ...] = ("outcome", "decided by", "audit")
+VIEW_TITLES: dict[MatrixView, str] = {
+    "outcome": "outcome",
+    "decided by": "who decided",
+    "audit": "whom the audit log names (user+actor; rejected = credential refused)",
+}
+
+
+def outcome_word(outcome: Outcome) -> str:
+    """ALLOW in capitals, deny in lower case: the two read apart without colour."""
+    return "ALLOW" if outcome == "ALLOW" else "deny"
+
+
+def short_audit(cell: Cell) -> str:
+    """Whom the audit names, short enough for a matrix cell ("alice+agent", "rejected")."""
+    text = cell.audit.replace("nobody (credential rejected)", "rejected")
+    text = text.replace("(never reached a service)", "-").replace(" (actor ", "+")
+    return text.rstrip(")") if "+" in text else text
+
+
+def view_value(cell: Cell, view: MatrixView) -> str:
+    """A cell's text in one view of the matrix (without the ✓/✗ or '!' mark)."""
+    if view == "decided by":
+        return cell.decided_by
+    if view == "audit":
+        return short_audit(cell)
+    return outcome_word(cell.actual)
 
 
 @dataclass

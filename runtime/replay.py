@@ -23,28 +23,18 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from jwt.api_jws import get_algorithm_by_name
 
 from runtime.errors import InputError
 from runtime.http import EndpointMap
+from runtime.signing import SIGN_CHOICES, SignWith
 from runtime.tokens import DecodedToken, brief, located_tokens
 from runtime.wire import Hop
 from stack.jose import b64url_encode, default_alg, generate_rsa_key, public_jwk
 
-SignWith = Literal["keep", "attacker", "none", "idp", "holder"]
-SIGN_CHOICES: dict[SignWith, str] = {
-    "keep": "the original signature (any change breaks it)",
-    "attacker": "the attacker's own key (not in the IdP's JWKS, not the proof's holder)",
-    "none": "no signature at all (alg: none)",
-    "idp": "the IdP's own key: an oracle, as if it leaked (embedded stack only)",
-    "holder": "the DPoP key of the proof's holder, the MCP server: an oracle, as if it "
-              "leaked",
-}
-#: Keys no attacker holds: a replay signed with one proves a check, not an attack.
-ORACLE_SIGNS: frozenset[SignWith] = frozenset({"idp", "holder"})
 ATTACKER_KID = "attacker-key"
 DPOP_TYP = "dpop+jwt"
 #: Headers the client library sets itself; a replay gets fresh ones (and a fresh trace).

@@ -39,7 +39,7 @@ from runtime.http import (
     make_client2,
 )
 from runtime.identity import AuthError, DependencyError
-from runtime.login import LoginError, Logins
+from runtime.login import LoginCache, LoginError, Logins
 from runtime.mcp_server import ToolBackend, build_mcp_app, build_mcp_server
 from runtime.model_endpoint import RetryPolicy
 from runtime.pattern_api import McpContext, ServiceContext, ServiceName
@@ -91,10 +91,12 @@ class PatternRunner:
         model: str | None = None,
         tap: WireTap | None = None,
         keys: KeySource | None = None,
+        logins: LoginCache | None = None,
     ) -> None:
         """`stack` is a shared StackHandle, or "embedded"/"external" for one of its own;
         `model` is "scripted" or a model name (see Settings). Without `settings`, they come
-        from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...)."""
+        from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
+        `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it)."""
         settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
@@ -105,7 +107,7 @@ class PatternRunner:
         self.stack: StackHandle = stack if isinstance(stack, StackHandle) else StackHandle(
             self.settings)
         secrets_to_hide = (self.settings.openai_api_key or "",)
-        self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide))
+        self.tap: WireTap = tap or WireTap(Redactor(secrets_to_hide), clock=self.stack.clock.now)
         self.keys = keys or KeySource(fixed=self.settings.demo)   # --demo: the same keys
         self.endpoints = EndpointMap()
         self._servers: list[AsgiServer] = []
@@ -115,6 +117,7 @@ class PatternRunner:
         self.started = False
         self._attacker: httpx.AsyncClient | None = None
         self._replayer: httpx.AsyncClient | None = None
+        self._login_cache: LoginCache = logins if logins is not None else {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -230,7 +233,7 @@ class PatternRunner:
         self.logins = Logins(self.clock, self.stack.endpoints.issuer, self._realm.passwords,
                              lambda user: make_client(self.tap, self.endpoints, "browser",
                                                       timeout=self.settings.timeout),
-                             agent_http)
+                             agent_http, users=self._login_cache)
         retry = RetryPolicy(retries=self.settings.llm_retries,
                             max_wait=self.settings.llm_max_wait)
         self.summarizer = self._summarizer(base_url, api_key, model_name, identity, retry)

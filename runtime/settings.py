@@ -39,6 +39,8 @@ class Settings:
     llm_max_wait: float = 10.0
     demo: bool = False
     lab: bool = False
+    # where students hand in their challenge progress (a folder an instructor set up)
+    hand_in: str | None = None
 
     @property
     def scripted(self) -> bool:
@@ -96,5 +98,6 @@ class Settings:
             llm_timeout=number("AGENT_AUTH_LLM_TIMEOUT", cls.llm_timeout),
             llm_retries=count("AGENT_AUTH_LLM_RETRIES", cls.llm_retries),
             llm_max_wait=number("AGENT_AUTH_LLM_MAX_WAIT", cls.llm_max_wait),
+            hand_in=env.get("AGENT_AUTH_HAND_IN") or None,
         )
         return base.with_(**overrides)

@@ -158,6 +158,11 @@ class WireTap:
         self._trace_users: dict[str, str] = {}
         self._clock = clock
 
+    def now(self) -> float:
+        """The time hops are stamped with: the stack's clock when the runner shares it, so the
+        wire's times agree with the tokens' iat and exp (a frozen clock in demos)."""
+        return self._clock()
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None

@@ -19,6 +19,11 @@ async def stack() -> AsyncIterator[StackHandle]:
 
 
 @pytest.fixture(autouse=True)
-def private_state(tmp_path_factory, monkeypatch):
-    """No test reads or writes a developer's saved state (challenge progress, ...)."""
-    monkeypatch.setenv("AGENT_AUTH_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+def private_places(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes a developer's saved explorer state, config or exports: the
+    explorer's own variables and the XDG ones platformdirs follows point at a fresh dir."""
+    root = tmp_path_factory.mktemp("home")
+    for name in ("AGENT_AUTH_CONFIG_DIR", "AGENT_AUTH_STATE_DIR", "AGENT_AUTH_EXPORT_DIR",
+                 "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(name, str(root / name.lower()))

@@ -43,6 +43,7 @@ class RuntimeBridge:
         self._loop: asyncio.AbstractEventLoop | None = None   # made when the thread starts
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
+        self._closing: Future[Any] | None = None
 
     def start(self) -> RuntimeBridge:
         if not self.inline and self._loop is None:
@@ -81,6 +82,17 @@ class RuntimeBridge:
             return await asyncio.shield(coro)
         return await asyncio.shield(asyncio.wrap_future(self.submit(coro)))
 
+    def begin_close(self, cleanup: Coroutine[Any, Any, Any]) -> None:
+        """Start `cleanup` on the runtime loop now and return at once (quitting: the servers
+        stop while Textual restores the terminal); `close` or `aclose` then waits for it."""
+        if self.inline or self._closed or self._closing is not None:
+            cleanup.close()
+            return
+        try:
+            self._closing = self.submit(cleanup)
+        except BridgeClosed:
+            pass
+
     async def aclose(self, cleanup: Coroutine[Any, Any, Any]) -> None:
         """Close from the UI loop without blocking it."""
         if self.inline:
@@ -98,13 +110,18 @@ class RuntimeBridge:
             if cleanup is not None:
                 cleanup.close()
             return
+        if self._closing is not None and cleanup is not None:
+            cleanup.close()   # begin_close started one already
+            cleanup = None
         if cleanup is not None and self._thread.is_alive():
-            try:
-                self.submit(cleanup).result(timeout)
-            except Exception:  # noqa: BLE001 - shutting down; nothing left to report to
-                pass
+            self._closing = self.submit(cleanup)
         elif cleanup is not None:
             cleanup.close()
+        if self._closing is not None:
+            try:
+                self._closing.result(timeout)
+            except Exception:  # noqa: BLE001 - shutting down; nothing left to report to
+                pass
         self._closed = True
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -43,8 +43,7 @@ def _tool_result(body: str) -> tuple[str, bool]:
     message = _rpc(body)
     result = message.get("result") or {}
     texts = [c.get("text", "") for c in result.get("content", []) if isinstance(c, dict)]
-    text = " ".join(t for t in texts if t) or json.dumps(message.get("error", "")) or "(empty)"
-    text = " ".join(text.split())  # one line in the chat; the Wire pane has the full body
+    text = "\n".join(t for t in texts if t) or json.dumps(message.get("error", "")) or "(empty)"
     refused = bool(result.get("isError")) or '"error"' in text[:40] or "error" in message
     return text, not refused
 

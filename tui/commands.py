@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 
 from runtime import USERS
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from tui.screens.main_screen import MainScreen
 
 FILTERS = {
-    "kind:idp,opa": "only the IdP and OPA hops",
+    "kind:idp|opa": "only the IdP and OPA hops",
+    "!kind:llm|mcp|prompt|answer": "hide the model and the MCP hops: the auth traffic",
     "kind:attacker": "only what the scripted attacker did",
     "status:err": "only failed hops (status 400 and up)",
     "kind:service": "only the tool services",
@@ -38,6 +40,24 @@ def binding_commands(screen: Screen) -> Iterable[SystemCommand]:
                                 partial(screen.run_action, binding.action))
 
 
+def wire_commands(main: MainScreen) -> Iterable[SystemCommand]:
+    """The Wire pane's own keys (first/last hop, a call's OPA decision and audit record)."""
+    from tui.widgets.wire_view import WireView
+
+    wire = main.query_one(WireView)
+
+    async def run(widget: Widget, action: str) -> None:
+        main.action_focus_pane("wire")
+        await widget.run_action(action)
+
+    for widget in (wire.table, wire):
+        for binding in widget.BINDINGS:
+            if isinstance(binding, Binding) and binding.id != "wire.close_filter":
+                yield SystemCommand(f"Wire: {binding.tooltip or binding.description}",
+                                    f"key: {_key_label(binding)} in the Wire pane",
+                                    partial(run, widget, binding.action))
+
+
 def main_commands(main: MainScreen) -> Iterable[SystemCommand]:
     from runtime import STEP_IDS, STEPS
 
@@ -54,6 +74,7 @@ def main_commands(main: MainScreen) -> Iterable[SystemCommand]:
     for text, help_text in FILTERS.items():
         title = f"Filter hops: {text}" if text else "Filter hops: clear"
         yield SystemCommand(title, help_text, partial(main.apply_filter, text))
+    yield from wire_commands(main)
 
 
 def explorer_commands(app: AgentAuthApp, screen: Screen) -> Iterable[SystemCommand]:
@@ -61,6 +82,9 @@ def explorer_commands(app: AgentAuthApp, screen: Screen) -> Iterable[SystemComma
     main = app.main_screen
     if main is not None and screen is main:
         yield from main_commands(main)
+    yield SystemCommand("Keep exports", "lab: copy this session's exports to "
+                        "~/agent-auth-exports (they are deleted at quit otherwise)",
+                        app.action_keep_exports)
     yield SystemCommand("Screenshot", "save an SVG of the screen to the export directory",
                         app.save_screenshot_to_exports)
     yield SystemCommand("Keys and help", "show the keys for what has focus (? or F1)",

@@ -97,6 +97,12 @@ class DemoTour:
         await self.pattern("p08")
         await self.step("A7")
         self.caption("Finally, the whole script under every pattern.")
+        self.leave_prompt()
         self.screen.action_run_script()
         await self.pause(3.0)
+        self.leave_prompt()
         self.caption("Tour done. Press ? for the keys, ctrl+p for every command.")
+
+    def leave_prompt(self) -> None:
+        """Focus the wire, so keys act as keys again (`q` quits instead of typing a q)."""
+        self.screen.action_focus_pane("wire")

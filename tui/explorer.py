@@ -1,7 +1,8 @@
 """Explorer: what one explorer window knows, shared by its screens.
 
 It owns the runtime bridge and session, the hops received so far (per pattern), the chat
-histories, the last script run and the display options (reveal secrets, stable snapshots).
+histories, the last script run, the display options (reveal secrets, stable snapshots) and
+what is remembered between sessions (preferences).
 Everything here is touched on the UI thread only, except `HopInbox.put`, which the runtime
 thread calls for every hop: it queues the hop and posts one message per batch.
 """
@@ -21,6 +22,7 @@ from tui.bridge import RuntimeBridge
 from tui.chat_history import ChatHistory
 from tui.exporter import Exporter
 from tui.masking import Masker
+from tui.preferences import Places, Preferences, SavedState
 from tui.session import ExplorerSession, ScriptRun
 
 T = TypeVar("T")
@@ -60,7 +62,7 @@ class ChallengeSolved(Message):
 
 
 class Explorer:
-    def __init__(self, settings: Settings, *, stable: bool = False,
+    def __init__(self, settings: Settings, places: Places, *, stable: bool = False,
                  export_dir: Path | None = None,
                  patterns: list[PatternInfo] | None = None,
                  inline_runtime: bool = False) -> None:
@@ -74,7 +76,9 @@ class Explorer:
                                        progress=self.progress, on_solved=self._solved)
         self.history = ChatHistory()
         self.hops: dict[str, list[Hop]] = {}
-        self.exporter = Exporter(settings.lab, export_dir)
+        self.exporter = Exporter(settings.lab, export_dir or places.exports)
+        self.preferences = Preferences(places)
+        self.remembered = self.preferences.state()   # its histories live on in the inputs
         self.reveal = False
         self.script_run: ScriptRun | None = None
         self.marks: dict[str, str] = {}
@@ -99,11 +103,24 @@ class Explorer:
         index = ids.index(pattern_id) if pattern_id in ids else 0
         return self.patterns[index - 1] if index > 0 else None
 
+    def save_state(self, pattern: str, user: str) -> bool:
+        """Remember the pattern, user and histories for next time (False: it failed)."""
+        saved = self.remembered
+        return self.preferences.save_state(
+            SavedState(pattern, user, saved.prompts, saved.filters))
+
     def start(self) -> None:
         self.bridge.start()
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await self.bridge.call(coro)
 
+    def begin_close(self) -> None:
+        """Quitting: remove the lab's temporary exports and start stopping the runtime, without
+        waiting (`close` waits)."""
+        self.exporter.close()
+        self.bridge.begin_close(self.session.close())
+
     async def close(self) -> None:
+        self.exporter.close()
         await self.bridge.aclose(self.session.close())

@@ -1,17 +1,27 @@
 """The wire filter: `kind:opa status:4xx user:dave free text`, every term must match.
 
-    kind:idp,opa     hop kind (any of a comma list)
+    kind:idp         hop kind (prompt, llm, mcp, service, idp, opa, audit, attacker, ...)
     status:403       exact status; 4xx / 5xx classes; `err` for >= 400, `ok` for < 400
     user:dave        the user the hop belongs to
     anything else    free text in summary, source, target, url and bodies (case-insensitive)
+
+    a|b              alternatives within a term: `kind:opa|idp`, `status:401|403`, `alice|bob`
+                     (`kind:opa,idp` works too)
+    !term            the term must not match: `!kind:llm`, `!status:ok`, `!token`
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
+from typing import Literal
 
 from runtime import HOP_KINDS, Hop
 from stack.errors import ExplorerError
+
+Field = Literal["kind", "status", "user", "text"]
+FIELDS: dict[str, Field] = {"kind": "kind", "status": "status", "user": "user"}
+SYNTAX = "kind:opa|idp status:4xx user:dave text, !term excludes"
 
 
 class FilterError(ExplorerError, ValueError):
@@ -19,29 +29,40 @@ class FilterError(ExplorerError, ValueError):
 
 
 @dataclass(frozen=True)
+class Term:
+    """One term: any of `values` matches `field` (none of them when `negated`)."""
+
+    field: Field
+    values: tuple[str, ...]
+    negated: bool = False
+
+    def matches(self, hop: Hop) -> bool:
+        return any(_matches(self.field, value, hop) for value in self.values) != self.negated
+
+
+@dataclass(frozen=True)
 class HopFilter:
-    kinds: frozenset[str] = frozenset()
-    statuses: tuple[str, ...] = ()
-    users: frozenset[str] = frozenset()
-    words: tuple[str, ...] = field(default=())
+    terms: tuple[Term, ...] = ()
     source: str = ""
 
     @property
     def active(self) -> bool:
-        return bool(self.kinds or self.statuses or self.users or self.words)
+        return bool(self.terms)
 
     def matches(self, hop: Hop) -> bool:
-        if self.kinds and hop.kind not in self.kinds:
-            return False
-        if self.users and hop.user not in self.users:
-            return False
-        if self.statuses and not any(_status_ok(s, hop.status) for s in self.statuses):
-            return False
-        if self.words:
-            haystack = " ".join((hop.summary, hop.source, hop.target, hop.url, hop.kind,
-                                 hop.request_body[:4000], hop.response_body[:4000])).lower()
-            return all(w in haystack for w in self.words)
-        return True
+        return all(term.matches(hop) for term in self.terms)
+
+
+def _matches(field: Field, value: str, hop: Hop) -> bool:
+    if field == "kind":
+        return hop.kind == value
+    if field == "user":
+        return hop.user == value
+    if field == "status":
+        return _status_ok(value, hop.status)
+    haystack = " ".join((hop.summary, hop.source, hop.target, hop.url, hop.kind,
+                         hop.request_body[:4000], hop.response_body[:4000])).lower()
+    return value in haystack
 
 
 def _status_ok(term: str, status: int | None) -> bool:
@@ -56,31 +77,39 @@ def _status_ok(term: str, status: int | None) -> bool:
     return str(status) == term
 
 
-def parse_filter(text: str) -> HopFilter:
-    kinds: set[str] = set()
-    users: set[str] = set()
-    statuses: list[str] = []
-    words: list[str] = []
-    for term in text.split():
-        key, sep, value = term.partition(":")
-        key = key.lower()
-        if sep and key == "kind":
-            wanted = {v for v in value.lower().split(",") if v}
-            unknown = wanted - set(HOP_KINDS)
-            if unknown or not wanted:
-                raise FilterError(f"unknown hop kind {','.join(sorted(unknown)) or '(empty)'}; "
-                                  f"kinds are {', '.join(HOP_KINDS)}")
-            kinds |= wanted
-        elif sep and key == "status":
-            value = value.lower()
+def _check(field: Field, values: list[str], term: str) -> None:
+    if not values or not all(values):
+        raise FilterError(f"{term!r}: an empty alternative; write {SYNTAX}")
+    if field == "kind":
+        unknown = sorted(set(values) - set(HOP_KINDS))
+        if unknown:
+            raise FilterError(f"unknown hop kind {','.join(unknown)}; "
+                              f"kinds are {', '.join(HOP_KINDS)}")
+    elif field == "status":
+        for value in values:
             valid = value in ("ok", "err") or value.isdigit() or (
                 len(value) == 3 and value[0].isdigit() and value[1:] == "xx")
             if not valid:
                 raise FilterError(f"status {value!r}: use a code (403), a class (4xx), ok or err")
-            statuses.append(value)
-        elif sep and key == "user":
-            users |= {v for v in value.lower().split(",") if v}
-        else:
-            words.append(term.lower())
-    return HopFilter(frozenset(kinds), tuple(statuses), frozenset(users), tuple(words),
-                     text.strip())
+
+
+def parse_term(term: str) -> Term:
+    negated = term.startswith("!")
+    body = term[1:] if negated else term
+    if not body:
+        raise FilterError("'!' alone: put it before a term, as in !kind:llm")
+    key, sep, rest = body.partition(":")
+    field = FIELDS.get(key.lower(), "text") if sep else "text"
+    text = rest if field != "text" else body
+    if text.startswith("!"):
+        fix = f"{key}:{text.lstrip('!')}" if field != "text" else text.lstrip("!")
+        raise FilterError(f"{term!r}: put one '!' before the whole term, as in !{fix}")
+    # kinds and users never hold a comma, so `kind:idp,opa` (the older form) still works
+    values = [v.lower() for v in re.split("[|,]" if field in ("kind", "user") else "[|]", text)]
+    _check(field, values, term)
+    return Term(field, tuple(values), negated)
+
+
+def parse_filter(text: str) -> HopFilter:
+    """Raises FilterError with a readable message when a term is not understood."""
+    return HopFilter(tuple(parse_term(term) for term in text.split()), text.strip())

@@ -25,6 +25,7 @@ from runtime import (
     ExplorerError,
     Hop,
     KeySource,
+    LoginCache,
     PatternInfo,
     Redactor,
     Settings,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         StepResult,
         ToolSchema,
         TurnResult,
+        World,
     )
 
 HopSink = Callable[[str, Hop], None]
@@ -64,18 +66,40 @@ def session_clock(settings: Settings) -> Clock:
 
 
 @dataclass(frozen=True)
+class Person:
+    """One of Acme's users as the live world has them now (a prompt can change a role)."""
+
+    name: str
+    role: str
+    department: str
+    reports_to: str | None
+    manages: tuple[str, ...]
+    disabled: bool
+
+
+@dataclass(frozen=True)
 class UserInfo:
-    """What the User pane shows: who the user is and the credential this pattern uses."""
+    """What the User pane shows: who the user is now, everyone's current role, and the
+    credential this pattern uses for them."""
 
     user: str
     pattern: str
-    role: str
-    department: str
-    reports_to: str
+    people: tuple[Person, ...]
     api_key: str
     user_credential: str
     token: DecodedToken | None
     token_error: str = ""
+
+    @property
+    def person(self) -> Person:
+        return next(p for p in self.people if p.name == self.user)
+
+
+def people_of(world: World) -> tuple[Person, ...]:
+    users = world.users.values()
+    return tuple(Person(u.username, u.role, u.department, u.reports_to,
+                        tuple(o.username for o in users if o.reports_to == u.username),
+                        u.disabled) for u in users)
 
 
 @dataclass(frozen=True)
@@ -118,11 +142,15 @@ class ExplorerSession:
         self.clock = session_clock(settings)
         self._stack: StackHandle | None = None
         self.taps: dict[str, WireTap] = {}
+        # Users' tokens per pattern, kept across that pattern's runners: a switch restarts
+        # the runner, and logging everyone in again would add hops nobody asked for.
+        self._logins: dict[str, LoginCache] = {}
         self.runner: PatternRunner | None = None
         self._on_hop = on_hop
         self._wanted = ""
         self._lock: asyncio.Lock | None = None
         self._stopping: set[asyncio.Task[None]] = set()
+        self._script: asyncio.Task[ScriptRun] | None = None
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -133,9 +161,13 @@ class ExplorerSession:
     def _redactor(self) -> Redactor:
         return Redactor((self.settings.openai_api_key or "",))
 
+    def _new_tap(self) -> WireTap:
+        """Hops stamped by the session's clock, the one the tokens' iat and exp come from."""
+        return WireTap(self._redactor(), clock=self.clock.now)
+
     def tap_for(self, pattern_id: str) -> WireTap:
         if pattern_id not in self.taps:
-            tap = WireTap(self._redactor())
+            tap = self._new_tap()
             tap.subscribe(lambda hop: self._on_hop(pattern_id, hop))
             self.taps[pattern_id] = tap
         return self.taps[pattern_id]
@@ -173,7 +205,8 @@ class ExplorerSession:
         from runtime import PatternRunner
 
         runner = PatternRunner(self._info(pattern_id), settings=self.settings,
-                               stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys())
+                               stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys(),
+                               logins=self._logins.setdefault(pattern_id, {}))
         await runner.start()
         self.runner = runner
         return runner
@@ -216,15 +249,17 @@ class ExplorerSession:
                 return None
             runner = await self._ready(pattern_id)
             name = runner.check_user(user)
-            person = runner.world.users[name]
             token, problem = None, ""
             failures: tuple[type[BaseException], ...] = (*runtime_errors(), KeyError)
             try:
                 token = decode_unverified(await runner.login(name))
             except failures as exc:
                 problem = str(exc)
-            return UserInfo(name, pattern_id, person.role, person.department,
-                            person.reports_to or "(nobody)", runner.world.key_for(name),
+            try:
+                key = runner.world.key_for(name)
+            except KeyError:  # a world without a key for them (a pattern's own seed)
+                key = "(none)"
+            return UserInfo(name, pattern_id, people_of(runner.world), key,
                             runner.loaded.mcp.user_credential, token, problem)
 
     # -- hands on -----------------------------------------------------------------------
@@ -282,14 +317,21 @@ class ExplorerSession:
         async with self.lock:
             return await compare_with(runner, patterns, user=user, prompt=prompt, step=step)
 
+    async def reset(self, pattern_id: str) -> None:
+        """The live pattern's world as at start: seed data, keys, caches, logins, clock."""
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            runner.reset()
+
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:
         """Fill `run` pattern by pattern; callbacks are called on the runtime thread."""
         from runtime import PatternRunner, run_pattern
 
+        self._script = asyncio.current_task()
         async with self.lock:
             for pattern_id in run.patterns:
-                tap = WireTap(self._redactor())
+                tap = self._new_tap()
                 run.taps[pattern_id] = tap
                 try:
                     runner = PatternRunner(self._info(pattern_id), settings=self.settings,
@@ -305,10 +347,16 @@ class ExplorerSession:
         return run
 
     async def close(self) -> None:
+        # A script run still going owns a runner: cancel it here, while the loop runs, so
+        # its `async with runner` stops those servers (the loop's end would only cancel them).
+        if self._script is not None and not self._script.done():
+            self._script.cancel()
+            await asyncio.gather(self._script, return_exceptions=True)
+        # Every server stops at once: each takes uvicorn's ~0.1-0.2 s, and quitting waits.
+        stops = [*self._stopping]
         if self.runner is not None:
-            await self.runner.stop()
+            stops.append(asyncio.ensure_future(self.runner.stop()))
             self.runner = None
-        if self._stopping:
-            await asyncio.gather(*self._stopping, return_exceptions=True)
         if self._stack is not None:
-            await self._stack.stop()
+            stops.append(asyncio.ensure_future(self._stack.stop()))
+        await asyncio.gather(*stops, return_exceptions=True)

@@ -123,3 +123,27 @@ def test_matrix_exits_1_when_a_measured_column_differs_from_the_contract(capsys,
     out = capsys.readouterr().out
     assert "authz lives          nowhere  ! expected OPA" in out
     assert "DIFFERS from the expected table" in out
+
+
+def test_building_the_parser_loads_no_runtime_and_knows_every_command():
+    import subprocess
+    import sys
+
+    code = ("import sys, agent_auth.cli as c; p = c._parser(); "
+            "heavy = [m for m in ('runtime.runner', 'mcp', 'openai', 'fastapi', 'httpx') "
+            "if m in sys.modules]; "
+            "names = sorted(p._subparsers._group_actions[0].choices); print(heavy, names)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    heavy, names = out.split("] ", 1)
+    assert heavy == "["
+    from agent_auth.cli import COMMANDS
+    assert names.strip() == str(sorted(COMMANDS))
+
+
+def test_battery_options_are_parsed_when_battery_runs(capsys):
+    from agent_auth.cli import _command, _parser
+
+    assert _command(["--stack", "embedded", "battery", "--json"]) == "battery"
+    args = _parser("battery").parse_args(["battery", "--family", "JWT", "--json"])
+    assert args.family == ["JWT"] and args.json

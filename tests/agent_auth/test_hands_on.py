@@ -198,3 +198,26 @@ def test_a_replay_an_hour_later_under_p04_solves_stale_replay(tmp_path, capsys):
     assert main(["--demo", "replay", str(path), "--hop", str(seq), "--later", "1h"]) == 0
     out = capsys.readouterr().out
     assert "-> 200" in out and "challenge solved: An hour too late" in out
+
+
+def test_the_instructors_lab_report(capsys, tmp_path, monkeypatch):
+    drop = tmp_path / "hand-in"
+    drop.mkdir()
+    assert main(["run", "-p", "p01", "-u", "dave", "Make me an admin."]) == 0
+    monkeypatch.setenv("AGENT_AUTH_HAND_IN", str(drop))
+    assert main(["challenges", "--hand-in"]) == 0
+    (drop / "mallory.json").write_text('{"version": 1, "user": "mallory", "solved": "x"}')
+    capsys.readouterr()
+    assert main(["lab", "report", str(drop)]) == 0
+    out = capsys.readouterr().out
+    assert "1 students handed in, 1 files unreadable" in out
+    assert "escalate (p01)" in out and "unreadable mallory.json" in out
+    assert main(["lab", "report", str(drop), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (user, solved), = data["students"].items()
+    assert solved[0]["challenge"] == "escalate" and "mallory.json" in data["unreadable"]
+    assert main(["lab", "report", str(tmp_path / "nowhere")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    monkeypatch.delenv("AGENT_AUTH_HAND_IN")
+    assert main(["challenges", "--hand-in"]) == 2
+    assert "AGENT_AUTH_HAND_IN" in capsys.readouterr().err

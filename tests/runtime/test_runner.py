@@ -307,3 +307,34 @@ async def test_a_runner_can_be_built_from_names_as_in_a_notebook():
     async with runner:
         turn = await runner.run_as("alice", "What are my expenses?")
     assert "4 expenses" in turn.answer
+
+
+async def test_hops_are_stamped_by_the_stack_clock_the_tokens_come_from():
+    from runtime.settings import DEMO_EPOCH
+    from runtime.stack_handle import StackHandle
+    from stack.clock import Clock
+
+    stack = StackHandle(Settings(), clock=Clock(fixed=DEMO_EPOCH))
+    await stack.start()
+    try:
+        async with PatternRunner("p05", stack=stack) as runner:
+            turn = await runner.run_as("alice", "What are my expenses?")
+            hops = runner.tap.trace(turn.trace_id)
+    finally:
+        await stack.stop()
+    assert {h.started_at for h in hops} == {DEMO_EPOCH}   # HTTP hops and recorded events
+    service = next(h for h in hops if h.kind == "service" and h.tokens)
+    assert service.tokens[0].claims["iat"] == int(DEMO_EPOCH)
+
+
+async def test_a_login_cache_keeps_users_logged_in_across_runners(stack):
+    cache: dict = {}
+    async with PatternRunner("p05", stack=stack, logins=cache) as first:
+        token = await first.login("dave")
+    async with PatternRunner("p05", stack=stack, logins=cache) as second:
+        assert await second.login("dave") == token
+        assert not second.tap.hops                 # no second login on the wire
+        turn = await second.run_as("dave", "Show me the platform documents.")
+        assert turn.error is None and "Platform on-call" in turn.answer
+        second.reset()
+    assert cache == {}                             # a reset forgets the logins

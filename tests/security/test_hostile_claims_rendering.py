@@ -25,13 +25,14 @@ from runtime.export import hop_to_dict, to_jsonl
 from runtime.tokens import DecodedToken, claims_diff, decode_unverified, find_tokens
 from runtime.wire import Hop, WireTap
 from tui.masking import RANDOM_CLAIMS, TIME_CLAIMS, Masker
-from tui.session import UserInfo
+from tui.session import Person, UserInfo
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.token_render import KEY_CLAIMS, render_diff, render_token
 from tui.widgets.user_pane import UserPane
 from tui.widgets.wire_view import hop_row
 
 NOW = 1_800_000_000.0
+ALICE = (Person("alice", "admin", "eng", "bob", (), False),)
 # the claims and header fields the renderers look at by name
 CLAIM_NAMES = sorted({*KEY_CLAIMS, *TIME_CLAIMS, *RANDOM_CLAIMS, "sub", "preferred_username",
                       "typ", "iss", "htm", "htu", "client_id", "department", "role"})
@@ -168,8 +169,8 @@ def check_tui(header: dict[str, Any], claims: dict[str, Any], before: dict[str, 
     views = [render_token(token, masker, NOW, show_raw=show_raw),
              render_diff(claims_diff(before, claims), earlier, token, masker, NOW),
              *HopDetail.render_views(hop, [hop], masker, NOW).values(),
-             UserPane.render_info(UserInfo("alice", "p05", "admin", "eng", "bob", "ak_x",
-                                           "bearer_header", token), masker, NOW)]
+             UserPane.render_info(UserInfo("alice", "p05", ALICE, "ak_x", "bearer_header",
+                                           token), masker, NOW)]
     for view in views:
         assert no_raw_controls(rendered(view))
     for cell in hop_row(hop, masker, what_width=40):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from tui_helpers import main_screen
 
 from runtime.settings import Settings
 from tui.exporter import Exporter
+from tui.preferences import Places
 
 
 async def test_no_color_environment_turns_colour_off(make_app, monkeypatch):
@@ -55,7 +57,17 @@ def test_lab_mode_exports_go_to_a_private_temp_dir(tmp_path, monkeypatch):
     first, second = Exporter(lab=True).directory, Exporter(lab=True).directory
     assert first != second
     assert first.is_relative_to(Path(tempfile.gettempdir())) and not list(tmp_path.iterdir())
-    assert Exporter(lab=False).directory == tmp_path / "agent-auth-exports"
+
+
+def test_exports_go_to_the_users_data_directory_never_the_current_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert Exporter(lab=False).directory == tmp_path / "data" / "agent-auth-explorer" / "exports"
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
+    monkeypatch.setenv("AGENT_AUTH_EXPORT_DIR", str(tmp_path / "mine"))
+    places = Places.from_env(os.environ)
+    assert Exporter(False, places.exports).directory == tmp_path / "mine"
+    assert Places.from_env(os.environ, lab=True).exports == tmp_path / "mine"
 
 
 def test_lab_setting_reaches_the_exporter(make_app, tmp_path):

@@ -335,3 +335,24 @@ async def test_a_script_step_solves_no_challenge(make_app):
         await send_prompt(pilot, app, "Make me an admin.")   # ...but this one is yours
         progress = main_screen(app).explorer.progress
         await until(pilot, lambda: progress.is_solved("escalate", "p01"), "the solve")
+
+
+async def test_hand_in_from_the_challenges_board(make_app, tmp_path):
+    from dataclasses import replace
+
+    from runtime.settings import Settings
+    from tui.screens.challenges_screen import ChallengesScreen
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    app = make_app(patterns=("p01",), settings=replace(Settings(demo=True), hand_in=str(drop)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_until_ready()
+        main_screen(app).explorer.progress.mark("escalate", "p01", "proof")
+        await pilot.press("C")
+        await screen_opened(pilot, app, ChallengesScreen)
+        await pilot.press("H")
+        await until(pilot, lambda: any(n.title == "Handed in" for n in app._notifications),
+                    "the hand-in")
+        handed = list(drop.iterdir())
+        assert len(handed) == 1 and json.loads(handed[0].read_text())["solved"]

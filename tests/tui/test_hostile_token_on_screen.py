@@ -10,7 +10,7 @@ from typing import Any
 
 from tui_helpers import main_screen, settle, shown_row, shown_text
 
-from tui.session import UserInfo
+from tui.session import Person, UserInfo
 from tui.widgets.hop_detail import TABS, HopDetail
 from tui.widgets.user_pane import UserPane
 from tui.widgets.wire_view import WireView
@@ -30,6 +30,7 @@ def nested(depth: int) -> Any:
     return value
 
 
+ALICE = (Person("alice", "admin", "engineering", "bob", (), False),)
 HOSTILE = jwt({"alg": "RS256", "typ": ["dpop+jwt"], "kid": "[/]"}, {
     "sub": {"id": "[bold]alice"}, "preferred_username": "\u202eevil", "aud": [1, None, "[/red]"],
     "act": "agent\x1b[2J", "cnf": ["jkt"], "exp": float("nan"), "iat": 10**400,
@@ -69,8 +70,11 @@ async def test_a_hostile_token_renders_in_the_wire_view_the_hop_detail_and_the_u
 
         token = screen.query_one(HopDetail).hop.tokens[0]  # type: ignore[union-attr]
         pane = screen.query_one(UserPane)
-        pane.show_info(UserInfo("alice", "p05", "admin", "engineering", "bob", "ak_x",
-                                "bearer_header", token), screen.explorer.masker, lambda: 0.0)
+        pane.show_info(UserInfo("alice", "p05", ALICE, "ak_x", "bearer_header", token),
+                       screen.explorer.masker, lambda: 0.0)
         await pilot.pause(0.1)
-        assert "tomorrow (not a NumericDate)" in shown_text(app, "#user-token")
+        assert "exp NaN (not a NumericDate)" in shown_text(app, "#user-token")
+        await pilot.press("k")       # the token full-size
+        await pilot.pause(0.1)
+        assert "tomorrow (not a NumericDate)" in shown_text(app, "#token-decoded")
         assert app.is_running  # nothing crashed the app

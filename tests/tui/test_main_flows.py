@@ -127,6 +127,12 @@ async def test_export_writes_har_and_jsonl_and_a_hop_as_curl(make_app, tmp_path)
         har = json.loads(har_files[0].read_text())
         assert har["log"]["version"] == "1.2" and har["log"]["entries"]
         assert all(e["_pattern"] == "p01" for e in har["log"]["entries"])
+        exchanges, events = len(har["log"]["entries"]), len(har["log"]["_events"])
+        lines = jsonl_files[0].read_text().splitlines()
+        assert len(lines) == exchanges + events == len(app.explorer.hops["p01"])
+        toast = str(list(app._notifications)[-1].message)  # says which went where
+        assert f"{exchanges} HTTP exchanges" in toast and f"other {events} hops" in toast
+        assert f"all {exchanges + events} hops" in toast
         wire = main_screen(app).query_one(WireView)
         wire.table.move_cursor(row=await shown_row(pilot, wire, lambda h: bool(h.url)))
         await pilot.press("4", "x")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
-from tui_helpers import SNAPSHOT_SIZES, settle
+from tui_helpers import SNAPSHOT_SIZES, settle, until
 
 
 async def _ready(pilot: Pilot) -> None:
@@ -53,3 +53,27 @@ def test_help_lists_the_keys_in_context(snap_compare, make_app):
         await pilot.pause(0.3)
 
     assert snap_compare(make_app(), terminal_size=SNAPSHOT_SIZES["large"], run_before=run_before)
+
+
+def test_scoreboard_after_a_run_shows_the_staircase(snap_compare, make_app):
+    async def run_before(pilot: Pilot) -> None:
+        await _ready(pilot)
+        await pilot.press("S")
+        board = pilot.app.get_screen("scoreboard")
+        await until(pilot, lambda: pilot.app.explorer.script_run is not None  # type: ignore[attr-defined]
+                    and not board.running, "the script run", timeout=120)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=SNAPSHOT_SIZES["large"], run_before=run_before)
+
+
+def test_the_users_token_full_size(snap_compare, make_app):
+    async def run_before(pilot: Pilot) -> None:
+        await _ready(pilot)
+        screen = pilot.app.main_screen  # type: ignore[attr-defined]
+        await until(pilot, lambda: screen.query_one("#user").info is not None, "the user")
+        await pilot.press("k")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(patterns=("p05",)), terminal_size=SNAPSHOT_SIZES["small"],
+                        run_before=run_before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 
 import pytest
@@ -103,3 +104,36 @@ def test_the_scoreboard_marks_a_column_that_differs_from_the_contract():
     marked = column_text("p06", 0, "service")
     assert marked.plain == "service ✗ (expected OPA)" and "bold" in str(marked.style)
     assert column_text("p07", 1, "yes (JWT)").plain.endswith("(expected yes (delegated JWT))")
+
+
+def test_filter_terms_can_be_negated_and_have_alternatives():
+    opa = _hop(kind="opa", status=200, user="bob", summary="decide agentauth/rbac")
+    llm = _hop(kind="llm", status=200, user="alice", summary="POST /v1/chat/completions")
+    denied = _hop(status=403, user="dave", response_body="denied by policy")
+    hops = [opa, llm, denied]
+
+    def kept(text: str) -> list[Hop]:
+        return [h for h in hops if parse_filter(text).matches(h)]
+
+    assert kept("!kind:llm") == [opa, denied]
+    assert kept("kind:opa|llm") == [opa, llm] == kept("kind:opa,llm")
+    assert kept("user:bob|dave") == [opa, denied]
+    assert kept("!user:bob|dave") == [llm]
+    assert kept("status:401|403") == [denied] == kept("!status:ok")
+    assert kept("rbac|policy") == [opa, denied]
+    assert kept("!policy") == [opa, llm]
+    assert kept("!kind:llm !status:err") == [opa]
+
+
+@pytest.mark.parametrize(("term", "message"), [
+    ("!", "'!' alone"),
+    ("kind:opa|", "an empty alternative"),
+    ("kind:opa|bogus", "unknown hop kind bogus"),
+    ("status:4x|403", "status '4x'"),
+    ("kind:!llm", "as in !kind:llm"),
+    ("!!token", "as in !token"),
+    ("a||b", "an empty alternative"),
+])
+def test_bad_negations_and_alternatives_say_what_is_wrong(term, message):
+    with pytest.raises(FilterError, match=re.escape(message)):
+        parse_filter(term)

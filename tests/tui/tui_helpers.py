@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from textual.pilot import Pilot
@@ -9,6 +10,7 @@ from textual.pilot import Pilot
 from runtime.pattern_loader import PatternInfo, discover
 from tui.app import AgentAuthApp
 from tui.screens.main_screen import MainScreen
+from tui.widgets.wire_view import WireView
 
 
 def main_screen(app: AgentAuthApp) -> MainScreen:
@@ -17,15 +19,28 @@ def main_screen(app: AgentAuthApp) -> MainScreen:
 
 
 async def settle(pilot: Pilot, app: AgentAuthApp, timeout: float = 30.0) -> None:
-    """Wait until no prompt or step is running and the UI has caught up."""
+    """Wait until no prompt, step, switch or user-pane load is running and the UI has
+    caught up (the user pane reloads after every prompt and step)."""
     screen = main_screen(app)
     waited = 0.0
     await pilot.pause(0.05)
-    while screen.busy or not screen.ready.is_set():
+    while screen.busy or not screen.ready.is_set() or any(
+            w.is_running and w.group in ("job", "select", "user") for w in screen.workers):
         await pilot.pause(0.05)
         waited += 0.05
         assert waited < timeout, f"still busy: {screen.busy!r}"
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause(0.15)
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], what: str,
+                timeout: float = 15.0) -> None:
+    """Wait for `condition()` to hold (work lands in batches from the runtime thread)."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+        waited += 0.05
 
 
 async def send_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> None:
@@ -35,6 +50,14 @@ async def send_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> None:
         await pilot.press(char if char != " " else "space")
     await pilot.press("enter")
     await settle(pilot, app)
+
+
+async def wire_after_prompt(pilot: Pilot, app: AgentAuthApp, text: str) -> WireView:
+    """Send `text` as the current user, then focus the Wire pane; its view is returned."""
+    await app.wait_until_ready()
+    await send_prompt(pilot, app, text)
+    await pilot.press("escape", "4")
+    return main_screen(app).query_one(WireView)
 
 
 def chat_text(app: AgentAuthApp) -> str:
@@ -52,6 +75,8 @@ def shown_text(app: AgentAuthApp, selector: str, width: int = 200) -> str:
     console = Console(width=width, file=StringIO(), no_color=True, color_system=None)
     console.print(content)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 async def shown_row(pilot: Pilot, wire: object, predicate: object,
                     timeout: float = 10.0) -> int:
     """Index of the first shown hop matching `predicate`, waiting for hops still in flight

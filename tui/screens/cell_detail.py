@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from runtime import STEPS, Cell, Hop
+from runtime import STEPS, Cell, Hop, effect
 from tui.explorer import Explorer
 from tui.widgets.wire_view import WireView
 
@@ -21,7 +21,8 @@ def describe_cell(cell: Cell) -> Group:
     lines = [
         Text.assemble((f"{cell.pattern} {cell.step}", "bold"), f"  {step.who}: {step.what}",
                       (f"  ({step.goal})", "dim")),
-        Text.assemble(("actual ", "dim"), (cell.actual, "bold"), f"  {mark}",
+        Text.assemble(("actual ", "dim"), (cell.actual, "bold"),
+                      f" ({effect(cell.step, cell.actual)})  {mark}",
                       ("  decided by ", "dim"), cell.decided_by, ("  audit names ", "dim"),
                       cell.audit, style="green" if cell.ok else "red"),
     ]

@@ -9,6 +9,7 @@ Solving is detected by the explorer from the wire and the audit log, never self-
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Group
 from rich.text import Text
@@ -42,12 +43,15 @@ class ChallengesScreen(Screen[None]):
         Binding("escape,C", "app.pop_screen", "Back", id="challenges.back"),
         Binding("h", "hint", "Next hint", id="challenges.hint"),
         Binding("enter", "try_it", "Try under this pattern", id="challenges.try"),
+        Binding("H", "hand_in", "Hand in", id="challenges.hand_in",
+                tooltip="Copy your progress to your instructor's hand-in folder"),
     ]
 
     def __init__(self, patterns: list[str], progress: Progress,
-                 switch: Callable[[str], None]) -> None:
+                 switch: Callable[[str], None], hand_in: str | None = None) -> None:
         super().__init__()
         self.patterns, self.progress, self._switch = patterns, progress, switch
+        self.hand_in_folder = hand_in
         self.hints_shown: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
@@ -150,3 +154,22 @@ class ChallengesScreen(Screen[None]):
         self.app.pop_screen()
         self.notify(f"{challenge.title}: {challenge.goal}", title=f"Now under {pattern}",
                     timeout=8)
+
+    def action_hand_in(self) -> None:
+        if not self.hand_in_folder:
+            self.notify("No hand-in folder is set up (your instructor sets "
+                        "AGENT_AUTH_HAND_IN).", severity="warning")
+            return
+        self.run_worker(self._hand_in, thread=True, group="hand-in", exit_on_error=False)
+
+    def _hand_in(self) -> None:   # a file write: off the UI's event loop
+        from runtime import ProgressError
+
+        try:
+            path = self.progress.hand_in(Path(str(self.hand_in_folder)))
+        except ProgressError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Not handed in",
+                                      severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"{len(self.progress.solved)} solved, as "
+                                  f"{path}", title="Handed in")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.screen import Screen
 from textual.worker import Worker
 
+from runtime import USERS
 from tui.chat_history import ChatKey
 from tui.explorer import Explorer
 
@@ -26,8 +27,10 @@ class MainBase(Screen[None]):
     def __init__(self, explorer: Explorer) -> None:
         super().__init__(id="main")
         self.explorer = explorer
-        self.pattern = explorer.patterns[0].id if explorer.patterns else ""
-        self.user = "alice"
+        ids = [p.id for p in explorer.patterns]
+        saved = explorer.remembered   # where the last session left off, when still valid
+        self.pattern = saved.pattern if saved.pattern in ids else (ids[0] if ids else "")
+        self.user = saved.user if saved.user in USERS else "alice"
         self.tab = "chat"
         self.ready = asyncio.Event()
         self.busy = ""

@@ -19,7 +19,8 @@ from tui.chat_history import entries_from_hop
 from tui.explorer import ChallengeSolved, Explorer, HopInbox
 from tui.screens.pane_actions import PaneActions
 from tui.screens.runs import RunsMixin
-from tui.widgets.chat_pane import ChatPane
+from tui.widgets.chat_pane import ChatPane, PromptInput
+from tui.widgets.history_input import HistoryInput
 from tui.widgets.pane import Pane
 from tui.widgets.pattern_list import PatternList
 from tui.widgets.pattern_summary import PatternSummary
@@ -44,14 +45,20 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("p,left_square_bracket", "previous_pattern", "Previous pattern", show=False,
                 id="pattern.previous"),
         Binding("u", "next_user", "Switch user", id="user.next"),
+        Binding("k", "token", "User's token", show=False,
+                tooltip="The user's token, decoded full-size", id="user.token"),
         Binding("s", "pick_step", "Run step", id="script.step"),
         Binding("S", "run_script", "Run whole script", show=False, id="script.all"),
+        Binding("R", "reset_world", "Reset the world", show=False,
+                tooltip="Reset the world: this pattern's seed data, keys, caches and clock",
+                id="world.reset"),
         Binding("b", "scoreboard", "Scoreboard", id="screen.scoreboard"),
         Binding("v", "narrative", "Narrative", show=False, id="screen.narrative"),
         Binding("c", "code", "Code + diff", show=False, id="screen.code"),
         Binding("m", "toggle_maximize", "Maximize/restore", show=False, id="pane.maximize"),
         Binding("slash", "filter", "Filter",
-                tooltip="Filter the hops (kind:, status:, user:, text)", id="wire.filter"),
+                tooltip="Filter the hops (kind:, status:, user:, text; a|b, !term)",
+                id="wire.filter"),
         Binding("y", "copy", "Copy value", show=False, id="copy.value"),
         Binding("r", "toggle_reveal", "Reveal secrets", show=False, id="secrets.reveal"),
         Binding("e", "export_session", "Export HAR+JSONL", show=False, id="export.session"),
@@ -81,10 +88,10 @@ class MainScreen(RunsMixin, PaneActions):
         with Horizontal(id="panes"):
             with Vertical(id="left"):
                 with Pane("1 Pattern", id="pane-pattern"):
-                    yield PatternList(self.explorer.patterns, id="patterns")
+                    yield PatternList(self.explorer.patterns, self.pattern, id="patterns")
                     yield PatternSummary(id="pattern-summary")
                 with Pane("2 User", id="pane-user"):
-                    yield UserPane(id="user")
+                    yield UserPane(self.user, id="user")
             with Container(id="right"):
                 with Pane("3 Chat", id="pane-chat"):
                     yield ChatPane(id="chat")
@@ -99,13 +106,16 @@ class MainScreen(RunsMixin, PaneActions):
         stack = settings.stack + (" · demo" if settings.demo else "") + (
             " · lab" if settings.lab else "")
         self.query_one(StatusBar).set(stack=stack, state="starting")
+        self.query_one(PromptInput).set_history(self.explorer.remembered.prompts)
+        self.query_one("#wire-filter", HistoryInput).set_history(self.explorer.remembered.filters)
         self._apply_layout(self.size.width)
         self.show_current()
         self.query_one(PatternList).focus()
         if not self.explorer.patterns:
             self.notify("No patterns found in patterns/.", severity="error")
             return
-        self.start_work(self.boot, group="boot")
+        # after the first frame is drawn: until then the runtime's imports would compete with it
+        self.call_after_refresh(self.start_work, self.boot, group="boot")
 
     def on_screen_resume(self) -> None:
         patterns = self.query_one(PatternList)

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import RichLog
 
-from runtime import Comparison, Hop, HttpRequest, ReplayError, ReplayResult, claims_diff
+from runtime import (
+    Comparison,
+    Hop,
+    HttpRequest,
+    ReplayError,
+    ReplayResult,
+    claims_diff,
+    is_http,
+)
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result
@@ -134,7 +142,13 @@ class PaneActions(MainBase):
         except OSError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
-        self.notify(f"Wrote {har}\nand {jsonl}", title="Session exported", timeout=10)
+        total = sum(len(v) for v in hops.values())
+        exchanges = sum(is_http(h) for v in hops.values() for h in v)
+        self.notify(f"{har}\n  {exchanges} HTTP exchanges; its _events hold the other "
+                    f"{total - exchanges} hops (prompts, answers, audit records)\n"
+                    f"{jsonl}\n  all {total} hops, one per line\n"
+                    f"{self.explorer.exporter.fate}".rstrip(),
+                    title=f"Session exported to {har.parent}", timeout=12)
 
     def action_export_curl(self) -> None:
         hop = self.query_one(WireView).selected
@@ -232,8 +246,10 @@ class PaneActions(MainBase):
     def action_challenges(self) -> None:
         from tui.screens.challenges_screen import ChallengesScreen
 
-        self.app.push_screen(ChallengesScreen([p.id for p in self.explorer.patterns],
-                                              self.explorer.progress, self.switch_pattern))
+        explorer = self.explorer
+        self.app.push_screen(ChallengesScreen([p.id for p in explorer.patterns],
+                                              explorer.progress, self.switch_pattern,
+                                              explorer.settings.hand_in))
 
     # -- other screens ------------------------------------------------------------------
 
@@ -244,6 +260,15 @@ class PaneActions(MainBase):
         if info is not None:
             self.app.push_screen(PatternDocScreen(info, self.explorer.previous_pattern(info.id),
                                                   tab))
+
+    def action_token(self) -> None:
+        from tui.screens.token_screen import TokenScreen
+
+        info = self.query_one(UserPane).info
+        if info is None:
+            self.notify("The user's details are still loading.", severity="warning")
+            return
+        self.app.push_screen(TokenScreen(info, self.explorer.masker, self.explorer.now))
 
     def action_code(self) -> None:
         self.action_narrative("code")

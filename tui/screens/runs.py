@@ -16,7 +16,7 @@ from tui.chat_history import ChatEntry, ChatKey
 from tui.screens.main_base import MainBase
 from tui.session import runtime_errors
 from tui.widgets.chat_pane import ChatPane
-from tui.widgets.status_bar import StatusBar
+from tui.widgets.status_bar import RunState, StatusBar
 from tui.widgets.user_pane import UserPane
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ class RunsMixin(MainBase):
         if key == self.key:
             self.query_one(ChatPane).append(entry, self.explorer.masker)
 
-    def set_state(self, state: str, detail: str = "") -> None:
-        self.query_one(StatusBar).set(state=state, detail=detail)
+    def set_state(self, state: RunState, detail: str = "") -> None:
+        self.query_one(StatusBar).set_state(state, detail)
         self.query_one(ChatPane).set_status(f"… {detail}" if state == "working" else "")
 
     async def boot(self) -> None:
@@ -58,7 +58,7 @@ class RunsMixin(MainBase):
 
     async def select_runtime(self, pattern_id: str) -> None:
         if not self.busy:
-            self.set_state("starting", f"starting {pattern_id}")
+            self.set_state("starting", pattern_id)
         try:
             runner = await self.explorer.call(self.explorer.session.select(pattern_id))
         except ui_errors() as exc:
@@ -103,6 +103,7 @@ class RunsMixin(MainBase):
         self.busy = ""
         self._job = None
         self.set_state("ready")
+        self.refresh_user()  # a prompt may have changed a role, a step or reset reseeds
 
     def on_chat_pane_prompt_submitted(self, event: ChatPane.PromptSubmitted) -> None:
         if not event.text:
@@ -110,6 +111,15 @@ class RunsMixin(MainBase):
                         severity="warning")
             return
         self.send_prompt(event.text)
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Remember where we are and what was typed; say so once if it cannot be saved."""
+        preferences = self.explorer.preferences
+        reported = bool(preferences.problem)
+        if not self.explorer.save_state(self.pattern, self.user) and not reported:
+            self.notify(f"Preferences are not saved ({preferences.problem}); the session "
+                        "goes on.", severity="warning", timeout=8)
 
     def send_prompt(self, text: str) -> None:
         if self._claim(f"{self.user} asks the agent"):
@@ -168,17 +178,32 @@ class RunsMixin(MainBase):
             self._release()
         for entry in describe_step(result):
             self.say(key, entry)
-        self.refresh_user()  # a step reseeds the world (fresh keys)
+
+    def action_reset_world(self) -> None:
+        if self._claim(f"resetting {self.pattern}"):
+            self.start_work(self._reset, self.pattern, group="job")
+
+    async def _reset(self, pattern_id: str) -> None:
+        try:
+            await self.explorer.call(self.explorer.session.reset(pattern_id))
+        except ui_errors() as exc:
+            self.notify(str(exc), title="Reset", severity="error")
+            return
+        finally:
+            self._release()
+        self.say((pattern_id, self.user), ChatEntry(
+            "info", "reset", f"── {pattern_id}: the world is reset: seed data, keys, caches, "
+                             "logins and clock as at start"))
+        self.notify(f"Seed data, keys, caches, logins and clock of {pattern_id} are back as "
+                    "at start. (The command line starts fresh on every run.)", title="Reset")
 
 
 def describe_step(result: StepResult) -> list[ChatEntry]:
-    from runtime import expected
+    from runtime import effect, expected
 
     number = int(result.pattern[1:]) if result.pattern[1:].isdigit() else None
     want = expected(result.step, number)
-    attack = result.step.startswith("A")
-    meaning = ("attack succeeded" if result.outcome == "ALLOW" else "attack blocked") \
-        if attack else ("allowed" if result.outcome == "ALLOW" else "denied")
+    meaning = effect(result.step, result.outcome)
     ok = want is None or result.outcome == want
     head = (f"{result.step}: {result.outcome} ({meaning}) · expected {want or '?'} "
             f"{'✓' if ok else '✗'} · decided by {result.decided_by}")

@@ -1,7 +1,8 @@
 """ScoreboardScreen: run the whole script over every pattern, watch the matrix fill in.
 
 The run keeps going if you leave this screen (it is installed once and reused). Each
-measured cell opens the hops that decided it (Enter).
+measured cell opens the hops that decided it (Enter). `v` cycles what the cells say: the
+outcome, who decided it, whom the audit log names (the tables `agent-auth matrix` prints).
 """
 
 from __future__ import annotations
@@ -13,20 +14,32 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
-from runtime import STEP_IDS, Cell
+from runtime import MATRIX_VIEWS, STEP_IDS, VIEW_TITLES, Cell, MatrixView
 from tui.explorer import Explorer
 from tui.screens.runs import ui_errors
 from tui.session import ScriptRun
 from tui.widgets.scoreboard_table import ScoreboardTable
 
-LEGEND = ("ALLOW on an L step: the work was done. ALLOW on an A step: the attack succeeded. "
-          "✓ = as the teaching contract expects. Enter on a cell: the hops that decided it.")
+COLOURS = ("A rows: ALLOW = the attack succeeded (red, bold), deny = blocked (green). "
+           "L rows: ALLOW = the work was done (green), deny = refused (yellow, italic). ")
+MARKS = ("✓ as the teaching contract expects, ✗ (reversed) differs. "
+         "v: next view · Enter: the hops that decided a cell.")
+LEGEND: dict[MatrixView, str] = {
+    "outcome": COLOURS + MARKS,
+    "decided by": "Who decided: nobody, the service, the IdP, OPA or the runtime (the agent "
+                  "or the MCP gate). Colours and marks as in the outcome view. " + MARKS,
+    "audit": "Whom the audit log names: user+actor; rejected = the credential was refused; "
+             "- = never reached a service. Colours and marks as in the outcome view. " + MARKS,
+}
 
 
 class ScoreboardScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,b", "app.pop_screen", "Back", id="scoreboard.back"),
         Binding("r,S", "start_run", "Run whole script", id="scoreboard.run"),
+        Binding("v", "next_view", "Next view",
+                tooltip="Scoreboard view: outcome → who decided → whom the audit names",
+                id="scoreboard.view"),
         Binding("enter", "drill", "Hops of cell", show=False, id="scoreboard.drill"),
     ]
 
@@ -49,16 +62,30 @@ class ScoreboardScreen(Screen[None]):
         self._run_on_mount = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("Scoreboard", "bold"), "  the script under every pattern"),
-                     id="scoreboard-title")
+        yield Static(id="scoreboard-title")
         yield ScoreboardTable(self.patterns, id="scoreboard-table")
         yield ProgressBar(total=len(self.patterns) * len(STEP_IDS), show_eta=False,
                           id="scoreboard-progress")
         yield Static("Press r to run the whole script.", id="scoreboard-status")
-        yield Static(Text(LEGEND, style="dim"), id="scoreboard-legend")
+        yield Static(id="scoreboard-legend")
         yield Footer()
 
+    @property
+    def view(self) -> MatrixView:
+        return self.query_one(ScoreboardTable).view
+
+    def _show_view(self, view: MatrixView) -> None:
+        self.query_one(ScoreboardTable).show_view(view)
+        self.query_one("#scoreboard-title", Static).update(Text.assemble(
+            ("Scoreboard", "bold"), "  the script under every pattern · view: ",
+            (VIEW_TITLES[view].split(" (")[0], "bold"), ("  (v: next view)", "dim")))
+        self.query_one("#scoreboard-legend", Static).update(Text(LEGEND[view], style="dim"))
+
+    def action_next_view(self) -> None:
+        self._show_view(MATRIX_VIEWS[(MATRIX_VIEWS.index(self.view) + 1) % len(MATRIX_VIEWS)])
+
     def on_mount(self) -> None:
+        self._show_view("outcome")
         self.query_one(ScoreboardTable).focus()
         if self._run_on_mount:
             self.action_start_run()
@@ -75,6 +102,7 @@ class ScoreboardScreen(Screen[None]):
             self.notify("The script is already running.", severity="warning")
             return
         self.running, self.done = True, 0
+        self.query_one(ScoreboardTable).clear_cells()
         self.query_one(ProgressBar).update(progress=0)
         self._status(f"running the script over {len(self.patterns)} patterns…")
         self.run_worker(self._run(), group="script", exclusive=True, exit_on_error=False)

@@ -81,6 +81,12 @@ class HopDetail(Vertical):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.hop: Hop | None = None
+        self._trace: list[Hop] = []
+        self._masker = Masker()
+        self._now: Callable[[], float] = lambda: 0.0
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)  # the tokens' "in 4m" / "3m ago" keep counting
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="hop-tabs"):
@@ -99,11 +105,22 @@ class HopDetail(Vertical):
 
     def show(self, hop: Hop | None, trace: list[Hop], masker: Masker,
              now: Callable[[], float]) -> None:
-        self.hop = hop
+        self.hop, self._trace, self._masker, self._now = hop, trace, masker, now
         views = self.render_views(hop, trace, masker, now()) if hop else {
             name: Text("select a hop", style="dim") for name in TABS}
         for name, view in views.items():
             self.query_one(f"#detail-{name}", Static).update(view)
+
+    def _tick(self) -> None:
+        """Redraw the tab with relative times, if it is the one in view (cheap otherwise)."""
+        hop, tab = self.hop, self.active.removeprefix("tab-")
+        if hop is None or not hop.tokens or self._masker.stable or tab not in ("jwt", "diff"):
+            return
+        if self.is_on_screen:
+            now = self._now()
+            view = self._tokens_view(hop, self._masker, now) if tab == "jwt" else (
+                self._diff_view(hop, self._trace, self._masker, now))
+            self.query_one(f"#detail-{tab}", Static).update(view)
 
     @staticmethod
     def render_views(hop: Hop, trace: list[Hop], masker: Masker,
@@ -119,11 +136,15 @@ class HopDetail(Vertical):
                                                masker))
         body = Group(Text("request body", style="bold"), _pretty(hop.request_body, masker),
                      Text("response body", style="bold"), _pretty(hop.response_body, masker))
-        tokens: RenderableType = Group(*[render_token(t, masker, now) for t in hop.tokens]) \
-            if hop.tokens else Text("no JWT on this hop", style="dim")
-        return {"headers": headers, "body": body, "jwt": tokens,
+        return {"headers": headers, "body": body, "jwt": HopDetail._tokens_view(hop, masker, now),
                 "opa": HopDetail._data_view(hop, masker),
                 "diff": HopDetail._diff_view(hop, trace, masker, now)}
+
+    @staticmethod
+    def _tokens_view(hop: Hop, masker: Masker, now: float) -> RenderableType:
+        if not hop.tokens:
+            return Text("no JWT on this hop", style="dim")
+        return Group(*[render_token(t, masker, now) for t in hop.tokens])
 
     @staticmethod
     def _data_view(hop: Hop, masker: Masker) -> RenderableType:

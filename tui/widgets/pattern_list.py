@@ -8,6 +8,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from runtime import PatternInfo
+from tui.no_color import shown
 
 # A mark per pattern: "" (not measured yet), "ok" (actual == expected) or "n off".
 PENDING, MATCHES = "", "ok"
@@ -29,10 +30,14 @@ class PatternList(OptionList):
             super().__init__()
             self.pattern_id = pattern_id
 
-    def __init__(self, patterns: list[PatternInfo], *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, patterns: list[PatternInfo], current: str = "", *,
+                 id: str | None = None) -> None:  # noqa: A002
         self.patterns = patterns
         self._marks: dict[str, str] = {}
         super().__init__(*[Option(self._prompt(p), id=p.id) for p in patterns], id=id)
+        ids = [p.id for p in patterns]
+        if current in ids:  # OptionList starts on the first option; start on `current`
+            self.highlighted = ids.index(current)
 
     def _prompt(self, info: PatternInfo) -> Text:
         mark = self._marks.get(info.id, PENDING)
@@ -40,8 +45,8 @@ class PatternList(OptionList):
         if mark == MATCHES:
             text.append(" ✓", style="green")
         elif mark:
-            text.append(f" ✗{mark}", style="red")
-        return text
+            text.append(f" ✗{mark}", style="bold red")
+        return shown(text, self.app.no_color)
 
     def set_mark(self, pattern_id: str, mark: str) -> None:
         self._marks[pattern_id] = mark
@@ -56,7 +61,7 @@ class PatternList(OptionList):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
-        if event.option.id:
+        if event.option.id and event.option_index == self.highlighted:  # not a stale one
             self.post_message(self.PatternSelected(event.option.id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -1,7 +1,12 @@
-"""ScoreboardTable: steps × patterns, expected until measured, then actual with ✓/✗.
+"""ScoreboardTable: steps × patterns, expected until measured, then what happened.
 
-Below the steps, the pattern table's five columns as measured from the run. A cell is
-drillable: selecting it posts `CellChosen` with the step and pattern.
+A measured cell is coloured by what it means for its step, so the staircase shows: on an
+attack step ALLOW is the attack succeeding (red, bold), deny is it blocked (green); on a
+legitimate step ALLOW is the work done (green), deny a refusal (yellow, italic). Apart from
+that, ✓ marks a cell as the teaching contract expects and ✗ (reversed, bold) one that
+differs, so a wrong cell reads without colour too. The same cells can show who decided or
+whom the audit log names instead (`view`). Below the steps, the pattern table's five
+columns as measured. A cell is drillable: selecting it posts `CellChosen`.
 """
 
 from __future__ import annotations
@@ -10,28 +15,50 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from runtime import COLUMN_NAMES, STEP_IDS, STEPS, Cell, expected, expected_columns
+from runtime import (
+    COLUMN_NAMES,
+    STEP_IDS,
+    STEPS,
+    Cell,
+    Effect,
+    MatrixView,
+    effect,
+    expected,
+    expected_columns,
+    outcome_word,
+    view_value,
+)
+from tui.no_color import shown
+
+EFFECT_STYLE: dict[Effect, str] = {"attack succeeded": "bold red", "attack blocked": "green",
+                                   "work done": "green", "refused": "italic yellow"}
+DIFFERS = "bold reverse"
 
 
-def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "") -> Text:
+def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "",
+              view: MatrixView = "outcome") -> Text:
     if error:
-        return Text("error", style="bold red")
+        return Text("error ✗", style=f"{DIFFERS} red")
     if cell is None:
+        if view != "outcome":
+            return Text("·", style="dim")
         number = int(pattern[1:]) if pattern[1:].isdigit() else None
-        want = expected(step, number) or "?"  # type: ignore[arg-type]
-        return Text(want if want == "ALLOW" else want.lower(), style="dim")
-    word = cell.actual if cell.actual == "ALLOW" else cell.actual.lower()
-    return Text(f"{word} {'✓' if cell.ok else '✗'}", style="green" if cell.ok else "bold red")
+        want = expected(step, number)  # type: ignore[arg-type]
+        return Text(outcome_word(want) if want else "?", style="dim")
+    style = EFFECT_STYLE[effect(cell.step, cell.actual)]
+    if cell.ok:
+        return Text(f"{view_value(cell, view)} ✓", style=style)
+    return Text(f"{view_value(cell, view)} ✗", style=f"{style} {DIFFERS}")
 
 
 def column_text(pattern: str, index: int, value: str | None) -> Text:
-    """A measured column, marked (✗, bold) when it is not what the teaching contract says."""
+    """A measured column, marked (✗, reversed) when it is not what the contract says."""
     if value is None:
         return Text("·", style="dim")
     wanted = (expected_columns(pattern) or {}).get(COLUMN_NAMES[index])
     if wanted is None or value == wanted:
         return Text(value)
-    return Text(f"{value} ✗ (expected {wanted})", style="bold red")
+    return Text(f"{value} ✗ (expected {wanted})", style=f"{DIFFERS} red")
 
 
 class ScoreboardTable(DataTable[Text]):
@@ -43,28 +70,51 @@ class ScoreboardTable(DataTable[Text]):
     def __init__(self, patterns: list[str], *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(cursor_type="cell", zebra_stripes=True, id=id)
         self.patterns = patterns
+        self.view: MatrixView = "outcome"
+        self.cells: dict[tuple[str, str], Cell] = {}
+        self.errors: dict[str, str] = {}
 
     def on_mount(self) -> None:
         self.add_column("step", key="step")
         for pattern in self.patterns:
             self.add_column(pattern, key=pattern)
         for step in STEP_IDS:
-            self.add_row(Text(step, style="bold"), *[cell_text(step, p, None)
-                                                      for p in self.patterns], key=step,
-                         label=None)
+            self.add_row(Text(step, style="bold"), *[self._text(step, p) for p in self.patterns],
+                         key=step, label=None)
         for index, name in enumerate(COLUMN_NAMES):
             self.add_row(Text(name, style="italic cyan"),
                          *[column_text(p, index, None) for p in self.patterns], key=name)
         self.move_cursor(row=0, column=1)
 
+    def _text(self, step: str, pattern: str) -> Text:
+        text = cell_text(step, pattern, self.cells.get((step, pattern)),
+                         self.errors.get(pattern, ""), self.view)
+        return shown(text, self.app.no_color)
+
     def show_cell(self, step: str, pattern: str, cell: Cell | None, error: str = "") -> None:
-        self.update_cell(step, pattern, cell_text(step, pattern, cell, error),
-                         update_width=True)
+        if cell is not None:
+            self.cells[(step, pattern)] = cell
+        if error:
+            self.errors[pattern] = error
+        self.update_cell(step, pattern, self._text(step, pattern), update_width=True)
+
+    def show_view(self, view: MatrixView) -> None:
+        """Show every step cell in `view` (outcome, who decided, whom the audit names)."""
+        self.view = view
+        for step in STEP_IDS:
+            for pattern in self.patterns:
+                self.update_cell(step, pattern, self._text(step, pattern), update_width=True)
+
+    def clear_cells(self) -> None:
+        """A new run starts: back to the expected outcomes."""
+        self.cells.clear()
+        self.errors.clear()
+        self.show_view(self.view)
 
     def show_columns(self, pattern: str, columns: dict[str, str]) -> None:
         for index, name in enumerate(COLUMN_NAMES):
-            self.update_cell(name, pattern, column_text(pattern, index, columns.get(name)),
-                             update_width=True)
+            text = shown(column_text(pattern, index, columns.get(name)), self.app.no_color)
+            self.update_cell(name, pattern, text, update_width=True)
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from rich.text import Text
 from textual.widgets import Static
 
-STATE_STYLE = {"ready": "green", "starting": "yellow", "working": "yellow", "error": "red"}
+from tui.no_color import shown
+
+RunState = Literal["starting", "ready", "working", "error"]
+STATE_STYLE: dict[str, str] = {"ready": "green", "starting": "yellow", "working": "yellow",
+                               "error": "bold red"}
 
 
 class StatusBar(Static):
@@ -22,6 +28,10 @@ class StatusBar(Static):
         self.parts.update(parts)
         self.update(self.status_text())
 
+    def set_state(self, state: RunState, detail: str = "") -> None:
+        """`● starting p03`, `● working alice asks the agent`: the detail completes the state."""
+        self.set(state=state, detail=detail)
+
     def status_text(self) -> Text:
         p = self.parts
         state = p["state"]
@@ -35,7 +45,7 @@ class StatusBar(Static):
         if p["reveal"]:
             line.append("  secrets shown", style="bold red")
         line.truncate(self.size.width - 2 if self.size.width > 4 else 200, overflow="ellipsis")
-        return line
+        return shown(line, self.app.no_color)
 
     def on_resize(self) -> None:
         self.update(self.status_text())

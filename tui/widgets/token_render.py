@@ -35,14 +35,30 @@ def relative(seconds: float) -> str:
     return f"in {unit}" if seconds > 0 else f"{unit} ago"
 
 
-def readable_time(value: Any, now: float) -> str:
+def numeric_date(value: Any) -> float | None:
+    """A JWT NumericDate as seconds, or None for anything else (text, NaN, 10**400, true)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"{brief(value, MAX_VALUE)} (not a NumericDate)"
+        return None
     try:
         seconds = float(value)
     except OverflowError:  # an int too large for a float
-        seconds = math.inf
-    if not math.isfinite(seconds):
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def expiry(token: DecodedToken, now: float) -> str:
+    """One line about `exp`: "expires in 4m", "expired 3m ago", or what stands there."""
+    if "exp" not in token.claims:
+        return "(no exp claim)"
+    seconds = numeric_date(token.claims["exp"])
+    if seconds is None:
+        return f"exp {brief(token.claims['exp'], 60)} (not a NumericDate)"
+    return f"{'expires' if seconds > now else 'expired'} {relative(seconds - now)}"
+
+
+def readable_time(value: Any, now: float) -> str:
+    seconds = numeric_date(value)
+    if seconds is None:
         return f"{brief(value, 60)} (not a NumericDate)"
     try:
         stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

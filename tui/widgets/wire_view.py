@@ -15,13 +15,19 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
 from runtime import Hop, printable
-from tui.hop_filter import FilterError, HopFilter, parse_filter
+from tui.hop_filter import SYNTAX, FilterError, HopFilter, parse_filter
+from tui.hop_links import Related, call_of, related_hop
 from tui.masking import Masker
+from tui.no_color import shown
+from tui.widgets.history_input import HistoryInput
 from tui.widgets.hop_detail import HopDetail
+from tui.widgets.hop_table import HopTable
 
+# The kind is its own word; the attacker and errors also stand out without colour.
 KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
               "service": "white", "idp": "magenta", "opa": "bright_magenta", "audit": "dim",
-              "attacker": "bold red", "error": "red"}
+              "attacker": "bold reverse red", "error": "bold underline red"}
+STATUS_STYLE = {True: "green", False: "bold reverse red"}  # ok?  A refusal reads as a badge.
 # Fixed column widths; "what" takes the rest of the pane (recomputed on resize).
 COLUMNS = (("#", 3), ("time", 8), ("kind", 8), ("hop", 12), ("what", 0), ("st", 3),
            ("took", 5))
@@ -49,17 +55,17 @@ def visible_columns(width: int) -> list[tuple[str, int]]:
 
 
 def hop_row(hop: Hop, masker: Masker, what_width: int = 30,
-            columns: list[tuple[str, int]] | None = None) -> tuple[Text, ...]:
+            columns: list[tuple[str, int]] | None = None,
+            no_color: bool = False) -> tuple[Text, ...]:
     clock = time.strftime("%H:%M:%S", time.localtime(hop.started_at))
-    status = Text("" if hop.status is None else str(hop.status),
-                  style="red" if not hop.ok else "green")
+    status = Text("" if hop.status is None else str(hop.status), style=STATUS_STYLE[hop.ok])
     route = f"{SHORT_NAMES.get(hop.source, hop.source)}→{SHORT_NAMES.get(hop.target, hop.target)}"
     took = masker.duration(hop.duration_ms) if hop.duration_ms else ""
     cells = {"#": Text(str(hop.seq), style="dim"), "time": Text(masker.clock(clock), style="dim"),
              "kind": Text(hop.kind, style=KIND_STYLE.get(hop.kind, "")),
              "hop": Text(_fit(route, 12)), "what": Text(_fit(masker.text(hop.summary), what_width)),
              "st": status, "took": Text(took, style="dim")}
-    return tuple(cells[name] for name, _ in (columns or COLUMNS))
+    return tuple(shown(cells[name], no_color) for name, _ in (columns or COLUMNS))
 
 
 class WireView(Vertical):
@@ -73,6 +79,11 @@ class WireView(Vertical):
 
     BINDINGS = [
         Binding("escape", "close_filter", "Close filter", show=False, id="wire.close_filter"),
+        Binding("o", "related('opa')", "OPA decision of the call", show=False,
+                tooltip="From a service call to its OPA decision (again: back)", id="wire.opa"),
+        Binding("a", "related('audit')", "Audit record of the call", show=False,
+                tooltip="From a service call to its audit record (again: back)",
+                id="wire.audit"),
     ]
 
     class HopSelected(Message):
@@ -97,10 +108,8 @@ class WireView(Vertical):
         self.columns = list(COLUMNS)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: kind:opa status:4xx user:dave text (Esc closes)",
-                    id="wire-filter")
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True,
-                                           id="wire-table")
+        yield HistoryInput(placeholder=f"filter: {SYNTAX} (Esc closes)", id="wire-filter")
+        table = HopTable(cursor_type="row", zebra_stripes=True, id="wire-table")
         self._add_columns(table)
         yield table
         yield HopDetail(id="hop-detail")
@@ -128,7 +137,7 @@ class WireView(Vertical):
             table.move_cursor(row=min(max(cursor, 0), len(self.shown) - 1), animate=False)
 
     def _row(self, hop: Hop) -> tuple[Text, ...]:
-        return hop_row(hop, self.masker, self.what_width, self.columns)
+        return hop_row(hop, self.masker, self.what_width, self.columns, self.app.no_color)
 
     @property
     def table(self) -> DataTable[Text]:
@@ -167,6 +176,35 @@ class WireView(Vertical):
                 return True
         return False
 
+    def go_to(self, hop: Hop) -> bool:
+        """Put the cursor on `hop`; False when it is not shown (filtered out)."""
+        if hop not in self.shown:
+            return False
+        self.table.move_cursor(row=self.shown.index(hop), animate=False)
+        return True
+
+    def action_related(self, wanted: Related) -> None:
+        hop = self.selected
+        if hop is None:
+            return
+        call = call_of(hop, self.hops)
+        target = related_hop(hop, self.hops, wanted)
+        what = "OPA decision" if wanted == "opa" else "audit record"
+        if call is None:
+            self.notify(f"Select a call to a service (or its OPA or audit hop) to find its "
+                        f"{what}.", severity="warning")
+            return
+        if target is None:
+            self.notify(f"No {what} for the call to {call.target} (#{call.seq}): "
+                        f"{'nobody asked OPA' if wanted == 'opa' else 'nothing was audited'}.",
+                        severity="warning")
+            return
+        goal = call if target == hop else target  # the same key again goes back to the call
+        if not self.go_to(goal):
+            self.notify(f"Hop #{goal.seq} is hidden by the filter.", severity="warning")
+            return
+        self.query_one(HopDetail).active = "tab-headers" if goal is call else "tab-opa"
+
     def trace_of(self, hop: Hop) -> list[Hop]:
         return [h for h in self.hops if h.trace_id == hop.trace_id and h.seq <= hop.seq]
 
@@ -199,6 +237,7 @@ class WireView(Vertical):
         except FilterError as exc:
             self.notify(str(exc), title="Filter", severity="error")
             return
+        self.query_one("#wire-filter", HistoryInput).remember(event.value.strip())
         self.table.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:

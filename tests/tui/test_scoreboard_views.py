@@ -1,0 +1,72 @@
+"""The scoreboard shows the staircase: cells coloured by what happened, a separate mark
+where the run differs from the contract, and views for who decided and whom the audit names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.style import Style
+from tui_helpers import main_screen, until
+
+from runtime import short_audit
+from tui.widgets.scoreboard_table import ScoreboardTable, cell_text
+
+
+def _style(text) -> Style:
+    return text.style if isinstance(text.style, Style) else Style.parse(text.style)
+
+
+async def _run_board(pilot, app):
+    await app.wait_until_ready()
+    main_screen(app).action_run_script()
+    board = app.get_screen("scoreboard")
+    await until(pilot, lambda: app.explorer.script_run is not None and not board.running
+                and board.done == len(board.patterns) * 11, "the script run", timeout=120)
+    return board, board.query_one(ScoreboardTable)
+
+
+async def test_cells_say_what_happened_and_v_cycles_the_views(make_app):
+    app = make_app(patterns=("p02", "p03"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        board, table = await _run_board(pilot, app)
+        attack_won, attack_blocked = table.get_cell("A3", "p02"), table.get_cell("A1", "p02")
+        work_done, refused = table.get_cell("L1", "p03"), table.get_cell("L3", "p03")
+        assert attack_won.plain == "ALLOW ✓" and _style(attack_won).bold
+        assert _style(attack_won).color.name == "red"
+        assert attack_blocked.plain == "deny ✓" and _style(attack_blocked).color.name == "green"
+        assert work_done.plain == "ALLOW ✓" and _style(work_done).color.name == "green"
+        assert refused.plain == "deny ✓" and _style(refused).italic
+        assert _style(refused).color.name == "yellow"
+        assert "view: outcome" in str(board.query_one("#scoreboard-title").content)
+
+        cell = app.explorer.script_run.cells[("A1", "p03")]
+        await pilot.press("v")
+        assert table.get_cell("A1", "p03").plain == f"{cell.decided_by} ✓"
+        assert "view: who decided" in str(board.query_one("#scoreboard-title").content)
+        await pilot.press("v")
+        assert table.get_cell("A1", "p03").plain == f"{short_audit(cell)} ✓"
+        assert "Whom the audit log names" in str(board.query_one("#scoreboard-legend").content)
+        await pilot.press("v")
+        assert table.get_cell("A1", "p03").plain == "deny ✓"
+
+
+async def test_a_cell_that_differs_is_marked_apart_from_its_colour(make_app, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(patterns=("p02",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        board, table = await _run_board(pilot, app)
+        run = app.explorer.script_run
+        wrong = replace(run.cells[("A1", "p02")], expected="ALLOW")   # pretend: expected ALLOW
+        table.show_cell("A1", "p02", wrong)
+        marked = table.get_cell("A1", "p02")
+        assert marked.plain == "deny ✗"
+        assert _style(marked).reverse and _style(marked).bold and _style(marked).color is None
+        attack_won = table.get_cell("A3", "p02")           # no colour, still bold: it won
+        assert _style(attack_won).bold and _style(attack_won).color is None
+        assert _style(table.get_cell("L1", "p02")).bold is not True
+
+
+def test_unmeasured_cells_show_the_expectation_only_in_the_outcome_view():
+    assert cell_text("A7", "p08", None).plain == "deny"
+    assert cell_text("A7", "p07", None).plain == "ALLOW"
+    assert cell_text("A7", "p08", None, view="audit").plain == "·"
