@@ -96,8 +96,13 @@ class TurnResult:
 class LocalTool(Protocol):
     """A tool the agent runs itself, not over MCP (handing a task to a sub-agent)."""
 
-    name: str
-    schema: dict[str, Any]      # as the model sees it (OpenAI function tool)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The tool as the model sees it (an OpenAI function tool)."""
+        ...
 
     async def run(self, session: UserSession, arguments: dict[str, Any],
                   trace_id: str) -> ToolInvocation: ...

@@ -38,6 +38,10 @@ EXPECTED_COLUMNS: dict[str, tuple[str, str, str, str, str]] = {
     "p06": ("OPA", "yes (JWT)", "yes", "yes", "yes"),
     "p07": ("IdP + OPA", "yes (delegated JWT)", "yes", "yes", "yes (user and actor)"),
     "p08": ("IdP + OPA", "yes (bound JWT)", "yes", "yes", "yes (user and actor)"),
+    "p09": ("IdP + OPA", "yes (chained JWT)", "yes", "yes (per task)",
+            "yes (user and the whole chain)"),
+    "p10": ("IdP + OPA", "yes (chained JWT)", "yes", "yes (per document)",
+            "yes (user and the whole chain)"),
 }
 
 

@@ -29,7 +29,7 @@ IdentityMethod = Literal[
 VERIFIED_METHODS = frozenset({"jwt", "scoped_jwt", "delegated_jwt", "bound_jwt", "chained_jwt"})
 #: How the service learned who the user is, as the pattern table says it ("yes (JWT)").
 USER_CREDENTIAL_KIND = {"jwt": "JWT", "scoped_jwt": "JWT", "delegated_jwt": "delegated JWT",
-                        "bound_jwt": "bound JWT", "chained_jwt": "bound JWT"}
+                        "bound_jwt": "bound JWT", "chained_jwt": "chained JWT"}
 DecidedBy = Literal["nobody", "service", "IdP", "OPA", "runtime"]
 Outcome = Literal["ALLOW", "DENY"]
 

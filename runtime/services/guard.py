@@ -168,9 +168,9 @@ def _identity_view(identity: Identity | None) -> dict[str, Any] | None:
     """What the service extracted, for the wire view (the raw token is on the service hop)."""
     if identity is None:
         return None
-    view = {"method": identity.method, "user_id": identity.user_id, "actor": identity.actor,
-            "verified": identity.verified, "detail": identity.detail,
-            "claims": identity.claims}
+    view: dict[str, Any] = {
+        "method": identity.method, "user_id": identity.user_id, "actor": identity.actor,
+        "verified": identity.verified, "detail": identity.detail, "claims": identity.claims}
     if identity.prior_actors:
         view["prior_actors"] = list(identity.prior_actors)
     return view
