@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 Verdict = Literal["ALLOW", "DENY"]
 Actual = Literal["ALLOW", "DENY", "ERROR", "SKIP"]
-PATTERNS_05_08: tuple[str, ...] = ("p05", "p06", "p07", "p08")
+PATTERNS_05_10: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10")
 #: every pattern some attack applies to (03/04 only for prompt injection)
-PATTERNS_03_08: tuple[str, ...] = ("p03", "p04", *PATTERNS_05_08)
+PATTERNS_03_10: tuple[str, ...] = ("p03", "p04", *PATTERNS_05_10)
 
 
 class Skip(ExplorerError):
@@ -68,7 +68,7 @@ class Attack:
     family: str
     name: str
     run: AttackFn
-    patterns: tuple[str, ...] = PATTERNS_05_08
+    patterns: tuple[str, ...] = PATTERNS_05_10
     #: patterns (among `patterns`) that do not claim to stop this attack: expected ALLOW
     unprotected: frozenset[str] = frozenset()
     ref: str = ""

@@ -14,11 +14,11 @@ import pytest
 from background import Live
 
 from runtime.battery import BatteryResult, run_battery
-from runtime.battery.core import PATTERNS_03_08, PATTERNS_05_08
+from runtime.battery.core import PATTERNS_03_10, PATTERNS_05_10
 from runtime.settings import Settings
 
-BATTERY_PATTERNS = PATTERNS_03_08
-TOKEN_PATTERNS = PATTERNS_05_08
+BATTERY_PATTERNS = PATTERNS_03_10
+TOKEN_PATTERNS = PATTERNS_05_10
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from runtime.battery import (
     run_battery,
     select,
 )
-from runtime.battery.core import PATTERNS_03_08 as BATTERY_PATTERNS
+from runtime.battery.core import PATTERNS_03_10 as BATTERY_PATTERNS
 from runtime.battery.core import Attack, Outcome
 from runtime.contract import expected as matrix_expected
 from runtime.settings import Settings
