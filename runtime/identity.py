@@ -74,7 +74,7 @@ class Identity:
     def describe(self) -> str:
         who = self.user_id or "(unknown user)"
         actor = f" via {self.actor}" if self.actor else ""
-        prior = "".join(f" for {p}" for p in self.prior_actors)
+        prior = "".join(f", delegated by {p}" for p in self.prior_actors)
         return f"{self.method}: {who}{actor}{prior}"
 
 

@@ -21,6 +21,7 @@ from runtime.presets import (
 )
 
 TASK_SCOPES = ("acme:read", "acme:write")   # what a token may do; a task gets a subset
+SUB_AGENTS = ("summarizer",)                # clients the agent may hand tasks to
 
 
 class TaskScopedDelegation(AuthHandler):
@@ -90,15 +91,17 @@ class TaskScopedDelegation(AuthHandler):
             # Keep the task's scope, no more: the IdP refuses a scope that widens.
             "scope": " ".join(granted),
         }
-        if "act" not in claims:
+        # A sub-agent's task token was made by the IdP's delegation exchange: its `act` names
+        # the chain (Keycloak 26.7 emits no `act`; there only `azp` names the sub-agent).
+        if "act" not in claims and claims.get("azp") not in SUB_AGENTS:
             # The agent's own call: as in pattern 08, the agent is named as actor.
             if not user_context.actor_token:
                 raise AuthorizationDenied("no actor token: the agent did not say who it "
                                           "is (X-Actor-Token)", 401)
             form |= {"actor_token": user_context.actor_token,
                      "actor_token_type": ACCESS_TOKEN_TYPE}
-        # A sub-agent's task token already names its chain (made at the IdP); the exchange
-        # keeps it. Bound to our key as in pattern 08, with a proof per request.
+        # A task token's exchange names no new actor: the IdP keeps its chain. Bound to our
+        # key as in pattern 08, with a proof per request.
         issued = await request_token(ctx, form,
                                      dpop_proof=sign_dpop_proof(ctx, "POST", ctx.token_url))
         headers["Authorization"] = f"DPoP {issued.access_token}"

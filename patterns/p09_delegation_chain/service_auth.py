@@ -33,7 +33,7 @@ async def get_identity(request: Request) -> Identity:
     # RFC 8693 section 4.1: the earlier actors (`act.act`) are informational. They go to
     # the audit, not to the policy's decision.
     prior = prior_actors_from(claims)
-    chain = "".join(f" for {p}" for p in prior)
+    chain = "".join(f", delegated by {p}" for p in prior)
     return Identity(method="chained_jwt", user_id=person.username, claims=claims,
                     raw_token=token, actor=actor, prior_actors=prior,
                     detail=f"verified DPoP-bound JWT for {ctx.audience}: actor {actor}{chain}, "

@@ -34,7 +34,7 @@ async def get_identity(request: Request) -> Identity:
     person = lookup_person(ctx, claims, scheme="DPoP")
     actor = actor_from(claims)
     prior = prior_actors_from(claims)
-    chain = "".join(f" for {p}" for p in prior)
+    chain = "".join(f", delegated by {p}" for p in prior)
     return Identity(method="chained_jwt", user_id=person.username, claims=claims,
                     raw_token=token, actor=actor, prior_actors=prior,
                     detail=f"verified DPoP-bound JWT for {ctx.audience}: actor {actor}{chain}, "
