@@ -27,48 +27,38 @@ SUB_AGENTS = ("summarizer",)                # clients the agent may hand tasks t
 class TaskScopedDelegation(AuthHandler):
     user_credential = "bearer_token"    # the agent sends the user's access token,
     actor_credential = "actor_token"    # and its own (got with a secret we do not hold)
-    # The user's login grants the MCP tools, both task scopes, and lets the agent hand
-    # tasks on (`agent:delegate` puts the agent in the token's audience).
+    # The login grants both task scopes; `agent:delegate` lets the agent hand tasks on.
     scopes = ("mcp:tools", *TASK_SCOPES, "agent:delegate")
 
     async def authenticate(self, token: str, ctx: McpContext) -> dict[str, Any]:
-        # As in pattern 08: a valid token for this MCP server, with its scope.
-        claims = await verify_access_token(token, ctx)
+        claims = await verify_access_token(token, ctx)    # as in pattern 08
         if "mcp:tools" not in claims.get("scope", "").split():
             raise InsufficientScope("mcp:tools")
         return claims
 
     async def before_tool_call(self, user_context: UserContext, tool_name: str) -> bool:
-        return True     # the IdP and OPA decide; prepare_request says who acts
+        return True     # the IdP and OPA decide; prepare_request names who acts
 
     async def delegate(self, parent: UserContext, delegation: Delegation) -> UserContext:
-        # The agent hands a task to a sub-agent. RFC 8693, twice. First the agent trades
-        # the user's token for one only the sub-agent may use (`aud` and `may_act` name
-        # it), carrying only the task's scope, with the agent as actor.
+        # The agent hands a task on: RFC 8693, twice. First the agent trades the user's
+        # token for one only the sub-agent may use (`aud`, `may_act`), with the task's scope.
         agent, sub = delegation.agent, delegation.sub
         handed = await request_token(agent, {
             "grant_type": TOKEN_EXCHANGE,
-            "client_id": agent.client_id,
-            "client_secret": agent.client_secret,
-            "subject_token": parent.jwt or "",
-            "subject_token_type": ACCESS_TOKEN_TYPE,
-            "actor_token": parent.actor_token or "",
-            "actor_token_type": ACCESS_TOKEN_TYPE,
+            "client_id": agent.client_id, "client_secret": agent.client_secret,
+            "subject_token": parent.jwt or "", "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": parent.actor_token or "", "actor_token_type": ACCESS_TOKEN_TYPE,
             "scope": f"mcp:tools {delegation.scope} delegate:{delegation.sub_agent}",
             "audience": delegation.sub_agent,
         })
-        # Then the sub-agent trades that for its own token for the MCP server, naming
-        # itself as actor. The IdP judges the chain here: the sub-agent must be named by
-        # `may_act`, the chain may not grow past its limit, and the scope may only narrow.
-        # The new token's `act` is {sub: summarizer, act: {sub: agent}}.
+        # Then the sub-agent trades that for its own MCP token, naming itself actor. The
+        # IdP judges the chain: `may_act` names the sub-agent, the chain is not too deep,
+        # the scope only narrows. The new `act` is {sub: summarizer, act: {sub: agent}}.
         task = await request_token(sub, {
             "grant_type": TOKEN_EXCHANGE,
-            "client_id": sub.client_id,
-            "client_secret": sub.client_secret,
-            "subject_token": handed.access_token,
-            "subject_token_type": ACCESS_TOKEN_TYPE,
-            "actor_token": await sub.token(),
-            "actor_token_type": ACCESS_TOKEN_TYPE,
+            "client_id": sub.client_id, "client_secret": sub.client_secret,
+            "subject_token": handed.access_token, "subject_token_type": ACCESS_TOKEN_TYPE,
+            "actor_token": await sub.token(), "actor_token_type": ACCESS_TOKEN_TYPE,
             "scope": f"mcp:tools {delegation.scope}",
             "audience": "mcp-server",
         })
@@ -82,10 +72,8 @@ class TaskScopedDelegation(AuthHandler):
         granted = [s for s in claims.get("scope", "").split() if s in TASK_SCOPES]
         form = {
             "grant_type": TOKEN_EXCHANGE,
-            "client_id": ctx.client_id,
-            "client_secret": ctx.client_secret,
-            "subject_token": user_context.jwt or "",
-            "subject_token_type": ACCESS_TOKEN_TYPE,
+            "client_id": ctx.client_id, "client_secret": ctx.client_secret,
+            "subject_token": user_context.jwt or "", "subject_token_type": ACCESS_TOKEN_TYPE,
             "requested_token_type": ACCESS_TOKEN_TYPE,
             "audience": outgoing.audience,
             # Keep the task's scope, no more: the IdP refuses a scope that widens.
@@ -94,14 +82,13 @@ class TaskScopedDelegation(AuthHandler):
         # A sub-agent's task token was made by the IdP's delegation exchange: its `act` names
         # the chain (Keycloak 26.7 emits no `act`; there only `azp` names the sub-agent).
         if "act" not in claims and claims.get("azp") not in SUB_AGENTS:
-            # The agent's own call: as in pattern 08, the agent is named as actor.
+            # The agent's own call: as in pattern 08, the agent is named actor.
             if not user_context.actor_token:
                 raise AuthorizationDenied("no actor token: the agent did not say who it "
                                           "is (X-Actor-Token)", 401)
             form |= {"actor_token": user_context.actor_token,
                      "actor_token_type": ACCESS_TOKEN_TYPE}
-        # A task token's exchange names no new actor: the IdP keeps its chain. Bound to our
-        # key as in pattern 08, with a proof per request.
+        # A task token names no new actor: the IdP keeps its chain. Bound as in pattern 08.
         issued = await request_token(ctx, form,
                                      dpop_proof=sign_dpop_proof(ctx, "POST", ctx.token_url))
         headers["Authorization"] = f"DPoP {issued.access_token}"

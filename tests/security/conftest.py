@@ -1,7 +1,7 @@
 """Shared fixtures for the security suite.
 
-`battery` runs the whole catalogue once per session (patterns 03-08: 03/04 only for the
-injection cases). `live` hosts a started stack and runners for patterns 05-08 on a
+`battery` runs the whole catalogue once per session (patterns 03-10: 03/04 only for the
+injection cases). `live` hosts a started stack and runners for patterns 05-10 on a
 background event loop, so synchronous hypothesis tests can drive them.
 """
 

@@ -455,6 +455,7 @@ async def test_a_resource_on_the_token_request_joins_the_audience(kc):
         MCP,
         "records-service",
         "directory-service",
+        "knowledge-service",
     }
 
 
