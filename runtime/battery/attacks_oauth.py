@@ -380,7 +380,8 @@ ATTACKS: tuple[Attack, ...] = (
     _oauth("exchange.re-exchange-at-idp", "IdP re-exchanges its own records token for the "
            "directory (Keycloak rule; guarded at the MCP server)", idp_re_exchange,
            EXCHANGING, unprotected=EXCHANGING),
-    _oauth("exchange.agent-client", "agent client exchanges the user's token for a service (not in its audience, or an audience it is not given)",
+    _oauth("exchange.agent-client", "agent client exchanges the user's token for a service "
+           "(not in its aud, or an audience it is not given)",
            agent_exchange, EXCHANGING),
     _oauth("refresh.other-client", "mcp-server redeems the user's refresh token",
            refresh_other_client, EXCHANGING, ref="RFC 9700 4.14"),
