@@ -60,7 +60,22 @@ def effect(step: StepId, outcome: Outcome) -> Effect:
     return "work done" if outcome == "ALLOW" else "refused"
 
 
-def expected_columns(pattern: str) -> dict[str, str] | None:
-    """The five columns the contract expects for `pattern` (None: not a built-in one)."""
+#: Where the real Keycloak 26.7 measures differently (docs/real-stack.md, "Delegation
+#: chains"): it emits no `act`, so no chain reaches a service; the scope still narrows per
+#: task but nothing in the audit shows a sub-agent, and "per task" is measured on chains.
+EXTERNAL_COLUMNS: dict[str, dict[str, str]] = {
+    "p09": {"least privilege": "yes", "audit trail": "yes (user and actor)"},
+    "p10": {"least privilege": "yes", "audit trail": "yes (user and actor)"},
+}
+
+
+def expected_columns(pattern: str, stack: str = "embedded") -> dict[str, str] | None:
+    """The five columns the contract expects for `pattern` on `stack` (None: not a
+    built-in pattern)."""
     values = EXPECTED_COLUMNS.get(pattern)
-    return dict(zip(COLUMN_NAMES, values, strict=True)) if values else None
+    if not values:
+        return None
+    columns = dict(zip(COLUMN_NAMES, values, strict=True))
+    if stack == "external":
+        columns |= EXTERNAL_COLUMNS.get(pattern, {})
+    return columns

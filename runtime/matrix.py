@@ -99,7 +99,7 @@ class MatrixResult:
         from the teaching contract (patterns of your own have no expectation)."""
         wrong = []
         for pattern, measured in self.columns.items():
-            wanted = expected_columns(pattern) or {}
+            wanted = expected_columns(pattern, self.stack) or {}
             wrong += [(pattern, name, value, measured.get(name, ""))
                       for name, value in wanted.items() if measured.get(name) != value]
         return wrong

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.battery.core import Arena, Attack, Outcome, reason_of
+from runtime.battery.core import Arena, Attack, Outcome, Skip, reason_of, split_token
 from runtime.demo_realm import demo_realm
 from runtime.presets import ACCESS_TOKEN_TYPE
 from runtime.subagent import SUB_AGENT, TASK_SCOPE
@@ -92,6 +92,10 @@ async def deeper_chain(a: Arena) -> Outcome:
     _, task = await _hand_off(a)
     agent_cc = await a.client_credentials("agent")
     response = await _exchange(a, task, "mcp-server", "records-service", TASK_SCOPE, agent_cc)
+    if response.status_code == 200 and "act" not in split_token(
+            response.json()["access_token"])[1]:
+        # Keycloak 26.7 ignores actor_token: it made no chain, so there is no depth to judge
+        raise Skip("the IdP ignores actor_token (no act): it makes no delegation chain")
     return _issued(response, "the IdP nested a third actor into the chain")
 
 
