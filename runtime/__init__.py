@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     "PatternRunner": "runtime.runner",
+    "AUDIENCES": "runtime.pattern_api",
     "TurnResult": "runtime.agent",
     "ToolInvocation": "runtime.agent",
     "DEMO_EPOCH": "runtime.settings",
@@ -109,6 +110,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AUDIENCES",
     "BY_ID",
     "CHALLENGES",
     "CODE_FILES",
@@ -236,6 +238,7 @@ if TYPE_CHECKING:
         short_audit,
         view_value,
     )
+    from runtime.pattern_api import AUDIENCES
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
     from runtime.pattern_source import (
         CODE_FILES,

@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 ServiceName = Literal["records", "directory", "knowledge"]
+AUDIENCES: dict[ServiceName, str] = {"records": "records-service",   # each service's `aud`
+                                     "directory": "directory-service",
+                                     "knowledge": "knowledge-service"}
 #: What the agent sends the MCP server for its user: nothing, the user's API key as the
 #: `api_key` tool argument, or the user's access token as `Authorization: Bearer`.
 UserCredential = Literal["none", "api_key_argument", "bearer_token"]

@@ -42,7 +42,7 @@ from runtime.identity import AuthError, DependencyError
 from runtime.login import LoginCache, LoginError, Logins
 from runtime.mcp_server import ToolBackend, build_mcp_app, build_mcp_server
 from runtime.model_endpoint import RetryPolicy
-from runtime.pattern_api import McpContext, ServiceContext, ServiceName
+from runtime.pattern_api import AUDIENCES, McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
 from runtime.presets.jwks import JwksCache
@@ -63,9 +63,6 @@ from stack.asgi_server import AsgiServer
 from stack.clock import Clock
 from stack.jose import ReplayCache
 
-AUDIENCES: dict[ServiceName, str] = {"records": "records-service",
-                                     "directory": "directory-service",
-                                     "knowledge": "knowledge-service"}
 MCP_CLIENT = "mcp-server"     # the MCP server's client at the IdP, and its audience
 ACTOR_CLIENT = "agent"        # the agent's own client (the actor of patterns 07 and 08)
 DIRECT_CALL = "none (direct call)"   # the model of a turn that is one direct tool call
@@ -440,6 +437,11 @@ class PatternRunner:
         user = self.check_user(user)
         if not isinstance(arguments, dict):
             raise InputError("tool arguments must be a JSON object")
+        try:   # what the MCP client will send: JSON has no NaN or Infinity (RFC 8259 §6)
+            json.dumps(arguments, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            raise InputError("tool arguments must be plain JSON: no NaN, Infinity or a "
+                             "number too large for a float (1e999)") from None
         names = [t.name for t in await self.tool_schemas()]
         if tool not in names:
             raise InputError(f"unknown tool {brief(tool, 40)!r}: choose one of "

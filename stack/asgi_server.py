@@ -29,6 +29,7 @@ class AsgiServer:
     port: int = 0
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _sock: socket.socket | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -48,6 +49,7 @@ class AsgiServer:
             where = f"{self.host}:{self.port}"
             raise ServerStartError(f"{self.name}: cannot bind {where}: {exc}") from exc
         self.port = sock.getsockname()[1]
+        self._sock = sock
         config = uvicorn.Config(
             self.app,
             log_level="critical",
@@ -63,22 +65,28 @@ class AsgiServer:
         while not self._server.started:
             if self._task.done():
                 error = self._task.exception() if not self._task.cancelled() else None
+                await self.stop()
                 raise ServerStartError(f"{self.name} exited during start: {error}")
             if loop.time() > deadline:
+                await self.stop()
                 raise ServerStartError(f"{self.name} did not start within {timeout}s")
             await asyncio.sleep(0.005)
         return self.base_url
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(self._task, timeout=3)
-        except (TimeoutError, asyncio.CancelledError):
-            self._task.cancel()
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            try:
+                await asyncio.wait_for(self._task, timeout=3)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+        # uvicorn closes the listening socket on a clean shutdown, not when its task is
+        # cancelled (a stop that timed out, a start that failed): close it here either way.
+        if self._sock is not None:
+            self._sock.close()
         self._server = None
         self._task = None
+        self._sock = None
 
 
 class Served:

@@ -76,7 +76,10 @@ class Explorer:
                                        progress=self.progress, on_solved=self._solved)
         self.history = ChatHistory()
         self.hops: dict[str, list[Hop]] = {}
-        self.exporter = Exporter(settings.lab, export_dir or places.exports)
+        # A lab session's exports are its own temporary folder, whatever the environment
+        # says: one AGENT_AUTH_EXPORT_DIR for every student would mix their files.
+        self.exporter = Exporter(settings.lab,
+                                 export_dir or (None if settings.lab else places.exports))
         self.preferences = Preferences(places)
         self.remembered = self.preferences.state()   # its histories live on in the inputs
         self.reveal = False

@@ -22,9 +22,8 @@ import httpx
 import jwt
 
 from runtime.demo_realm import demo_realm
-from runtime.pattern_api import ACTOR_TOKEN_HEADER, Outgoing, ServiceName, UserContext
+from runtime.pattern_api import ACTOR_TOKEN_HEADER, AUDIENCES, Outgoing, ServiceName, UserContext
 from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
-from runtime.runner import AUDIENCES
 from runtime.wire import new_trace_id, tracing
 from stack.errors import ExplorerError
 from stack.jose import b64url_encode, create_proof

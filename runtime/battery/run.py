@@ -236,7 +236,7 @@ def _options(args: Any) -> argparse.Namespace:
     if isinstance(args, argparse.Namespace):
         return args
     parser = add_arguments(argparse.ArgumentParser(
-        prog="agent-auth battery", description="attack battery x patterns 05-08"))
+        prog="agent-auth battery", description="attack battery x patterns 05-10"))
     return parser.parse_args(list(args or []))
 
 

@@ -62,7 +62,10 @@ def test_the_inspector_lists_and_calls_tools_under_p01(hosted):
     listed = inspect(url, "--method", "tools/list")
     assert listed.returncode == 0, listed.stderr
     names = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
-    assert names == {"read_data", "write_data", "manage_users"}
+    mcp_hops = [h.summary for h in hosted.runners["p01"].tap.hops if h.kind == "mcp"]
+    assert names == {"read_data", "write_data", "manage_users"}, (
+        f"stdout: {listed.stdout[:500]!r}; stderr: {listed.stderr[-500:]!r}; "
+        f"MCP hops the server saw: {mcp_hops}")
     called = inspect(url, "--method", "tools/call", "--tool-name", "read_data",
                      "--tool-arg", "kind=expenses")
     assert called.returncode == 0, called.stderr

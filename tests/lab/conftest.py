@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from lab_host import (
+    FIGURES,
+    LOUD,
     LabUnavailable,
     SshServer,
     Student,
@@ -23,8 +25,6 @@ from lab_host import (
 
 STUDENT = "agent-auth-student"
 SAFE_PARENT = "/run" if Path("/run").is_dir() else "/var/lib"
-LOUD: list[str] = []
-FIGURES: list[str] = []
 
 
 def skip_loudly(reason: str) -> None:

@@ -26,6 +26,8 @@ README = ROOT / "README.md"
 README_INSTALL = "/opt/agent-auth-explorer"   # the folder the README installs into
 STUDENTS = "students"
 SSHD = Path("/usr/sbin/sshd")
+LOUD: list[str] = []      # reasons the lab could not be tested, said in red at the end
+FIGURES: list[str] = []   # measured figures, printed at the end of the run
 
 
 class LabUnavailable(RuntimeError):

@@ -12,8 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import FIGURES
 from lab_host import (
+    FIGURES,
     SshServer,
     Student,
     TmuxLogin,

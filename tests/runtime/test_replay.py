@@ -322,6 +322,10 @@ async def test_direct_tool_call_passes_the_users_key_where_the_model_would(stack
 @pytest.mark.parametrize(("tool", "arguments", "message"), [
     ("nope", {}, "unknown tool"),
     ("read_data", [1], "JSON object"),
+    ("read_data", {"kind": "expenses", "limit": float("nan")}, "NaN"),
+    ("read_data", {"kind": "expenses", "limit": float("inf")}, "Infinity"),
+    ("read_data", {"kind": "expenses", "limit": -float("inf")}, "plain JSON"),
+    ("read_data", {"kind": {1, 2}}, "plain JSON"),
 ])
 async def test_direct_tool_call_refuses_bad_input(p06, tool, arguments, message):
     from runtime.errors import InputError

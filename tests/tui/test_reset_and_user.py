@@ -34,7 +34,7 @@ async def test_the_user_pane_follows_a_role_change_and_reset_undoes_it(make_app)
         await send_prompt(pilot, app, "Make me an admin.")   # p01: nothing stops him
         await until(pilot, lambda: _role(app) == "admin", "dave shown as admin")
         assert _label(app, "dave").startswith("dave  admin")
-        await pilot.press("escape", "R")
+        await pilot.press("escape", "W")
         await settle(pilot, app)
         await until(pilot, lambda: _role(app) == "readonly", "dave readonly again")
         assert _label(app, "dave") == "dave  readonly"

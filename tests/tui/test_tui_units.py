@@ -137,3 +137,39 @@ def test_filter_terms_can_be_negated_and_have_alternatives():
 def test_bad_negations_and_alternatives_say_what_is_wrong(term, message):
     with pytest.raises(FilterError, match=re.escape(message)):
         parse_filter(term)
+
+
+def _screens_and_widgets() -> list[type]:
+    import importlib
+    import pkgutil
+
+    from textual.dom import DOMNode
+
+    import tui
+
+    for module in pkgutil.walk_packages(tui.__path__, "tui."):
+        importlib.import_module(module.name)
+    found: list[type] = []
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("tui."):
+                found.append(sub)
+    return found
+
+
+@pytest.mark.parametrize("cls", _screens_and_widgets(), ids=lambda c: c.__qualname__)
+def test_no_key_is_bound_twice_on_one_screen_or_widget(cls):
+    """Two bindings on one key: only one of them can ever run (R once both replayed a hop
+    and reset the world; the reset won, silently)."""
+    from collections import Counter
+
+    from textual.binding import Binding
+
+    keys = Counter()
+    for entry in cls.__dict__.get("BINDINGS", []):
+        binding = entry if isinstance(entry, Binding) else Binding(*entry)
+        keys.update(k.strip() for k in binding.key.split(","))
+    assert [k for k, n in keys.items() if n > 1] == []

@@ -49,7 +49,7 @@ class MainScreen(RunsMixin, PaneActions):
                 tooltip="The user's token, decoded full-size", id="user.token"),
         Binding("s", "pick_step", "Run step", id="script.step"),
         Binding("S", "run_script", "Run whole script", show=False, id="script.all"),
-        Binding("R", "reset_world", "Reset the world", show=False,
+        Binding("W", "reset_world", "Reset the world", show=False,
                 tooltip="Reset the world: this pattern's seed data, keys, caches and clock",
                 id="world.reset"),
         Binding("b", "scoreboard", "Scoreboard", id="screen.scoreboard"),

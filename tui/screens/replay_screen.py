@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Label, OptionList, Select, Static, Te
 from textual.widgets.option_list import Option
 
 from runtime import (
+    AUDIENCES,
     ORACLE_SIGNS,
     SIGN_CHOICES,
     DecodedToken,
@@ -43,7 +44,6 @@ from runtime import (
 )
 from tui.masking import Masker
 
-AUDIENCES = ("records-service", "directory-service")
 ONE_HOUR = 3600.0
 QUICK = ("expire", "audience", "drop_act", "stale_proof")
 
@@ -300,9 +300,7 @@ class ReplayScreen(Screen[int | None]):
         if what == "expire":
             claims["exp"] = parse_value("@now-1h", self.now)
         elif what == "audience":
-            aud = claims.get("aud")
-            claims["aud"] = AUDIENCES[1] if aud in (AUDIENCES[0], [AUDIENCES[0]]) else (
-                AUDIENCES[0])
+            claims["aud"] = self._other_audience()
         elif what == "drop_act":
             if "act" not in claims:
                 raise ReplayError("this token has no `act` claim to drop (patterns 07 and "
@@ -316,6 +314,13 @@ class ReplayScreen(Screen[int | None]):
         if draft.sign == "keep" and oracle in ("idp", "holder"):
             draft.sign = oracle
         return index
+
+    def _other_audience(self) -> str:
+        """An audience the request's destination is not: the directory's for a request to
+        the records service, the records service's for anything else."""
+        target = self.query_one("#replay-target", Select).value
+        ours = AUDIENCES.get(target) if isinstance(target, str) else None  # type: ignore[call-overload]
+        return next(a for a in AUDIENCES.values() if a != ours)
 
     def _pick(self, proof: bool) -> int:
         """The draft a quick edit applies to: the one shown when it is of the right kind,
