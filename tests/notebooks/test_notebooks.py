@@ -14,7 +14,8 @@ from runtime.display import SUMMARY_COLUMNS
 from runtime.script import STEP_IDS
 
 NOTEBOOKS = [path for path, _ in builder.targets()]
-PATTERN_NOTEBOOKS = [path for path in NOTEBOOKS if path.parent.name.startswith("p0")]
+PATTERN_NOTEBOOKS = [path for path in NOTEBOOKS if path.parent.name[:1] == "p"
+                     and path.parent.name[1:3].isdigit()]
 REBUILD = "run `uv run python scripts/build_notebooks.py --execute`"
 
 
