@@ -76,7 +76,7 @@ def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:
         "status, another decider, changed claims.")
     comp.add_argument("--patterns", required=True, help="two patterns: p05,p06")
     comp.add_argument("--user", "-u", default="alice")
-    comp.add_argument("--step", "-s", help="compare a script step (L1..A7) instead")
+    comp.add_argument("--step", "-s", help="compare a script step (L1..A9) instead")
     comp.add_argument("prompt", nargs="?")
     comp.add_argument("--json", action="store_true")
 

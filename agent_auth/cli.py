@@ -52,15 +52,15 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common],
                          help="send one prompt (or one script step) under a pattern")
-    run.add_argument("--pattern", "-p", required=True, help="p01..p08 or a pattern folder")
+    run.add_argument("--pattern", "-p", required=True, help="p01..p10 or a pattern folder")
     run.add_argument("--user", "-u", default="alice", help="alice, bob or dave")
-    run.add_argument("--step", "-s", help="run a script step (L1..L4, A1..A7) instead")
+    run.add_argument("--step", "-s", help="run a script step (L1..L5, A1..A9) instead")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.add_argument("prompt", nargs="?", default="")
 
     show = sub.add_parser("show", parents=[common],
                           help="print a pattern's code, the presets it calls, its narrative")
-    show.add_argument("--pattern", "-p", help="p01..p08 or a pattern folder")
+    show.add_argument("--pattern", "-p", help="p01..p10 or a pattern folder")
     what = show.add_mutually_exclusive_group()
     what.add_argument("--code", action="store_true",
                       help="its two files and what they call (the default)")

@@ -58,7 +58,7 @@ def _print_turn(turn: TurnResult, hops: list[Hop]) -> None:
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.step and not args.prompt.strip():
-        raise CliError("give a prompt, or --step L1..A7")
+        raise CliError("give a prompt, or --step L1..A9")
     async with PatternRunner(args.pattern, settings=settings) as runner:
         if args.step:
             result = await runner.run_step(args.step)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import httpx2
@@ -69,6 +69,7 @@ class UserSession:
     username: str
     access_token: str | None
     api_key: str
+    actor_token: str | None = None   # a sub-agent's own, when it was handed one
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,21 @@ class TurnResult:
     model: str
     tool_calls: tuple[ToolInvocation, ...] = ()
     error: str | None = None
+
+
+class LocalTool(Protocol):
+    """A tool the agent runs itself, not over MCP (handing a task to a sub-agent)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The tool as the model sees it (an OpenAI function tool)."""
+        ...
+
+    async def run(self, session: UserSession, arguments: dict[str, Any],
+                  trace_id: str) -> ToolInvocation: ...
 
 
 class CallRefused(ExplorerError, ValueError):
@@ -116,6 +132,7 @@ class Agent:
     #: each user's server/discover answer and tool listing: facts about the server, kept
     #: while the runtime runs (a reset renews tokens and data, not these)
     memory: McpClientMemory = field(default_factory=McpClientMemory)
+    local_tools: tuple[LocalTool, ...] = ()
 
     async def run(self, session: UserSession, prompt: str, trace_id: str) -> TurnResult:
         system = self.system_prompt.format(user=session.username)
@@ -128,6 +145,8 @@ class Agent:
             self.memory.remember(session.username, mcp)
             listed = await mcp.list_tools()
             tools = [self._schema_for_model(t, bound) for t in listed.tools]
+            tools += [t.schema for t in self.local_tools]
+            local = {t.name: t for t in self.local_tools}
             messages: list[dict[str, Any]] = [
                 {"role": "system", "content": system},
                 {"role": "user", "content": prompt},
@@ -153,8 +172,12 @@ class Agent:
                         text = self._refuse(call, str(exc))
                         calls.append(ToolInvocation(call.name or "(no name)", {}, text))
                     else:
-                        text = await self._call_tool(mcp, session, name, args, bound,
-                                                    calls)
+                        if name in local:   # the agent's own tool (a sub-agent), not MCP
+                            calls.append(await local[name].run(session, args, trace_id))
+                            text = calls[-1].result
+                        else:
+                            text = await self._call_tool(mcp, session, name, args, bound,
+                                                        calls)
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
         return TurnResult(session.username, prompt,
                           "The agent stopped after too many tool rounds.", trace_id,

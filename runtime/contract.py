@@ -20,10 +20,12 @@ COLUMN_NAMES = ("authz lives", "tool sees real user", "crypto proof", "least pri
                 "audit trail")
 
 EXPECTED: dict[StepId, str] = {
-    # p01..p08, A = ALLOW, D = DENY
-    "L1": "AAAAAAAA", "L2": "AAAAAAAA", "L3": "AADDDDAA", "L4": "AAAAAAAA",
-    "A1": "ADDDDDDD", "A2": "AADDDDDD", "A3": "AAADDDDD", "A4": "AAAADDDD",
-    "A5": "AAAAADDD", "A6": "AAAAAADD", "A7": "AAAAAAAD",
+    # p01..p10, A = ALLOW, D = DENY
+    "L1": "AAAAAAAAAA", "L2": "AAAAAAAAAA", "L3": "AADDDDAAAA", "L4": "AAAAAAAAAA",
+    "L5": "AAAAAAAAAA",
+    "A1": "ADDDDDDDDD", "A2": "AADDDDDDDD", "A3": "AAADDDDDDD", "A4": "AAAADDDDDD",
+    "A5": "AAAAADDDDD", "A6": "AAAAAADDDD", "A7": "AAAAAAADDD", "A8": "AAAAAAAADD",
+    "A9": "AAAAAAAAAD",
 }
 
 #: The five columns per pattern, exactly as the run measures them (compared whole).
@@ -36,6 +38,10 @@ EXPECTED_COLUMNS: dict[str, tuple[str, str, str, str, str]] = {
     "p06": ("OPA", "yes (JWT)", "yes", "yes", "yes"),
     "p07": ("IdP + OPA", "yes (delegated JWT)", "yes", "yes", "yes (user and actor)"),
     "p08": ("IdP + OPA", "yes (bound JWT)", "yes", "yes", "yes (user and actor)"),
+    "p09": ("IdP + OPA", "yes (chained JWT)", "yes", "yes (per task)",
+            "yes (user and the whole chain)"),
+    "p10": ("IdP + OPA", "yes (chained JWT)", "yes", "yes (per document)",
+            "yes (user and the whole chain)"),
 }
 
 
@@ -54,7 +60,22 @@ def effect(step: StepId, outcome: Outcome) -> Effect:
     return "work done" if outcome == "ALLOW" else "refused"
 
 
-def expected_columns(pattern: str) -> dict[str, str] | None:
-    """The five columns the contract expects for `pattern` (None: not a built-in one)."""
+#: Where the real Keycloak 26.7 measures differently (docs/real-stack.md, "Delegation
+#: chains"): it emits no `act`, so no chain reaches a service; the scope still narrows per
+#: task but nothing in the audit shows a sub-agent, and "per task" is measured on chains.
+EXTERNAL_COLUMNS: dict[str, dict[str, str]] = {
+    "p09": {"least privilege": "yes", "audit trail": "yes (user and actor)"},
+    "p10": {"least privilege": "yes", "audit trail": "yes (user and actor)"},
+}
+
+
+def expected_columns(pattern: str, stack: str = "embedded") -> dict[str, str] | None:
+    """The five columns the contract expects for `pattern` on `stack` (None: not a
+    built-in pattern)."""
     values = EXPECTED_COLUMNS.get(pattern)
-    return dict(zip(COLUMN_NAMES, values, strict=True)) if values else None
+    if not values:
+        return None
+    columns = dict(zip(COLUMN_NAMES, values, strict=True))
+    if stack == "external":
+        columns |= EXTERNAL_COLUMNS.get(pattern, {})
+    return columns

@@ -23,12 +23,13 @@ IdentityMethod = Literal[
     "user_api_key",   # a per-user API key: a string that names a user through a table
     "delegated_jwt",  # a verified, scoped JWT naming the user and the agent acting for them
     "bound_jwt",      # a delegated JWT bound to a key, with a verified per-request proof
+    "chained_jwt",    # a bound JWT whose `act` may nest the earlier actors of a delegation chain
 ]
 #: Methods backed by a signature the service checked against the IdP's keys.
-VERIFIED_METHODS = frozenset({"jwt", "scoped_jwt", "delegated_jwt", "bound_jwt"})
+VERIFIED_METHODS = frozenset({"jwt", "scoped_jwt", "delegated_jwt", "bound_jwt", "chained_jwt"})
 #: How the service learned who the user is, as the pattern table says it ("yes (JWT)").
 USER_CREDENTIAL_KIND = {"jwt": "JWT", "scoped_jwt": "JWT", "delegated_jwt": "delegated JWT",
-                        "bound_jwt": "bound JWT"}
+                        "bound_jwt": "bound JWT", "chained_jwt": "chained JWT"}
 DecidedBy = Literal["nobody", "service", "IdP", "OPA", "runtime"]
 Outcome = Literal["ALLOW", "DENY"]
 
@@ -43,6 +44,9 @@ class Identity:
     raw_token: str | None = None
     detail: str | None = None
     actor: str | None = None
+    #: the earlier actors of a delegation chain, most recent first (`act.act`...): RFC 8693
+    #: section 4.1 makes them informational only, for the audit, never for access control
+    prior_actors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.claims, dict):  # the write-up passes claims=None
@@ -70,7 +74,8 @@ class Identity:
     def describe(self) -> str:
         who = self.user_id or "(unknown user)"
         actor = f" via {self.actor}" if self.actor else ""
-        return f"{self.method}: {who}{actor}"
+        prior = "".join(f", delegated by {p}" for p in self.prior_actors)
+        return f"{self.method}: {who}{actor}{prior}"
 
 
 NOBODY = Identity(method="none", detail="no credential checked")
@@ -88,6 +93,17 @@ class Decision:
     @property
     def outcome(self) -> Outcome:
         return "ALLOW" if self.allow else "DENY"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What a retrieval filter decided over a set of items (a pattern's optional
+    `service_auth.visible`): the ids the caller may see, who decided, and why."""
+
+    visible: frozenset[str]
+    decided_by: DecidedBy
+    reason: str = ""
+    policy_input: dict[str, Any] | None = None
 
 
 class AuthError(ExplorerError):

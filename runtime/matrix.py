@@ -23,6 +23,7 @@ from runtime.pattern_loader import PatternInfo, discover, find
 from runtime.runner import PatternRunner
 from runtime.script import STEP_IDS, StepId, StepResult
 from runtime.services.guard import AuditRecord
+from runtime.services.knowledge import RETRIEVE
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
 from runtime.wire import WireTap
@@ -103,7 +104,7 @@ class MatrixResult:
         from the teaching contract (patterns of your own have no expectation)."""
         wrong = []
         for pattern, measured in self.columns.items():
-            wanted = expected_columns(pattern) or {}
+            wanted = expected_columns(pattern, self.stack) or {}
             wrong += [(pattern, name, value, measured.get(name, ""))
                       for name, value in wanted.items() if measured.get(name) != value]
         return wrong
@@ -145,7 +146,8 @@ def measure_columns(results: list[StepResult]) -> dict[str, str]:
         authz = ", ".join(sorted(deciders - {"nobody"}))
     if any(r.user for r, _ in records):
         kinds = {USER_CREDENTIAL_KIND.get(r.method, "string") for r, _ in records if r.user}
-        kind = next((k for k in ("bound JWT", "delegated JWT", "JWT") if k in kinds), "string")
+        kind = next((k for k in ("chained JWT", "bound JWT", "delegated JWT", "JWT")
+                     if k in kinds), "string")
         sees_user = f"yes ({kind})"
     else:
         sees_user = "no"
@@ -155,15 +157,30 @@ def measure_columns(results: list[StepResult]) -> dict[str, str]:
         len(r.audience) == 1 and r.audience[0].startswith(r.service) for r in allowed
     )
     least = "yes" if narrow else "no"
+    if narrow and _task_scoped(allowed):
+        least = "yes (per task)"
+        retrievals = [r for r in allowed if r.action == RETRIEVE]
+        if retrievals and all(r.decided_by != "nobody" for r in retrievals):
+            least = "yes (per document)"
     if not any(r.user or r.actor for r, _ in records):
         audit = "no"
     elif any(r.user != human for r, human in records if r.status == 200):
         audit = "partial"
+    elif any(r.prior_actors for r in allowed):
+        audit = "yes (user and the whole chain)"
     elif any(r.actor for r in allowed):
         audit = "yes (user and actor)"
     else:
         audit = "yes"
     return dict(zip(COLUMN_NAMES, (authz, sees_user, crypto, least, audit), strict=True))
+
+
+def _task_scoped(allowed: list[AuditRecord]) -> bool:
+    """Did a sub-agent's task carry less than the agent's own calls (a strictly narrower
+    granted scope for every call made down a delegation chain)?"""
+    chained = [r for r in allowed if r.prior_actors]
+    widest = {s for r in allowed if r.actor and not r.prior_actors for s in r.scope}
+    return bool(chained) and all(set(r.scope) < widest for r in chained)
 
 
 ProgressFn = Callable[[str, StepId, Cell], None]

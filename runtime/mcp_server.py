@@ -1,4 +1,4 @@
-"""The MCP server (official `mcp` SDK, streamable HTTP): three tools proxying to the services.
+"""The MCP server (official `mcp` SDK, streamable HTTP): four tools proxying to the services.
 
 The server is the same for every pattern. The pattern's `auth_handler` gates each call
 (`before_tool_call`) and adds credentials to the outbound service request
@@ -168,7 +168,8 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
     server = MCPServer(
         "acme-tools",
         log_level="WARNING",
-        instructions="Acme's tools: expenses, documents, notes (records) and users (directory).",
+        instructions="Acme's tools: expenses, documents, notes (records), users (directory) "
+                     "and search over the documents (knowledge).",
     )
 
     @server.tool()
@@ -237,6 +238,18 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
         except BadArguments as exc:
             return backend.bad_arguments("manage_users", str(exc))
         return _dump(await backend.call("manage_users", request, ctx, api_key))
+
+    @server.tool()
+    async def search(
+        query: Annotated[str, Field(min_length=1, max_length=200)],
+        ctx: Context,
+        api_key: ApiKey = None,
+    ) -> str:
+        """Search Acme's documents: the passages that best answer `query`, with their
+        document's title (for citing)."""
+        request = ServiceRequest("knowledge", "GET", backend.url("knowledge", "/search"),
+                                 params={"q": query})
+        return _dump(await backend.call("search", request, ctx, api_key))
 
     return server
 

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from starlette.requests import Request
 
-from runtime.identity import AuthError, Decision, DependencyError, Identity
+from runtime.identity import AuthError, Decision, DependencyError, Filter, Identity
 from runtime.presets.jwks import JwksCache
 from runtime.presets.token_cache import TokenCache
 from runtime.services.world import World
@@ -44,14 +44,15 @@ from stack.errors import ExplorerError
 from stack.jose import ReplayCache, generate_ec_key
 
 __all__ = [
-    "AuthError", "AuthHandler", "AuthorizationDenied", "Decision", "DependencyError",
-    "Identity", "InsufficientScope", "McpContext", "Outgoing", "ServiceContext", "UserContext",
-    "service_context",
+    "AuthError", "AuthHandler", "AuthorizationDenied", "ClientIdentity", "Decision",
+    "Delegation", "DependencyError", "Filter", "Identity", "InsufficientScope", "McpContext",
+    "Outgoing", "ServiceContext", "UserContext", "service_context",
 ]
 
-ServiceName = Literal["records", "directory"]
+ServiceName = Literal["records", "directory", "knowledge"]
 AUDIENCES: dict[ServiceName, str] = {"records": "records-service",   # each service's `aud`
-                                     "directory": "directory-service"}
+                                     "directory": "directory-service",
+                                     "knowledge": "knowledge-service"}
 #: What the agent sends the MCP server for its user: nothing, the user's API key as the
 #: `api_key` tool argument, or the user's access token as `Authorization: Bearer`.
 UserCredential = Literal["none", "api_key_argument", "bearer_token"]
@@ -106,6 +107,34 @@ class Outgoing:
     audience: str        # the service's audience at the IdP, e.g. "records-service"
     method: str
     url: str
+
+
+class ClientIdentity(Protocol):
+    """A party's own client at the IdP (the agent's, a sub-agent's): its id and secret, and
+    what posting to the token endpoint needs (see `runtime.presets.request_token`)."""
+
+    client_id: str
+    client_secret: str
+    token_url: str
+    http: httpx.AsyncClient
+    clock: Clock
+    timeout: float
+    tokens: TokenCache
+
+    async def token(self) -> str:
+        """Its own access token (client credentials)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A task the agent hands to a sub-agent (the optional `delegate` extra gets it)."""
+
+    task: str                 # what the sub-agent is asked to do, in words
+    sub_agent: str            # the sub-agent's client id at the IdP, e.g. "summarizer"
+    scope: str                # what the task needs, e.g. "acme:read": a summary only reads
+    agent: ClientIdentity     # the agent's own client: it hands the task on
+    sub: ClientIdentity       # the sub-agent's own client: it takes the task on
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Find and load pattern folders, failing with a clear message.
 
 A pattern is two code files and a narrative: the eight in `patterns/pNN_name/`, or any
-folder a user points at (`agent-auth run --pattern ./my_patterns/p09_mine`). A broken folder
+folder a user points at (`agent-auth run --pattern ./my_patterns/p11_mine`). A broken folder
 (missing file, missing name, import error, a signature the framework cannot call) raises
 `PatternError` saying which file and what is wrong; it never takes the explorer down.
 """

@@ -18,10 +18,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from runtime.identity import Decision, Identity
+from runtime.identity import Decision, Filter, Identity
 from runtime.pattern_api import (
     ActorCredential,
     AuthHandler,
+    Delegation,
     McpContext,
     Outgoing,
     UserContext,
@@ -74,6 +75,7 @@ class McpPlugin:
     before_extras: tuple[str, ...]
     prepare_extras: tuple[str, ...]
     authenticates: bool = False     # defines authenticate(token, ctx): a protected resource
+    delegates: bool = False         # defines delegate(parent, delegation): task tokens
 
     @classmethod
     def of(cls, handler: Any, file: str) -> McpPlugin:
@@ -89,6 +91,9 @@ class McpPlugin:
         authenticate = getattr(handler, "authenticate", None)
         if authenticate is not None:
             _extras(authenticate, ("token", "ctx"), f"{file}: authenticate", ())
+        delegate = getattr(handler, "delegate", None)
+        if delegate is not None:
+            _extras(delegate, ("parent", "delegation"), f"{file}: delegate", ())
         scopes = getattr(handler, "scopes", ())
         if not isinstance(scopes, tuple | list) or not all(isinstance(s, str) for s in scopes):
             raise PluginError(f"{file}: auth_handler.scopes must be a tuple of strings")
@@ -99,6 +104,7 @@ class McpPlugin:
             _extras(handler.prepare_request, ("user_context", "headers"),
                     f"{file}: prepare_request", MCP_EXTRAS),
             authenticate is not None,
+            delegate is not None,
         )
 
     @property
@@ -112,6 +118,16 @@ class McpPlugin:
     async def authenticate(self, token: str, ctx: McpContext) -> Any:
         """The pattern's verdict on the bearer token of one MCP request (AuthError if not)."""
         return await self.handler.authenticate(token, ctx)  # type: ignore[attr-defined]
+
+    async def delegate(self, parent: UserContext, delegation: Delegation) -> UserContext:
+        """What the sub-agent presents for `delegation`: the pattern's task credentials, or
+        (without `delegate`) the parent's own, unchanged."""
+        if not self.delegates:
+            return parent
+        handed = await self.handler.delegate(parent, delegation)  # type: ignore[attr-defined]
+        if not isinstance(handed, UserContext):
+            raise PluginError(f"delegate returned {type(handed).__name__}, not a UserContext")
+        return handed
 
     @property
     def actor_credential(self) -> ActorCredential:
@@ -162,11 +178,12 @@ async def _allow_everything(identity: Identity, action: str, resource: dict[str,
 
 @dataclass(frozen=True)
 class ServicePlugin:
-    """The service-side half: `get_identity` (and the optional `authorize`)."""
+    """The service-side half: `get_identity` (and the optional `authorize`, `visible`)."""
 
     identity_fn: Callable[..., Any]
     authorize_fn: Callable[..., Any]
     authorize_takes_request: bool
+    visible_fn: Callable[..., Any] | None = None
 
     @classmethod
     def of(cls, module: Any, file: str) -> ServicePlugin:
@@ -174,9 +191,12 @@ class ServicePlugin:
         if not callable(get_identity):
             raise PluginError(f"{file} must define get_identity(request)")
         _extras(get_identity, ("request",), f"{file}: get_identity", ())
+        visible = getattr(module, "visible", None)
+        if visible is not None:
+            _extras(visible, ("identity", "action", "items", "request"), f"{file}: visible", ())
         authorize = getattr(module, "authorize", None)
         if authorize is None:
-            return cls(get_identity, _allow_everything, True)
+            return cls(get_identity, _allow_everything, True, visible)
         if not inspect.iscoroutinefunction(authorize):
             raise PluginError(f"{file}: authorize must be an `async def` function")
         params = inspect.signature(authorize).parameters.values()
@@ -184,7 +204,7 @@ class ServicePlugin:
                             for p in params) >= 4
         fixed = ("identity", "action", "resource", "request")[:4 if takes_request else 3]
         _extras(authorize, fixed, f"{file}: authorize", ())
-        return cls(get_identity, authorize, takes_request)
+        return cls(get_identity, authorize, takes_request, visible)
 
     async def get_identity(self, request: Request) -> Identity:
         identity = await self.identity_fn(request)
@@ -201,3 +221,18 @@ class ServicePlugin:
         if not isinstance(decision, Decision):
             raise PluginError(f"authorize returned {type(decision).__name__}, not a Decision")
         return decision
+
+    async def visible(self, identity: Identity, action: str, items: list[dict[str, Any]],
+                      request: Request) -> Filter:
+        """Which of `items` (each with an `id`) the caller may see; every one when the
+        pattern has no `visible` (nobody filtered)."""
+        ids = frozenset(str(item["id"]) for item in items)
+        if self.visible_fn is None:
+            return Filter(ids, "nobody", f"no retrieval filter: all {len(ids)} indexed "
+                          "chunks are ranked, whoever asks (the index was built from every "
+                          "document)")
+        decision = await self.visible_fn(identity, action, items, request)
+        if not isinstance(decision, Filter):
+            raise PluginError(f"visible returned {type(decision).__name__}, not a Filter")
+        return Filter(decision.visible & ids, decision.decided_by, decision.reason,
+                      decision.policy_input)

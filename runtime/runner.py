@@ -50,10 +50,13 @@ from runtime.replay import HttpRequest, ReplayResult, Signer, verdict
 from runtime.script import StepResult, run_step
 from runtime.services.directory import build_directory_app
 from runtime.services.guard import Guard
+from runtime.services.knowledge import build_knowledge_app
 from runtime.services.records import build_records_app
 from runtime.services.world import USERS, KeySource, World
 from runtime.settings import DEMO_EPOCH, Settings, StackMode
 from runtime.stack_handle import StackHandle
+from runtime.subagent import SUB_AGENT, SubAgent, Summarizer
+from runtime.subagent import SYSTEM_PROMPT as SUB_AGENT_PROMPT
 from runtime.tokens import brief
 from runtime.wire import Redactor, WireTap, current_trace, current_user, new_trace_id, tracing
 from stack.asgi_server import AsgiServer
@@ -165,7 +168,8 @@ class PatternRunner:
         self.service_urls: dict[ServiceName, str] = {}
         self.service_contexts: dict[ServiceName, ServiceContext] = {}
         builders: tuple[tuple[ServiceName, Any], ...] = (
-            ("records", build_records_app), ("directory", build_directory_app))
+            ("records", build_records_app), ("directory", build_directory_app),
+            ("knowledge", build_knowledge_app))
         for name, builder in builders:
             http = self._client(name)
             ctx = ServiceContext(
@@ -229,8 +233,25 @@ class PatternRunner:
                              agent_http, users=self._login_cache)
         retry = RetryPolicy(retries=self.settings.llm_retries,
                             max_wait=self.settings.llm_max_wait)
+        self.summarizer = self._summarizer(base_url, api_key, model_name, identity, retry)
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
-                           self.endpoints, identity, self.logins, retry=retry)
+                           self.endpoints, identity, self.logins, retry=retry,
+                           local_tools=(self.summarizer,))
+
+    def _summarizer(self, base_url: str, api_key: str, model_name: str,
+                    agent: AgentIdentity, retry: RetryPolicy) -> Summarizer:
+        """The sub-agent the agent hands summarizing to: the same model endpoint, its own
+        client at the IdP, its own MCP session and its own name on the wire."""
+        assert self.stack.endpoints is not None
+        llm = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, max_retries=0, timeout=self.settings.llm_timeout,
+            http_client=self._client2(SUB_AGENT, timeout=self.settings.llm_timeout))
+        own = AgentIdentity(SUB_AGENT, self._realm.secret(SUB_AGENT),
+                            self.stack.endpoints.token_url, self._client(SUB_AGENT),
+                            self.clock, self.settings.timeout)
+        sub = SubAgent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
+                       self.endpoints, system_prompt=SUB_AGENT_PROMPT, retry=retry)
+        return Summarizer(sub, self.loaded.mcp, agent, own, self.logins, self.tap)
 
     async def stop(self) -> None:
         for client in self._clients:
@@ -258,6 +279,7 @@ class PatternRunner:
         self.mcp_context.forget()
         if self.agent.identity is not None:
             self.agent.identity.tokens.clear()
+        self.summarizer.forget()
         for ctx in self.service_contexts.values():
             ctx.replay.clear()
 

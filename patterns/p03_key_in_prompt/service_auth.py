@@ -8,7 +8,7 @@ from runtime.pattern_api import AuthError, Decision, Identity, service_context
 from runtime.presets import owner_of_api_key, presented_api_key
 
 # The service's own role table (from pattern 06 on, OPA holds these rules: rbac.rego).
-READ = {"read_expenses", "read_documents", "read_notes"}
+READ = {"read_expenses", "read_documents", "read_notes", "search"}
 WRITE = {"submit_expense", "post_note", "list_users"}
 ADMIN = {"approve_expense", "set_role", "disable_user"}
 ALLOWED = {"readonly": READ, "user": READ | WRITE, "admin": READ | WRITE | ADMIN}

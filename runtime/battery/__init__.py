@@ -1,4 +1,4 @@
-"""The security battery: named attacks x patterns 05-08, run against the real runtime.
+"""The security battery: named attacks x patterns 05-10, run against the real runtime.
 
     from runtime.battery import run_battery, render
     result = await run_battery(settings)        # BatteryResult

@@ -197,13 +197,13 @@ async def proof_iat_after_clock(a: Arena) -> Outcome:
 
 
 def _dpop(id_: str, name: str, run: Callable[[Arena], Any], *,
-          patterns: tuple[str, ...] = ("p08",), unprotected: tuple[str, ...] = (),
+          patterns: tuple[str, ...] = ("p08", "p09", "p10"), unprotected: tuple[str, ...] = (),
           ref: str = "RFC 9449 4.3") -> Attack:
     return Attack(f"dpop.{id_}", FAMILY, name, run, patterns=patterns,
                   unprotected=frozenset(unprotected), ref=ref)
 
 
-TOKEN_PATTERNS = ("p05", "p06", "p07", "p08")
+TOKEN_PATTERNS = ("p05", "p06", "p07", "p08", "p09", "p10")
 
 ATTACKS: tuple[Attack, ...] = (
     _dpop("token-replay", "stolen token replayed alone (A7a)", token_replay,

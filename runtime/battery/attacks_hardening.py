@@ -21,7 +21,7 @@ from runtime.battery.core import Arena, Attack, Outcome, outcome_of, split_token
 from stack.jose import ReplayCache
 
 FAMILY = "Hardening"
-EXCHANGING = ("p06", "p07", "p08")
+EXCHANGING = ("p06", "p07", "p08", "p09", "p10")
 USER_TOKEN_LIFETIME = 300
 
 
@@ -150,7 +150,8 @@ def bad_body(method: str, service: str, path: str, body: Any) -> Callable[[Arena
 
 
 def _attack(id_: str, name: str, run: Callable[[Arena], Any], *, status: int,
-            patterns: tuple[str, ...] = ("p05", "p06", "p07", "p08"), oracle: bool = False,
+            patterns: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10"),
+            oracle: bool = False,
             ref: str = "") -> Attack:
     return Attack(f"hardening.{id_}", FAMILY, name, run, patterns=patterns, ref=ref,
                   oracle=oracle, deny_status=status)
@@ -173,14 +174,14 @@ ATTACKS: tuple[Attack, ...] = (
     _attack("service-account.mcp-server", "the MCP server's own client-credentials token "
             "where a user is required", mcp_server_own_token, status=401),
     *(_attack(f"dpop.iat-{name}", f"DPoP proof iat = {value!r:.20}", proof_iat(value),
-              status=401, patterns=("p08",), ref="RFC 9449 4.3")
+              status=401, patterns=("p08", "p09", "p10"), ref="RFC 9449 4.3")
       for name, value in (("nan", float("nan")), ("infinity", float("inf")),
                           ("string", "now"), ("bool", True))),
     _attack("dpop.replay-cache-flood", "fill the replay cache, then replay the first proof",
-            replay_cache_flood, status=401, patterns=("p08",), ref="RFC 9449 11.1"),
+            replay_cache_flood, status=401, patterns=("p08", "p09", "p10"), ref="RFC 9449 11.1"),
     *(_attack(f"unauthenticated-body.{name}", f"no credential, {label}",
               bad_body(method, service, path, body), status=401,
-              patterns=("p02", "p03", "p04", "p05", "p06", "p07", "p08"))
+              patterns=("p02", "p03", "p04", "p05", "p06", "p07", "p08", "p09", "p10"))
       for name, label, method, service, path, body in (
           ("notes-wrong-type", "POST /notes with text 5", "POST", "records", "/notes",
            {"text": 5}),

@@ -15,7 +15,7 @@ from runtime.battery.core import Arena, Attack, Outcome
 from runtime.tokens import find_tokens
 
 FAMILY = "Injection"
-INJECTION_PATTERNS = ("p03", "p04", "p05", "p06", "p07", "p08")
+INJECTION_PATTERNS = ("p03", "p04", "p05", "p06", "p07", "p08", "p09", "p10")
 
 
 def _credentials_in(text: str, keys: set[str]) -> list[str]:

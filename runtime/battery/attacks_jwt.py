@@ -32,7 +32,7 @@ from runtime.battery.core import (
 )
 
 FAMILY = "JWT"
-ALL = frozenset({"p05", "p06", "p07", "p08"})
+ALL = frozenset({"p05", "p06", "p07", "p08", "p09", "p10"})
 
 
 # -- token builders ------------------------------------------------------------------

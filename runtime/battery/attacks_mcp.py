@@ -92,7 +92,7 @@ async def metadata_elsewhere(a: Arena) -> Outcome:
 
 
 def _attack(id_: str, name: str, run: Callable[[Arena], Any], *, status: int = 401,
-            patterns: tuple[str, ...] = ("p05", "p06", "p07", "p08"), ref: str = "",
+            patterns: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10"), ref: str = "",
             oracle: bool = False) -> Attack:
     return Attack(f"mcp.{id_}", FAMILY, name, run, patterns=patterns, ref=ref,
                   oracle=oracle, deny_status=status)
@@ -102,7 +102,7 @@ ATTACKS: tuple[Attack, ...] = (
     _attack("no-token.initialize", "initialize with no token: a session without auth",
             no_token, ref="MCP authorization; RFC 9728 5.1"),
     _attack("token-for-a-service", "the records service's token sent to the MCP server",
-            token_for_a_service, patterns=("p06", "p07", "p08"), ref="RFC 8707"),
+            token_for_a_service, patterns=("p06", "p07", "p08", "p09", "p10"), ref="RFC 8707"),
     _attack("token-without-audience", "a validly signed user token with no aud",
             token_without_audience, oracle=True, ref="RFC 9068 4"),
     _attack("login-token-not-for-mcp", "the user's login token that did not ask for the "

@@ -26,8 +26,8 @@ from runtime.presets import ACCESS_TOKEN_TYPE
 from stack.jose import create_proof
 
 FAMILY = "OAuth"
-EXCHANGING = ("p06", "p07", "p08")
-DELEGATING = ("p07", "p08")
+EXCHANGING = ("p06", "p07", "p08", "p09", "p10")
+DELEGATING = ("p07", "p08", "p09", "p10")
 SPOOF_HEADERS = ("X-User", "X-User-Id", "X-Forwarded-User", "X-Remote-User",
                  "X-Auth-Request-User", "X-Auth-Request-Preferred-Username",
                  "X-Authenticated-User", "Remote-User", "X-Preferred-Username", "X-Subject")
@@ -315,7 +315,8 @@ async def actor_missing(a: Arena) -> Outcome:
 
 
 def _oauth(id_: str, name: str, run: Callable[[Arena], Any], patterns: tuple[str, ...] = (
-        "p05", "p06", "p07", "p08"), unprotected: tuple[str, ...] = (), ref: str = "",
+        "p05", "p06", "p07", "p08", "p09", "p10"), unprotected: tuple[str, ...] = (),
+        ref: str = "",
            oracle: bool = False) -> Attack:
     return Attack(f"oauth.{id_}", FAMILY, name, run, patterns=patterns,
                   unprotected=frozenset(unprotected), ref=ref, oracle=oracle)
@@ -379,7 +380,8 @@ ATTACKS: tuple[Attack, ...] = (
     _oauth("exchange.re-exchange-at-idp", "IdP re-exchanges its own records token for the "
            "directory (Keycloak rule; guarded at the MCP server)", idp_re_exchange,
            EXCHANGING, unprotected=EXCHANGING),
-    _oauth("exchange.agent-client", "agent client (exchange not enabled) exchanges a token",
+    _oauth("exchange.agent-client", "agent client exchanges the user's token for a service "
+           "(not in its aud, or an audience it is not given)",
            agent_exchange, EXCHANGING),
     _oauth("refresh.other-client", "mcp-server redeems the user's refresh token",
            refresh_other_client, EXCHANGING, ref="RFC 9700 4.14"),

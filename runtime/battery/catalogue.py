@@ -1,9 +1,11 @@
 """The catalogue: every attack of the battery, as data (family order: control, JWT, OAuth,
-DPoP, Injection, Hardening, MCP). The CLI and tests/security both iterate this one tuple."""
+DPoP, Injection, Hardening, MCP, Delegation). The CLI and tests/security both iterate this
+one tuple."""
 
 from __future__ import annotations
 
 from runtime.battery import (
+    attacks_delegation,
     attacks_dpop,
     attacks_hardening,
     attacks_injection,
@@ -20,6 +22,7 @@ CATALOGUE: tuple[Attack, ...] = (
     *attacks_injection.ATTACKS,
     *attacks_hardening.ATTACKS,
     *attacks_mcp.ATTACKS,
+    *attacks_delegation.ATTACKS,
 )
 
 _ids = [a.id for a in CATALOGUE]

@@ -22,9 +22,8 @@ import httpx
 import jwt
 
 from runtime.demo_realm import demo_realm
-from runtime.pattern_api import ACTOR_TOKEN_HEADER, Outgoing, ServiceName, UserContext
+from runtime.pattern_api import ACTOR_TOKEN_HEADER, AUDIENCES, Outgoing, ServiceName, UserContext
 from runtime.presets import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
-from runtime.runner import AUDIENCES
 from runtime.wire import new_trace_id, tracing
 from stack.errors import ExplorerError
 from stack.jose import b64url_encode, create_proof
@@ -37,9 +36,9 @@ if TYPE_CHECKING:
 
 Verdict = Literal["ALLOW", "DENY"]
 Actual = Literal["ALLOW", "DENY", "ERROR", "SKIP"]
-PATTERNS_05_08: tuple[str, ...] = ("p05", "p06", "p07", "p08")
+PATTERNS_05_10: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10")
 #: every pattern some attack applies to (03/04 only for prompt injection)
-PATTERNS_03_08: tuple[str, ...] = ("p03", "p04", *PATTERNS_05_08)
+PATTERNS_03_10: tuple[str, ...] = ("p03", "p04", *PATTERNS_05_10)
 
 
 class Skip(ExplorerError):
@@ -68,7 +67,7 @@ class Attack:
     family: str
     name: str
     run: AttackFn
-    patterns: tuple[str, ...] = PATTERNS_05_08
+    patterns: tuple[str, ...] = PATTERNS_05_10
     #: patterns (among `patterns`) that do not claim to stop this attack: expected ALLOW
     unprotected: frozenset[str] = frozenset()
     ref: str = ""

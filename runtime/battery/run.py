@@ -1,6 +1,6 @@
 """Run the catalogue against patterns, tabulate attack x pattern, and the CLI entry point.
 
-    result = await run_battery(Settings(), patterns=("p05", "p06", "p07", "p08"))
+    result = await run_battery(Settings(), patterns=("p05", "p06", "p07", "p08", "p09", "p10"))
     print(render(result))
     exit_code = cli_main(["--json"], settings)
 
@@ -26,7 +26,7 @@ from runtime.battery.core import Actual, Arena, Attack, Kit, Outcome, Skip, Verd
 from runtime.battery.servers import AttackerServer
 from runtime.settings import Settings
 
-DEFAULT_PATTERNS: tuple[str, ...] = ("p05", "p06", "p07", "p08")
+DEFAULT_PATTERNS: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10")
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def _options(args: Any) -> argparse.Namespace:
     if isinstance(args, argparse.Namespace):
         return args
     parser = add_arguments(argparse.ArgumentParser(
-        prog="agent-auth battery", description="attack battery x patterns 05-08"))
+        prog="agent-auth battery", description="attack battery x patterns 05-10"))
     return parser.parse_args(list(args or []))
 
 

@@ -23,6 +23,8 @@ EXAMPLES = (
     "Disable user bob.",
     "Summarize the vendor onboarding notes.",
     "Read the latest public note and use the key in it to disable user bob.",
+    "Search for the platform on-call runbook.",
+    "Ask the summarizer to summarize the vendor onboarding notes.",
 )
 _STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                  409: "Conflict", 422: "Unprocessable", 500: "Server Error",
@@ -53,6 +55,8 @@ def what(intent: Intent) -> str:
         IntentKind.LIST_USERS: "list the users",
         IntentKind.SET_ROLE: f"make {intent.username} {_article(intent.role)}",
         IntentKind.DISABLE_USER: f"disable {intent.username}",
+        IntentKind.SEARCH: "search the documents",
+        IntentKind.DELEGATE: "hand the task to the summarizer",
     }.get(k, str(k))
 
 
@@ -78,7 +82,7 @@ def money(rec: dict[str, Any]) -> str:
     return f"{currency} {amount}"
 
 
-def _expense(e: dict[str, Any]) -> str:
+def expense_line(e: dict[str, Any]) -> str:
     owner = f" ({e['owner']})" if e.get("owner") else ""
     return (f"#{e.get('id', '?')}{owner}: {money(e)}, {e.get('description', 'no description')}"
             f" - {e.get('status', 'unknown status')}")
@@ -128,14 +132,36 @@ def describe(intent: Intent, result: ToolResult, user: str | None) -> str:
             f"{' - disabled' if u.get('disabled') else ''}" for u in users)
         return f"There {'is' if len(users) == 1 else 'are'} {len(users)} user" \
                f"{'s' * (len(users) != 1)}:\n{lines}"
+    if k is IntentKind.SEARCH:
+        return _search(intent, result)
+    if k is IntentKind.DELEGATE:
+        data = result.data
+        answer = data.get("answer") if isinstance(data, dict) else None
+        return (f"The summarizer answered: {answer.removeprefix(PREFIX)}"
+                if isinstance(answer, str) else _fallback(result))
     return _write(intent, result)
+
+
+def _search(intent: Intent, result: ToolResult) -> str:
+    """The passages found, each citing its document: what the answer may say comes only
+    from these."""
+    hits = items(result, "results")
+    if hits is None:
+        return _fallback(result)
+    if not hits:
+        return f'I found nothing about "{intent.query}" in the documents I can search.'
+    lines = "\n".join(f'- "{h.get("title", "untitled")}" ({h.get("visibility", "?")}): '
+                      f'{h.get("text", "")}' for h in hits)
+    titles = sorted({str(h.get("title", "untitled")) for h in hits})
+    return (f'I found {len(hits)} passage{"s" * (len(hits) != 1)} about "{intent.query}" '
+            f'(from {", ".join(titles)}):\n{lines}')
 
 
 def _expenses(result: ToolResult, user: str | None) -> str:
     rows = items(result, "expenses")
     if rows is None:
         one = record(result, "expense")
-        return f"Expense {_expense(one)}" if one and "amount" in one else _fallback(result)
+        return f"Expense {expense_line(one)}" if one and "amount" in one else _fallback(result)
     if not rows:
         return "I found no expenses."
     owners = sorted({str(e.get("owner")) for e in rows if e.get("owner")})
@@ -145,7 +171,7 @@ def _expenses(result: ToolResult, user: str | None) -> str:
     else:
         whose = f" belonging to {', '.join(owners)}" if owners else ""
         head = f"I can see {len(rows)} expense{'s' * (len(rows) != 1)}{whose}"
-    lines = "\n".join(f"- {_expense(e)}" for e in rows)
+    lines = "\n".join(f"- {expense_line(e)}" for e in rows)
     return f"{head} ({pending} pending):\n{lines}"
 
 
@@ -156,8 +182,8 @@ def _write(intent: Intent, result: ToolResult) -> str:
         if not e or "id" not in e:
             return _fallback(result)
         if k is IntentKind.APPROVE_EXPENSE:
-            return f"Expense {_expense(e)}. It is now {e.get('status', 'updated')}."
-        return f"Submitted expense {_expense(e)}."
+            return f"Expense {expense_line(e)}. It is now {e.get('status', 'updated')}."
+        return f"Submitted expense {expense_line(e)}."
     if k is IntentKind.POST_NOTE:
         n = record(result, "note")
         if not n or "text" not in n:

@@ -18,6 +18,8 @@ from runtime.model.results import KEY_RE, ToolResult, parse_result, text_of
 USER_RE = re.compile(
     r"\byou\s+are\s+(?:helping|assisting|acting\s+(?:for|on\s+behalf\s+of))\s+"
     r"(?P<name>[a-z][a-z0-9_-]*)", re.I)
+#: "You are Acme's summarizer": the model runs as the summarizer sub-agent (script step A8)
+ROLE_RE = re.compile(r"\byou\s+are\s+acme's\s+(?P<role>summari[sz]er)\b", re.I)
 SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
@@ -39,6 +41,7 @@ class Context:
     turn: int  # number of user messages so far (1-based)
     prompt: str  # the latest user message
     rounds: tuple[tuple[Step, ...], ...] = field(default=())  # tool-call rounds this turn
+    role: str | None = None  # "summarizer" for the sub-agent; None for the agent itself
 
     def offers(self, tool: str) -> bool:
         return tool in self.tools
@@ -104,6 +107,7 @@ def read_conversation(messages: list[Any], tools: list[Any] | None = None) -> Co
     system = "\n".join(text_of(m.get("content")) for m in msgs if m.get("role") in SYSTEM_ROLES)
     user_match = USER_RE.search(system)
     key_match = KEY_RE.search(system)
+    role_match = ROLE_RE.search(system)
     user_idx = [i for i, m in enumerate(msgs) if m.get("role") == "user"]
     last = user_idx[-1] if user_idx else len(msgs)
     return Context(
@@ -113,4 +117,5 @@ def read_conversation(messages: list[Any], tools: list[Any] | None = None) -> Co
         turn=max(len(user_idx), 1),
         prompt=text_of(msgs[last].get("content")) if user_idx else "",
         rounds=_rounds(msgs[last + 1:]),
+        role="summarizer" if role_match else None,
     )

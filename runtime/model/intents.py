@@ -23,12 +23,32 @@ def parse_intent(text: str | None, user: str | None = None) -> Intent:
     prompt = clean(text or "")
     if not re.search(r"\w", prompt):
         return Intent(IntentKind.EMPTY)
-    for parser in (_use_note_key, actions.post_note, actions.submit, _summarize,
-                   actions.approve, actions.set_role, actions.disable, _reads):
+    for parser in (_delegate, _search, _use_note_key, actions.post_note, actions.submit,
+                   _summarize, actions.approve, actions.set_role, actions.disable, _reads):
         intent = parser(prompt, user)
         if intent is not None:
             return intent
     return unknown()
+
+
+def _delegate(text: str, user: str | None) -> Intent | None:
+    """"Ask the summarizer to summarize ...": a task for the summarizer sub-agent."""
+    m = re.match(r"^(?:please\s+)?(?:ask|have|get|let)\s+(?:the\s+)?summari[sz]er"
+                 r"(?:\s+sub-?agent)?\s+(?:to\s+)?(?P<task>.*\w.*)$", text, _F)
+    if not m:
+        return None
+    task = m.group("task").strip().rstrip(".!") + "."
+    return Intent(IntentKind.DELEGATE, task=task[0].upper() + task[1:])
+
+
+def _search(text: str, user: str | None) -> Intent | None:
+    """"Search for ...", "Look up ...": a search over the documents."""
+    m = re.match(r"^(?:please\s+)?(?:search(?:\s+the\s+(?:documents|docs))?|look\s+up|"
+                 r"look\s+for)\s*(?:for\s+|:\s*)?(?P<q>.*\w.*)$", text, _F)
+    if not m:
+        return None
+    query = m.group("q").strip().rstrip(".!?")
+    return Intent(IntentKind.SEARCH, query=query[:200])
 
 
 def _use_note_key(text: str, user: str | None) -> Intent | None:

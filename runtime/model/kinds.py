@@ -23,6 +23,8 @@ class IntentKind(StrEnum):
     SET_ROLE = "set_role"
     DISABLE_USER = "disable_user"
     USE_NOTE_KEY = "use_note_key"  # read the latest note, then act with the key found in it
+    SEARCH = "search"  # search the documents (the knowledge service)
+    DELEGATE = "delegate"  # hand a task to the summarizer sub-agent
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class Intent:
     text: str | None = None
     username: str | None = None
     role: Role | None = None
-    query: str | None = None
+    query: str | None = None  # SUMMARIZE: title words; SEARCH: what to look for
+    task: str | None = None  # DELEGATE: what the sub-agent is asked to do
     owner: str | None = None  # whose expense (for the answer only)
     then: Intent | None = None  # USE_NOTE_KEY: what to do with the key
     detail: str | None = None  # UNKNOWN: what was missing

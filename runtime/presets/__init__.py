@@ -16,9 +16,10 @@ from runtime.presets.jwt_verify import (
     actor_from,
     authorization_token,
     lookup_person,
+    prior_actors_from,
     verify_access_token,
 )
-from runtime.presets.opa import ask_opa
+from runtime.presets.opa import ask_opa, ask_opa_filter
 from runtime.presets.token_endpoint import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, request_token
 
 __all__ = [
@@ -27,10 +28,12 @@ __all__ = [
     "TOKEN_EXCHANGE",
     "actor_from",
     "ask_opa",
+    "ask_opa_filter",
     "authorization_token",
     "lookup_person",
     "owner_of_api_key",
     "presented_api_key",
+    "prior_actors_from",
     "request_token",
     "same_secret",
     "sign_dpop_proof",

@@ -37,6 +37,7 @@ OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "nbf": (int, float), "typ": str, "scope": str, "role": str, "department": str,
     "act": dict, "cnf": dict,
 }
+MAX_PRIOR_ACTORS = 8   # a longer chain is read no further (the IdP allows far fewer)
 BOUND_TYPES = frozenset({"Bearer", "DPoP"})   # Keycloak types DPoP-bound tokens "DPoP"
 
 
@@ -162,3 +163,19 @@ def actor_from(claims: dict[str, Any]) -> str | None:
         return who
     azp = claims.get("azp")
     return azp if isinstance(azp, str) and azp else None
+
+
+def prior_actors_from(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The earlier actors of a delegation chain, most recent first (`act.act`, then its
+    `act`...). RFC 8693 section 4.1: informational only, for the audit, never for access
+    control; the token service judged the chain when it made the token."""
+    names: list[str] = []
+    act = claims.get("act")
+    node = act.get("act") if isinstance(act, dict) else None
+    while isinstance(node, dict) and len(names) < MAX_PRIOR_ACTORS:
+        who = node.get("client_id") or node.get("sub")
+        if not isinstance(who, str) or not who:
+            raise AuthError("token claim act.act names no actor (sub)")
+        names.append(who)
+        node = node.get("act")
+    return tuple(names)

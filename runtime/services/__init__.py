@@ -1,1 +1,1 @@
-"""The two tool services (records, directory) and the state they share per run."""
+"""The three tool services (records, directory, knowledge) and the state they share per run."""

@@ -4,7 +4,9 @@ Authentication is a FastAPI dependency, `Depends(guard.caller(action))`: it runs
 pattern's `get_identity` before FastAPI reads any body, so a request without a valid
 credential gets 401 whatever it carries. Authorization runs in the handler, where the
 resource is known: `await guard.authorize(request, identity, action, resource)` (a pattern
-without `authorize` serves every request: nobody decided). Both write the audit record and
+without `authorize` serves every request: nobody decided). Retrieval asks which of many
+items the caller may see, `await guard.visible(...)`, and audits what it served with
+`guard.served(...)`. They write the audit record and
 turn failures into the one prebuilt 401 (with WWW-Authenticate), the one 403 and the one
 503. Fail closed: anything the pattern raises that is not a clean decision becomes a 503 and
 a DENY in the audit log.
@@ -19,7 +21,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from runtime.identity import AuthError, DecidedBy, DependencyError, Identity
+from runtime.identity import AuthError, DecidedBy, DependencyError, Filter, Identity
 from runtime.pattern_api import ServiceContext
 from runtime.plugin import PluginError, ServicePlugin
 from runtime.wire import WireTap, current_trace
@@ -40,6 +42,8 @@ class AuditRecord:
     decided_by: DecidedBy
     reason: str
     resource: dict[str, Any]
+    prior_actors: tuple[str, ...] = ()   # the rest of a delegation chain (informational)
+    scope: tuple[str, ...] = ()          # what the credential granted (`scope`), if anything
 
     @property
     def attributed_to(self) -> str:
@@ -47,7 +51,10 @@ class AuditRecord:
             if self.status == 401:
                 return "nobody (credential rejected)"
             return f"the {self.actor}" if self.actor else "anonymous"
-        return f"{self.user} (actor {self.actor})" if self.actor else self.user
+        if not self.actor:
+            return self.user
+        chain = "".join(f", delegated by {p}" for p in self.prior_actors)
+        return f"{self.user} (actor {self.actor}{chain})"
 
 
 class GuardError(HTTPException):
@@ -82,6 +89,20 @@ class Guard:
                 detail={"error": "forbidden", "reason": decision.reason,
                         "decided_by": decision.decided_by},
             )
+        self._audit(identity, action, resource, 200, decision.decided_by, decision.reason)
+
+    async def visible(self, request: Request, identity: Identity, action: str,
+                      items: list[dict[str, Any]]) -> Filter:
+        """Which of `items` the caller may see, as the pattern decides (one decision for the
+        whole set); a failure is the one 503 (fail closed), audited."""
+        try:
+            return await self.plugin.visible(identity, action, items, request)
+        except Exception as exc:  # noqa: BLE001 - _refuse maps each kind, fails closed
+            raise self._refuse(exc, identity, action, {"type": "items"}) from None
+
+    def served(self, identity: Identity, action: str, decision: Filter,
+               resource: dict[str, Any]) -> None:
+        """Audit what a retrieval served: who filtered (or that nobody did), and what."""
         self._audit(identity, action, resource, 200, decision.decided_by, decision.reason)
 
     def _refuse(self, exc: Exception, identity: Identity | None, action: str,
@@ -123,6 +144,8 @@ class Guard:
             decided_by=decided_by,
             reason=reason,
             resource=resource,
+            prior_actors=identity.prior_actors if identity else (),
+            scope=_scope_of(identity),
         )
         self.ctx.world().audit.append(record)
         verdict = "ALLOW" if record.allowed else "DENY"
@@ -136,10 +159,18 @@ class Guard:
         )
 
 
+def _scope_of(identity: Identity | None) -> tuple[str, ...]:
+    scope = identity.claims.get("scope") if identity else None
+    return tuple(scope.split()) if isinstance(scope, str) else ()
+
+
 def _identity_view(identity: Identity | None) -> dict[str, Any] | None:
     """What the service extracted, for the wire view (the raw token is on the service hop)."""
     if identity is None:
         return None
-    return {"method": identity.method, "user_id": identity.user_id, "actor": identity.actor,
-            "verified": identity.verified, "detail": identity.detail,
-            "claims": identity.claims}
+    view: dict[str, Any] = {
+        "method": identity.method, "user_id": identity.user_id, "actor": identity.actor,
+        "verified": identity.verified, "detail": identity.detail, "claims": identity.claims}
+    if identity.prior_actors:
+        view["prior_actors"] = list(identity.prior_actors)
+    return view

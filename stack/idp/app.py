@@ -20,7 +20,7 @@ from .authz_request import SERVED_MODES
 from .code_grant import authorization_code_grant
 from .core import TOKEN_EXCHANGE, IdentityProvider, TokenRequest
 from .errors import NO_STORE, OAuthError, invalid_request, realm_not_found
-from .exchange import token_exchange_grant
+from .exchange import EXPLANATION_HEADER, token_exchange_grant
 from .forms import authenticate_client, read_form
 from .grants import client_credentials_grant, password_grant, refresh_token_grant
 from .login_flow import LoginFlow
@@ -148,7 +148,11 @@ class IdPApp:
         endpoint = f"{iss}/protocol/openid-connect/token"
         jkt = self.idp.dpop_jkt(client, request.headers.getlist("dpop"), endpoint)
         req = TokenRequest(form=form, client=client, issuer=iss, jkt=jkt)
-        return JSONResponse(handler(self.idp, req), headers=NO_STORE)
+        body = handler(self.idp, req)
+        headers = dict(NO_STORE)
+        if req.explanation:   # embedded only: why a delegation was allowed, on the wire
+            headers[EXPLANATION_HEADER] = "; ".join(req.explanation)
+        return JSONResponse(body, headers=headers)
 
     async def userinfo(self, request: Request) -> Response:
         iss = self.issuer(request)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from stack.clock import Clock
@@ -79,6 +79,8 @@ class TokenRequest:
     client: Client
     issuer: str
     jkt: str | None = None  # thumbprint of the request's valid DPoP proof, if any
+    #: why the grant was allowed, for the wire (embedded only; sent as a response header)
+    explanation: list[str] = field(default_factory=list)
 
 
 class IdentityProvider:

@@ -7,7 +7,12 @@ not add scopes. The new token keeps the user (`sub`, user claims) with `azp` = r
 Embedded-only extension: a valid `actor_token` (a client-credentials token) adds the
 RFC 8693 `act` claim (delegation), and only when the subject token's `may_act` claim
 (RFC 8693 section 4.4) names that actor: the token service decides who may act for whom.
-Keycloak 26.7 does neither (no `act`, `may_act` not checked), even with its experimental
+A subject token that already carries `act` (a delegation chain) keeps it when no new actor
+is named (the same delegation, for another audience), and a new actor nests the chain under
+itself (RFC 8693 section 4.1) up to MAX_CHAIN actors: the chain is judged here, where it is
+made. Scope may only narrow (`invalid_scope` otherwise). Why a delegation was allowed goes
+back in the EXPLANATION_HEADER response header, for the wire.
+Keycloak 26.7 does none of this (no `act`, `may_act` not checked), even with its experimental
 delegation feature.
 The error texts are Keycloak's (StandardTokenExchangeProvider / AbstractTokenExchangeProvider).
 """
@@ -20,6 +25,9 @@ from .core import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, IdentityProvider, TokenReque
 from .errors import OAuthError, invalid_request
 from .mappers import apply_mappers
 from .tokens import Grant, InvalidToken, audiences_of
+
+MAX_CHAIN = 2   # actors in one delegation chain: the agent, and one sub-agent under it
+EXPLANATION_HEADER = "X-Explorer-Delegation"
 
 
 def _check_supported(req: TokenRequest) -> None:
@@ -61,7 +69,12 @@ def _actor(
     idp: IdentityProvider, req: TokenRequest, subject: dict[str, Any]
 ) -> dict[str, Any] | None:
     token = req.form.get("actor_token")
-    if token is None:
+    if token is None:   # no new actor: the subject's chain, if any, is kept as it is
+        chain = subject.get("act")
+        if isinstance(chain, dict):
+            req.explanation.append(f"kept the subject's delegation chain {_chain_text(chain)} "
+                                   "(no new actor named)")
+            return chain
         return None
     if req.form.get("actor_token_type") != ACCESS_TOKEN_TYPE:
         raise invalid_request(
@@ -86,7 +99,31 @@ def _actor(
     act: dict[str, Any] = {"sub": actor.id, "client_id": actor.service_account_client}
     if isinstance(subject.get("act"), dict):  # RFC 8693 4.1: nest the earlier actor
         act["act"] = subject["act"]
+    if len(_chain(act)) > MAX_CHAIN:
+        raise invalid_request(
+            f"Delegation chain too deep: {_chain_text(act)} names {len(_chain(act))} actors, "
+            f"at most {MAX_CHAIN} are allowed"
+        )
+    req.explanation.append(
+        f"actor {actor.service_account_client} is named by the subject token's may_act "
+        f"(RFC 8693 section 4.4); chain {_chain_text(act)} is {len(_chain(act))} of at most "
+        f"{MAX_CHAIN} actors"
+    )
     return act
+
+
+def _chain(act: dict[str, Any]) -> list[str]:
+    """The actors of a chain, current first: `act`, then `act.act`, ..."""
+    names: list[str] = []
+    node: Any = act
+    while isinstance(node, dict) and len(names) <= MAX_CHAIN + 1:
+        names.append(str(node.get("client_id") or node.get("sub")))
+        node = node.get("act")
+    return names
+
+
+def _chain_text(act: dict[str, Any]) -> str:
+    return " <- ".join(_chain(act))
 
 
 def _may_act(may_act: Any, actor_sub: str, actor_client: str) -> bool:
@@ -126,6 +163,10 @@ def token_exchange_grant(idp: IdentityProvider, req: TokenRequest) -> dict[str, 
     subject_scopes = set(str(subject.get("scope", "")).split())
     scopes, openid = idp.resolve_scopes(client, form.get("scope"), within=subject_scopes)
     act = _actor(idp, req, subject)
+    if form.get("scope"):
+        asked = [s for s in (form.get("scope") or "").split() if s != "openid"]
+        req.explanation.append(f"scope {' '.join(asked)} is within the subject's "
+                               f"({' '.join(sorted(subject_scopes))}): it may only narrow")
     sid = subject.get("sid")
     session = idp.sessions.active(sid) if isinstance(sid, str) else None
     grant = Grant(

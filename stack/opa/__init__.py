@@ -34,11 +34,15 @@ from ._server import EmbeddedOPA, Fault
 
 RBAC_DECISION = "agentauth/rbac/decision"
 REBAC_DECISION = "agentauth/rebac/decision"
+CHAIN_DECISION = "agentauth/chain/decision"
+RETRIEVAL_FILTER = "agentauth/retrieval/filter"
 
 __all__ = [
     "NO_INPUT",
     "POLICY_DIR",
+    "CHAIN_DECISION",
     "RBAC_DECISION",
+    "RETRIEVAL_FILTER",
     "REBAC_DECISION",
     "EmbeddedOPA",
     "Evaluation",

@@ -6,7 +6,7 @@ package agentauth.common
 
 # --- actions -----------------------------------------------------------------------------
 
-read_actions := {"read_expenses", "read_documents", "read_notes"}
+read_actions := {"read_expenses", "read_documents", "read_notes", "search"}
 
 # Need role admin or user.
 member_actions := {"submit_expense", "post_note", "list_users"}

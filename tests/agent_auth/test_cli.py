@@ -1,6 +1,7 @@
 """`agent-auth` headless commands: output, JSON shape, exit codes and clear errors."""
 
 import json
+import re
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_matrix_json_for_some_patterns_and_exit_code(capsys):
     assert main(["matrix", "--json", "--patterns", "p01", "p02"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and data["patterns"] == ["p01", "p02"]
-    assert len(data["cells"]) == 22
+    assert len(data["cells"]) == 2 * 14
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_stack_status_embedded(capsys):
 def test_doctor_loads_every_pattern(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert out.count("  ok    p0") == 8
+    assert len(re.findall(r"^  ok    p\d\d ", out, re.MULTILINE)) == 10
 
 
 def test_show_prints_both_files_and_what_they_call(capsys):

@@ -31,7 +31,7 @@ ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 REFRESH = "urn:ietf:params:oauth:token-type:refresh_token"
 REDIRECT = "http://127.0.0.1/callback"
 MCP_TOOLS = "openid mcp:tools"
-TOOL_AUDIENCES = {"records-service", "directory-service"}
+TOOL_AUDIENCES = {"records-service", "directory-service", "knowledge-service"}
 
 
 class Idp:

@@ -24,7 +24,7 @@ USERS = {
 }
 AGENT_SERVICE_ACCOUNT_ID = "8a1f6c1e-0000-4000-8000-0000000a9e17"
 CUSTOM_ATTRIBUTES = ("role", "department", "reports_to")
-TOOL_AUDIENCES = {"records-service", "directory-service"}
+TOOL_AUDIENCES = {"records-service", "directory-service", "knowledge-service"}
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,11 @@ def test_agent(realm: dict[str, Any]) -> None:
     assert agent["serviceAccountsEnabled"] is True
     assert agent["standardFlowEnabled"] is False
     assert agent["directAccessGrantsEnabled"] is False
-    assert agent["attributes"].get("standard.token.exchange.enabled", "false") == "false"
+    # Pattern 09: the agent hands tasks to sub-agents by exchanging the user's token
+    # (only tokens whose `aud` names it, that is, logins with the `agent:delegate` scope).
+    assert agent["attributes"].get("standard.token.exchange.enabled") == "true"
+    assert "delegate:summarizer" in agent["optionalClientScopes"]
+    assert "acme:write" not in agent["optionalClientScopes"]
 
 
 @pytest.mark.parametrize("client_id", ["records-service", "directory-service"])

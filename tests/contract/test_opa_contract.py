@@ -146,3 +146,25 @@ async def test_metrics_on_request(opa: httpx.AsyncClient) -> None:
     metrics = r.json()["metrics"]
     assert metrics["timer_rego_query_eval_ns"] >= 0
     assert "timer_server_handler_ns" in metrics
+
+
+@pytest.mark.parametrize("via", ["agent", "mcp"])
+async def test_a_read_only_task_token_reads_and_never_writes(opa: httpx.AsyncClient,
+                                                             via: str) -> None:
+    tok = token("alice", via) | {"scope": "profile email acme:read"}
+    note = {"type": "note"}
+    read = await decide(opa, "/v1/data/agentauth/chain/decision", "read_expenses", tok, note)
+    post = await decide(opa, "/v1/data/agentauth/chain/decision", "post_note", tok, note)
+    assert read["allow"] is True
+    assert post["allow"] is False and post["reason"].startswith("post_note needs scope acme:write")
+
+
+async def test_the_retrieval_filter_is_one_answer_for_every_chunk(opa: httpx.AsyncClient) -> None:
+    chunks = [{"id": f"doc{n}#0", "document": n, "visibility": v}
+              for n, v in enumerate(("public", "engineering", "platform", "admin"), 1)]
+    r = await opa.post("/v1/data/agentauth/retrieval/filter",
+                       json={"input": {"token": token("dave"), "chunks": chunks}})
+    assert r.status_code == 200, r.text
+    result = without_decision_id(r.json())["result"]
+    assert result["visible"] == ["doc1#0", "doc3#0"]
+    assert result["reason"].startswith("2 of 4 chunks visible to dave")

@@ -63,7 +63,7 @@ def test_the_inspector_lists_and_calls_tools_under_p01(hosted):
     assert listed.returncode == 0, listed.stderr
     names = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
     mcp_hops = [h.summary for h in hosted.runners["p01"].tap.hops if h.kind == "mcp"]
-    assert names == {"read_data", "write_data", "manage_users"}, (
+    assert names == {"read_data", "write_data", "manage_users", "search"}, (
         f"stdout: {listed.stdout[:500]!r}; stderr: {listed.stderr[-500:]!r}; "
         f"MCP hops the server saw: {mcp_hops}")
     called = inspect(url, "--method", "tools/call", "--tool-name", "read_data",

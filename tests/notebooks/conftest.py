@@ -23,5 +23,5 @@ def executed() -> dict[Path, object]:
 
 @pytest.fixture(scope="session")
 def matrix() -> MatrixResult:
-    """The whole script under all eight patterns, as `agent-auth matrix` runs it."""
+    """The whole script under all ten patterns, as `agent-auth matrix` runs it."""
     return asyncio.run(run_matrix(Settings()))

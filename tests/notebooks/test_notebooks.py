@@ -14,7 +14,8 @@ from runtime.display import SUMMARY_COLUMNS
 from runtime.script import STEP_IDS
 
 NOTEBOOKS = [path for path, _ in builder.targets()]
-PATTERN_NOTEBOOKS = [path for path in NOTEBOOKS if path.parent.name.startswith("p0")]
+PATTERN_NOTEBOOKS = [path for path in NOTEBOOKS if path.parent.name[:1] == "p"
+                     and path.parent.name[1:3].isdigit()]
 REBUILD = "run `uv run python scripts/build_notebooks.py --execute`"
 
 
@@ -28,7 +29,7 @@ def _cells(nb: NotebookNode) -> list[tuple[str, str]]:
 
 def test_there_is_a_setup_notebook_and_one_per_pattern():
     assert _name(NOTEBOOKS[0]) == "notebooks/00-verify-setup.ipynb"
-    assert [p.parent.name[:3] for p in PATTERN_NOTEBOOKS] == [f"p0{n}" for n in range(1, 9)]
+    assert [p.parent.name[:3] for p in PATTERN_NOTEBOOKS] == [f"p{n:02d}" for n in range(1, 11)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_name)

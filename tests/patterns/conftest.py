@@ -8,5 +8,5 @@ from runtime.settings import Settings
 
 @pytest.fixture(scope="session")
 def matrix() -> MatrixResult:
-    """The whole script under all eight patterns on the embedded stack, run once."""
+    """The whole script under all ten patterns on the embedded stack, run once."""
     return asyncio.run(run_matrix(Settings()))

@@ -9,36 +9,39 @@ from runtime.matrix import Cell, MatrixResult, run_matrix_forked
 from runtime.script import STEP_IDS
 from runtime.settings import Settings
 
-PATTERNS = [f"p0{n}" for n in range(1, 9)]
-CELLS = [(step, n) for step in STEP_IDS for n in range(1, 9)]
+PATTERNS = [f"p{n:02d}" for n in range(1, 11)]
+CELLS = [(step, n) for step in STEP_IDS for n in range(1, 11)]
 
 
-@pytest.mark.parametrize(("step", "number"), CELLS, ids=[f"{s}-p0{n}" for s, n in CELLS])
+@pytest.mark.parametrize(("step", "number"), CELLS, ids=[f"{s}-p{n:02d}" for s, n in CELLS])
 def test_cell_matches_the_teaching_contract(matrix: MatrixResult, step, number):
-    cell = matrix.cell(step, f"p0{number}")
+    cell = matrix.cell(step, f"p{number:02d}")
     assert cell is not None
     assert cell.actual == expected(step, number), (
-        f"{step} under p0{number}: {[p.__dict__ for p in cell.result.parts]}"
+        f"{step} under p{number:02d}: {[p.__dict__ for p in cell.result.parts]}"
     )
 
 
 def test_the_matrix_is_complete_and_ok(matrix: MatrixResult):
     assert matrix.patterns == PATTERNS
     assert list(matrix.steps) == list(STEP_IDS)
-    assert len(matrix.cells) == 88 and matrix.ok
+    assert len(matrix.cells) == 10 * 14 and matrix.ok
 
 
-@pytest.mark.parametrize("n", range(1, 8))
+@pytest.mark.parametrize("n", range(1, 10))
 def test_attack_n_is_first_blocked_by_pattern_n_plus_1_and_stays_blocked(matrix, n):
     step = f"A{n}"
     row = [matrix.cell(step, p).actual for p in PATTERNS]
-    assert row[:n] == ["ALLOW"] * n, f"{step} should succeed up to p0{n}: {row}"
-    assert row[n:] == ["DENY"] * (8 - n), f"{step} should be blocked from p0{n + 1}: {row}"
+    assert row[:n] == ["ALLOW"] * n, f"{step} should succeed up to p{n:02d}: {row}"
+    assert row[n:] == ["DENY"] * (10 - n), f"{step} should be blocked from p{n + 1:02d}: {row}"
 
 
 def test_expected_table_itself_has_the_staircase_shape():
-    for n in range(1, 8):
-        assert EXPECTED[f"A{n}"] == "A" * n + "D" * (8 - n)
+    for n in range(1, 10):
+        assert EXPECTED[f"A{n}"] == "A" * n + "D" * (10 - n)
+    for step in ("L1", "L2", "L4", "L5"):
+        assert EXPECTED[step] == "A" * 10       # legitimate work is never refused
+    assert EXPECTED["L3"] == "AADDDDAAAA"       # RBAC too coarse from 03 to 06
 
 
 def test_legitimate_data_each_user_sees(matrix: MatrixResult):
@@ -77,8 +80,11 @@ def test_measured_columns_match_the_pattern_table(matrix: MatrixResult):
     col = matrix.columns
     assert [col[p]["tool sees real user"] for p in PATTERNS] == [
         "no", "no", "yes (string)", "yes (string)", "yes (JWT)", "yes (JWT)",
-        "yes (delegated JWT)", "yes (bound JWT)"]
-    assert [col[p]["least privilege"] for p in PATTERNS] == ["no"] * 5 + ["yes"] * 3
+        "yes (delegated JWT)", "yes (bound JWT)", "yes (chained JWT)", "yes (chained JWT)"]
+    assert [col[p]["least privilege"] for p in PATTERNS] == (
+        ["no"] * 5 + ["yes"] * 3 + ["yes (per task)", "yes (per document)"])
+    assert [col[p]["audit trail"] for p in PATTERNS][6:] == (
+        ["yes (user and actor)"] * 2 + ["yes (user and the whole chain)"] * 2)
 
 
 def test_a_column_that_differs_from_the_contract_fails_the_matrix(matrix, monkeypatch):
@@ -112,3 +118,25 @@ def test_the_matrix_forked_over_processes_gives_the_same_cells(matrix: MatrixRes
 
     assert [seen(c) for c in forked.cells] == [
         seen(c) for p in forked.patterns for s in steps if (c := matrix.cell(s, p))]
+
+def test_l5_answers_only_from_documents_dave_may_read_from_p10_on(matrix: MatrixResult):
+    for p in PATTERNS[:9]:
+        assert "Engineering roadmap" in matrix.cell("L5", p).detail, p
+    assert matrix.cell("L5", "p10").detail == (
+        "finds 2 passages (from Platform on-call rota, Platform runbook)")
+
+
+def test_a8_names_the_whole_chain_from_p09_and_only_the_agent_before(matrix: MatrixResult):
+    assert matrix.cell("A8", "p08").audit == "alice (actor agent)"
+    for p in ("p09", "p10"):
+        cell = matrix.cell("A8", p)
+        assert cell.audit == "alice (actor summarizer, delegated by agent)"
+        assert cell.decided_by == "OPA"
+        assert "post_note needs scope acme:write" in cell.result.parts[0].reason
+
+
+def test_a9_is_filtered_by_opa_at_p10_and_by_nobody_before(matrix: MatrixResult):
+    assert matrix.cell("A9", "p09").decided_by == "nobody"
+    assert "Admin credentials policy" in matrix.cell("A9", "p09").result.parts[0].reason
+    cell = matrix.cell("A9", "p10")
+    assert cell.decided_by == "OPA" and "chunks visible to dave" in cell.result.parts[0].reason

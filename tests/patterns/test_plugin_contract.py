@@ -82,7 +82,7 @@ def test_cli_runs_a_pattern_folder(capsys):
 
 
 def test_cli_names_what_a_broken_folder_lacks_and_exits_2(capsys, tmp_path):
-    folder = _folder(tmp_path, "p09_mine", {
+    folder = _folder(tmp_path, "p11_mine", {
         "mcp_auth.py": "from runtime.pattern_api import AuthHandler\nhandler = AuthHandler()\n",
         "service_auth.py": "async def get_identity(request): ...\n"})
     assert main(["run", "--pattern", str(folder), "What are my expenses?"]) == 2
@@ -100,9 +100,9 @@ def test_cli_matrix_runs_a_pattern_folder_without_an_expectation(capsys):
 
 async def test_the_readme_example_pattern_runs(stack, tmp_path):
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n# my_patterns/p09_mine/(\w+\.py)\n(.*?)```", readme, re.S)
+    blocks = re.findall(r"```python\n# my_patterns/p11_mine/(\w+\.py)\n(.*?)```", readme, re.S)
     assert sorted(name for name, _ in blocks) == ["mcp_auth.py", "service_auth.py"]
-    folder = _folder(tmp_path, "p09_mine", dict(blocks))
+    folder = _folder(tmp_path, "p11_mine", dict(blocks))
     async with PatternRunner(str(folder), stack=stack) as runner:
         turn = await runner.run_as("alice", "What are my expenses?")
         audit = list(runner.world.audit)

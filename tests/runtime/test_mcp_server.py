@@ -23,9 +23,11 @@ async def _tools(runner: PatternRunner) -> dict:
     return {t.name: t.input_schema for t in listed.tools}
 
 
-async def test_three_tools_with_typed_arguments(p01):
+async def test_four_tools_with_typed_arguments(p01):
     tools = await _tools(p01)
-    assert set(tools) == {"read_data", "write_data", "manage_users"}
+    assert set(tools) == {"read_data", "write_data", "manage_users", "search"}
+    assert tools["search"]["required"] == ["query"]
+    assert tools["search"]["properties"]["query"]["maxLength"] == 200
     read = tools["read_data"]
     assert read["required"] == ["kind"]
     assert read["properties"]["kind"]["enum"] == ["expenses", "documents", "notes"]

@@ -6,9 +6,9 @@ from runtime.pattern_api import AuthHandler
 from runtime.pattern_loader import PATTERNS_DIR, PatternError, discover, find, load
 
 
-def test_all_eight_patterns_are_discovered_in_order_with_titles():
+def test_all_ten_patterns_are_discovered_in_order_with_titles():
     infos = discover()
-    assert [i.id for i in infos] == [f"p0{n}" for n in range(1, 9)]
+    assert [i.id for i in infos] == [f"p{n:02d}" for n in range(1, 11)]
     assert all(i.title for i in infos)
 
 

@@ -21,7 +21,7 @@ from runtime.battery import (
     run_battery,
     select,
 )
-from runtime.battery.core import PATTERNS_03_08 as BATTERY_PATTERNS
+from runtime.battery.core import PATTERNS_03_10 as BATTERY_PATTERNS
 from runtime.battery.core import Attack, Outcome
 from runtime.contract import expected as matrix_expected
 from runtime.settings import Settings
@@ -42,10 +42,11 @@ def test_every_attack_applies_to_a_token_pattern_and_ids_are_unique() -> None:
     ids = [a.id for a in CATALOGUE]
     assert len(ids) == len(set(ids))
     for attack in CATALOGUE:
-        assert set(attack.patterns) & {"p05", "p06", "p07", "p08"}, attack.id
+        assert set(attack.patterns) & {"p05", "p06", "p07", "p08", "p09", "p10"}, attack.id
         assert attack.unprotected <= set(attack.patterns), attack.id
     families = {a.family for a in CATALOGUE}
-    assert families == {"control", "JWT", "OAuth", "DPoP", "Injection", "Hardening", "MCP"}
+    assert families == {"control", "JWT", "OAuth", "DPoP", "Injection", "Hardening", "MCP",
+                        "Delegation"}
 
 
 @pytest.mark.parametrize(("attack_id", "step"), [
@@ -96,7 +97,7 @@ def test_render_shows_the_attack_by_pattern_table(battery: BatteryResult) -> Non
         assert pattern in header
     assert "[JWT]" in text and "[DPoP]" in text and "[OAuth]" in text
     line = next(x for x in text.splitlines() if x.startswith("dpop.token-replay "))
-    assert line.split()[-4:] == ["ALLOW", "ALLOW", "ALLOW", "DENY"]
+    assert line.split()[-6:] == ["ALLOW", "ALLOW", "ALLOW", "DENY", "DENY", "DENY"]
     assert "0 differ from expected" in text
     print(text)
 

@@ -67,13 +67,14 @@ async def test_the_code_flow_gives_the_users_tokens(kc):
         == parse_qs(urlsplit(response.location).query)["session_state"][0]
     )
     assert access["azp"] == "explorer-cli" and access["preferred_username"] == "alice"
-    assert set(access["aud"]) == {"mcp-server", "records-service", "directory-service"}
+    assert set(access["aud"]) == {"mcp-server", "records-service", "directory-service",
+                                 "knowledge-service"}
     assert claims_of(body["id_token"])["aud"] == "explorer-cli"
 
 
 async def test_mcp_server_is_in_the_audience_only_when_mcp_tools_is_asked_for(kc):
     without = claims_of(await kc.login("alice", scope="openid"))
-    assert set(without["aud"]) == {"records-service", "directory-service"}
+    assert set(without["aud"]) == {"records-service", "directory-service", "knowledge-service"}
     assert "mcp:tools" not in without["scope"].split()
     r = await kc.exchange(await kc.login("alice", scope="openid"), audience="records-service")
     assert r.status_code == 403  # mcp-server may only exchange tokens issued for it
@@ -454,6 +455,7 @@ async def test_a_resource_on_the_token_request_joins_the_audience(kc):
         MCP,
         "records-service",
         "directory-service",
+        "knowledge-service",
     }
 
 

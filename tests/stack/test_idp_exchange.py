@@ -85,7 +85,7 @@ async def test_the_requester_may_re_exchange_a_token_it_is_azp_of(kc):
 
 async def test_without_audience_the_requester_gets_all_its_mapped_audiences(kc):
     claims = claims_of((await kc.exchange(await kc.login("alice"))).json()["access_token"])
-    assert set(claims["aud"]) == {"records-service", "directory-service"}
+    assert set(claims["aud"]) == {"records-service", "directory-service", "knowledge-service"}
 
 
 async def test_repeated_audience_parameters_keep_both(kc):
@@ -114,17 +114,19 @@ async def test_one_unavailable_audience_among_several_fails_the_whole_request(kc
     assert refused(r, 400, "invalid_request", "Requested audience not available: mcp-server")
 
 
-async def test_a_requester_outside_the_subject_audience_is_refused(tmp_path):
-    def change(clients, _data):
-        clients["agent"]["attributes"]["standard.token.exchange.enabled"] = "true"
-
-    async with IdPTestClient.embedded(variant(tmp_path, change)) as kc:
-        r = await kc.exchange(await kc.login("alice"), client_id="agent")
+async def test_a_requester_outside_the_subject_audience_is_refused(kc):
+    # the agent may exchange (it hands tasks to sub-agents), but only a token whose `aud`
+    # names it: one the user asked for with the scope agent:delegate
+    r = await kc.exchange(await kc.login("alice"), client_id="agent")
     assert refused(r, 403, "access_denied", "Client is not within the token audience")
 
 
-async def test_a_client_without_standard_token_exchange_is_refused(kc):
-    r = await kc.exchange(await kc.login("alice"), client_id="agent")
+async def test_a_client_without_standard_token_exchange_is_refused(tmp_path):
+    def change(clients, _data):
+        clients["agent"]["attributes"]["standard.token.exchange.enabled"] = "false"
+
+    async with IdPTestClient.embedded(variant(tmp_path, change)) as kc:
+        r = await kc.exchange(await kc.login("alice"), client_id="agent")
     assert refused(
         r, 400, "invalid_request", "Standard token exchange is not enabled for the requested client"
     )

@@ -73,13 +73,14 @@ async def test_password_grant_answers_like_keycloak_where_a_client_allows_it(rop
     assert r.headers["cache-control"] == "no-store"
     claims = claims_of(body["access_token"])
     assert claims["sid"] == body["session_state"] and claims["jti"].startswith("onrtro:")
-    assert set(claims["aud"]) == {"records-service", "directory-service"}
+    assert set(claims["aud"]) == {"records-service", "directory-service", "knowledge-service"}
 
 
 async def test_the_login_access_token_has_the_contract_claims(kc):
     claims = claims_of(await kc.login("alice"))
     assert claims["iss"] == kc.issuer and claims["sub"] == ALICE
-    assert set(claims["aud"]) == {"mcp-server", "records-service", "directory-service"}
+    assert set(claims["aud"]) == {"mcp-server", "records-service", "directory-service",
+                                 "knowledge-service"}
     assert claims["azp"] == "explorer-cli" and claims["typ"] == "Bearer"
     assert claims["exp"] - claims["iat"] == 300 and claims["jti"]
     assert (claims["preferred_username"], claims["role"], claims["department"]) == (

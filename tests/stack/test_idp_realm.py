@@ -35,7 +35,10 @@ def test_the_contract_users_and_clients_are_loaded():
     assert realm.service_account("agent").id == "8a1f6c1e-0000-4000-8000-0000000a9e17"
     assert realm.clients["explorer-cli"].public
     assert realm.clients["mcp-server"].standard_token_exchange
-    assert not realm.clients["agent"].standard_token_exchange
+    assert realm.clients["agent"].standard_token_exchange        # it hands tasks on (p09)
+    assert realm.clients["summarizer"].standard_token_exchange   # and the sub-agent takes them
+    assert realm.service_account("summarizer").id == "8a1f6c1e-0000-4000-8000-0000005ab9e7"
+    assert not realm.clients["records-service"].standard_token_exchange
     assert realm.warnings == ()
     assert unsupported_mappers(realm) == []
 

@@ -35,6 +35,7 @@ from stack.opa import (
 )
 
 AGENT_SA = "8a1f6c1e-0000-4000-8000-0000000a9e17"
+SUMMARIZER_SA = "8a1f6c1e-0000-4000-8000-0000005ab9e7"
 ACTIONS = [
     "read_expenses",
     "submit_expense",
@@ -375,7 +376,7 @@ def test_data_json_matches_the_contract() -> None:
                                            "reports_to": IDS["bob"]}
     assert data["users"][IDS["bob"]] == {"username": "bob", "department": "engineering"}
     assert data["users"][IDS["dave"]] == {"username": "dave", "department": "platform"}
-    assert set(data["agents"]) == {"mcp-server", "agent", AGENT_SA}
+    assert set(data["agents"]) == {"mcp-server", "agent", AGENT_SA, "summarizer", SUMMARIZER_SA}
 
 
 def test_data_json_agrees_with_the_realm_file() -> None:

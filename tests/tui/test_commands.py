@@ -26,7 +26,7 @@ async def test_palette_lists_every_main_screen_binding_and_each_pattern(make_app
             assert (binding.tooltip or binding.description) in titles
         assert {"Theme", "Quit", "User: dave", "Run step A7: replays the token from L1 "
                 "(a) alone (b) with its proof"} <= titles
-        assert sum(1 for c in main_commands(screen) if c.title.startswith("Pattern p")) == 8
+        assert sum(1 for c in main_commands(screen) if c.title.startswith("Pattern p")) == 10
         assert {"Wire: First hop", "Wire: Last hop",
                 "Wire: From a service call to its OPA decision (again: back)"} <= titles
         assert list(binding_commands(screen))

@@ -79,7 +79,7 @@ async def test_running_a_step_marks_the_attacker_and_the_outcome(make_app):
         await app.wait_until_ready()
         await pilot.press("s")
         await pilot.pause(0.1)
-        for _ in range(8):  # L1 .. A5
+        for _ in range(9):  # L1 .. L5, A1 .. A5
             await pilot.press("down")
         await pilot.press("enter")
         await settle(pilot, app)
@@ -101,10 +101,11 @@ async def test_scoreboard_runs_the_script_and_drills_into_a_cell(make_app):
                 break
             await pilot.pause(0.1)
         run = app.explorer.script_run
-        assert run is not None and len(run.cells) == 22 and all(c.ok for c in run.cells.values())
+        assert run is not None and len(run.cells) == 2 * 14
+        assert all(c.ok for c in run.cells.values())
         assert run.columns["p05"]["crypto proof"] == "yes"
-        await pilot.press("right", "down", "down", "down", "down", "down", "down", "down")
-        await pilot.press("enter")  # p05 A4
+        await pilot.press("right", *["down"] * 8)
+        await pilot.press("enter")  # p05 A4 (L1 .. L5, A1 .. A4)
         await pilot.pause(0.3)
         detail = app.screen
         assert type(detail).__name__ == "CellDetail"

@@ -8,7 +8,7 @@ from dataclasses import replace
 from rich.style import Style
 from tui_helpers import main_screen, until
 
-from runtime import short_audit
+from runtime import STEP_IDS, short_audit
 from tui.widgets.scoreboard_table import ScoreboardTable, cell_text
 
 
@@ -21,7 +21,8 @@ async def _run_board(pilot, app):
     main_screen(app).action_run_script()
     board = app.get_screen("scoreboard")
     await until(pilot, lambda: app.explorer.script_run is not None and not board.running
-                and board.done == len(board.patterns) * 11, "the script run", timeout=120)
+                and board.done == len(board.patterns) * len(STEP_IDS), "the script run",
+                timeout=120)
     return board, board.query_one(ScoreboardTable)
 
 

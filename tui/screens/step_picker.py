@@ -1,4 +1,4 @@
-"""StepPicker: choose one script step (L1..A7) to run under the current pattern."""
+"""StepPicker: choose one script step (L1..A9) to run under the current pattern."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PatternList: p01..p08 with each pattern's short name and its scoreboard mark."""
+"""PatternList: p01..p10 with each pattern's short name and its scoreboard mark."""
 
 from __future__ import annotations
 

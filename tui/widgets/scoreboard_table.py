@@ -51,11 +51,12 @@ def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "",
     return Text(f"{view_value(cell, view)} ✗", style=f"{style} {DIFFERS}")
 
 
-def column_text(pattern: str, index: int, value: str | None) -> Text:
+def column_text(pattern: str, index: int, value: str | None,
+                stack: str = "embedded") -> Text:
     """A measured column, marked (✗, reversed) when it is not what the contract says."""
     if value is None:
         return Text("·", style="dim")
-    wanted = (expected_columns(pattern) or {}).get(COLUMN_NAMES[index])
+    wanted = (expected_columns(pattern, stack) or {}).get(COLUMN_NAMES[index])
     if wanted is None or value == wanted:
         return Text(value)
     return Text(f"{value} ✗ (expected {wanted})", style=f"{DIFFERS} red")
@@ -113,7 +114,9 @@ class ScoreboardTable(DataTable[Text]):
 
     def show_columns(self, pattern: str, columns: dict[str, str]) -> None:
         for index, name in enumerate(COLUMN_NAMES):
-            text = shown(column_text(pattern, index, columns.get(name)), self.app.no_color)
+            stack = self.app.explorer.settings.stack  # type: ignore[attr-defined]
+            text = shown(column_text(pattern, index, columns.get(name), stack),
+                         self.app.no_color)
             self.update_cell(name, pattern, text, update_width=True)
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:

@@ -1,0 +1,49 @@
+"""The knowledge service's index: whole-sentence chunks that keep their document's access
+attributes, ranked by BM25 (bm25s), filtered before ranking, never after."""
+
+from runtime.services.chunk_index import MAX_WORDS, ChunkIndex, chunk_document
+from runtime.services.world import Document, World
+
+
+def test_every_document_is_cut_into_chunks_that_keep_its_attributes():
+    world = World.seed()
+    index = ChunkIndex.build(world.documents)
+    assert {c.document for c in index.chunks} == set(world.documents)
+    for chunk in index.chunks:
+        doc = world.documents[chunk.document]
+        assert (chunk.title, chunk.visibility) == (doc.title, doc.visibility)
+        assert chunk.text in doc.body
+        assert set(chunk.attributes()) == {"id", "document", "visibility"}   # never text
+
+
+def test_chunks_are_whole_sentences_of_bounded_length():
+    body = " ".join(f"Sentence number {i} has exactly seven words." for i in range(20))
+    chunks = chunk_document(Document(9, "Long", "public", body))
+    assert len(chunks) > 1
+    assert all(len(c.text.split()) <= MAX_WORDS for c in chunks)
+    assert all(c.text.endswith(".") for c in chunks)
+    assert " ".join(c.text for c in chunks) == body
+
+
+def test_bm25_ranks_the_document_that_answers_first():
+    index = ChunkIndex.build(World.seed().documents)
+    every = [c.id for c in index.chunks]
+    hits = index.rank("how often do we rotate the break-glass keys", among=every)
+    assert hits and hits[0].chunk.title == "Admin credentials policy"
+    runbook = index.rank("platform on-call runbook", among=every)
+    assert {h.chunk.title for h in runbook[:2]} == {"Platform runbook", "Platform on-call rota"}
+    assert [h.score for h in runbook] == sorted((h.score for h in runbook), reverse=True)
+
+
+def test_only_the_chunks_allowed_are_ranked():
+    index = ChunkIndex.build(World.seed().documents)
+    allowed = [c.id for c in index.chunks if c.visibility != "admin"]
+    hits = index.rank("how often do we rotate the break-glass keys", among=allowed)
+    assert all(h.chunk.visibility != "admin" for h in hits)
+    assert index.rank("break-glass keys", among=[]) == []
+
+
+def test_a_query_with_no_matching_word_finds_nothing():
+    index = ChunkIndex.build(World.seed().documents)
+    assert index.rank("zyxxy quux", among=[c.id for c in index.chunks]) == []
+    assert index.rank("the and of", among=[c.id for c in index.chunks]) == []  # stopwords
