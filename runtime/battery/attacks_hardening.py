@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.battery.attacks_dpop import proof_variant, resigned_proof
+from runtime.battery.attacks_oauth import EXCHANGING
 from runtime.battery.core import Arena, Attack, Outcome, outcome_of, split_token
 from stack.jose import ReplayCache
 
 FAMILY = "Hardening"
-EXCHANGING = ("p06", "p07", "p08", "p09", "p10")
 USER_TOKEN_LIFETIME = 300
 
 
