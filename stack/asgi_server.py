@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -40,6 +41,16 @@ class _PromptServer(uvicorn.Server):
     def request_exit(self) -> None:
         self.should_exit = True
         self._exit.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave the process's signals alone. uvicorn, serving in the main thread, takes
+        SIGINT/SIGTERM for itself and puts back what it found when it stops; with several
+        servers stopping in any order that leaves a stopped server's `handle_exit` as the
+        SIGTERM handler, and sse_starlette, which looks there, then closes every MCP event
+        stream in the process the moment it opens. The explorer, the CLI and the lab handle
+        their own signals and stop their servers themselves."""
+        yield
 
     async def main_loop(self) -> None:
         counter = 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 
+import httpx
 import pytest
 
 from stack.asgi_server import AsgiServer, ServerStartError
@@ -59,3 +61,54 @@ async def test_a_start_that_times_out_closes_its_socket():
     with pytest.raises(ServerStartError, match="did not start"):
         await server.start(timeout=0.1)
     assert _port_is_free(server.port)
+
+
+async def test_servers_leave_the_process_signal_handlers_alone():
+    """Stopped out of order, uvicorn's own signal capture left a stopped server's handler
+    installed for SIGTERM; sse_starlette reads it and then closed every later MCP event
+    stream at once (the MCP Inspector saw an empty tool list)."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    first, second = AsgiServer(app, name="first"), AsgiServer(app, name="second")
+    await first.start()
+    await second.start()
+    during = {sig: signal.getsignal(sig) for sig in before}
+    await first.stop()
+    await second.stop()
+    after = {sig: signal.getsignal(sig) for sig in before}
+    assert during == before and after == before
+
+
+async def test_an_event_stream_stays_open_after_other_servers_stopped():
+    """The GET stream an MCP client opens after `initialize` is an sse_starlette response:
+    it must stay open while the client works, whatever servers came and went before. Served
+    from a thread of its own, as the tests' live stack and the lab's runtimes are."""
+    from sse_starlette.sse import EventSourceResponse
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    async def events(request):
+        async def beats():
+            for n in range(3):
+                yield {"data": str(n)}
+                await asyncio.sleep(0.6)        # past sse_starlette's 0.5 s shutdown poll
+        return EventSourceResponse(beats())
+
+    earlier = [AsgiServer(app, name="first"), AsgiServer(app, name="second")]
+    for server in earlier:
+        await server.start()
+    for server in earlier:                      # stopped in start order, not LIFO
+        await server.stop()
+
+    async def stream_once() -> str:
+        streaming = AsgiServer(Starlette(routes=[Route("/events", events)]), name="events")
+        base = await streaming.start()
+        try:
+            async with httpx.AsyncClient() as client, client.stream(
+                    "GET", f"{base}/events") as response:
+                return "".join([chunk async for chunk in response.aiter_text()])
+        finally:
+            await streaming.stop()
+
+    body = await asyncio.to_thread(asyncio.run, stream_once())
+    assert [line for line in body.splitlines() if line.startswith("data:")] == [
+        "data: 0", "data: 1", "data: 2"]
