@@ -47,3 +47,26 @@ async def test_a_reset_keeps_the_servers_answers_they_hold_no_user_state(p01):
     p01.reset()
     turn = await p01.run_as("alice", "What are my expenses?")
     assert mcp_calls(p01, turn.trace_id) == ["tools/call read_data"]
+
+
+async def test_a_hand_off_before_any_mcp_request_still_carries_a_fresh_login(
+        stack: StackHandle):
+    """With the listing reused, a turn whose first move is handing a task to the summarizer
+    has sent the MCP server nothing yet: the agent logs the user in (the MCP login flow)
+    and hands on the new token, rather than nothing (A8 under p05)."""
+    async with PatternRunner("p05", stack=stack) as runner:
+        await runner.run_as("alice", "What are my expenses?")
+        runner.clock.advance(2 * 86400)   # alice's tokens expire; her tool listing does not
+        try:
+            step = await runner.run_step("A8")
+        finally:
+            runner.clock.advance(-2 * 86400)
+        hops = [h for t in step.trace_ids for h in runner.tap.trace(t)]
+    assert step.outcome == "ALLOW", step.detail
+    sub = [h for h in hops if h.kind == "mcp" and h.source == "summarizer"]
+    assert sub and all(h.status == 200 for h in sub)
+    logins = [i for i, h in enumerate(hops) if h.kind == "idp"
+              and h.summary == "token authorization_code"]
+    first_sub = next(i for i, h in enumerate(hops) if h.kind == "mcp"
+                     and h.source == "summarizer")
+    assert logins and logins[0] < first_sub
