@@ -1,14 +1,13 @@
 """What the agent's MCP client learns once per user and reuses: the server's `server/discover`
-answer (and, where the server's cache hint allows, its tool listing).
+answer and its tool listing.
 
 MCP's 2026-07-28 revision is stateless on the wire: a client that already knows the server's
 DiscoverResult adopts it instead of probing again, and the SDK's response cache serves a
-`tools/list` it has seen for as long as the server's cache hint allows (`ttlMs`; ours sends
-0, so each turn lists again: a hint made the MCP Inspector, which caches by URL across runs,
-serve a stale listing from an earlier server on a recycled loopback port). A turn opens its
-MCP client in its own task (its hops stay in the turn's trace, cancellation stays clean);
-every call still carries the user's credential and the MCP server verifies it each time, so
-an expired or revoked token is refused as before.
+`tools/list` it has seen for as long as the server's cache hint allows (`ttlMs`, scope
+private). So a turn opens its MCP client in its own task (its hops stay in the
+turn's trace, cancellation stays clean) and sends only its `tools/call`s; every call still
+carries the user's credential and the MCP server verifies it each time, so an expired or
+revoked token is refused as before.
 
 Per user, never shared between users (the cache partition is the user). They are facts about
 the server, not state of a user: a runner's reset renews logins, tokens and data and keeps

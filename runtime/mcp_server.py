@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 from starlette.types import ASGIApp
@@ -164,12 +165,18 @@ def _as_dict(detail: Any) -> dict[str, Any]:
     return detail if isinstance(detail, dict) else {"reason": str(detail)}
 
 
+#: How long a caller may reuse the tool list (it is fixed while a runtime runs).
+TOOLS_TTL_MS = 10 * 60 * 1000
+
+
 def build_mcp_server(backend: ToolBackend) -> MCPServer:
     server = MCPServer(
         "acme-tools",
         log_level="WARNING",
         instructions="Acme's tools: expenses, documents, notes (records), users (directory) "
                      "and search over the documents (knowledge).",
+        # the tool list is fixed while the runtime runs: a client may reuse it (per caller)
+        cache_hints={"tools/list": CacheHint(ttl_ms=TOOLS_TTL_MS, scope="private")},
     )
 
     @server.tool()

@@ -237,6 +237,7 @@ class PatternRunner:
         self.agent = Agent(llm, model_name, self.mcp_url, self.loaded.mcp, self.tap,
                            self.endpoints, identity, self.logins, retry=retry,
                            local_tools=(self.summarizer,))
+        self.summarizer.log_in = self.agent.connect
 
     def _summarizer(self, base_url: str, api_key: str, model_name: str,
                     agent: AgentIdentity, retry: RetryPolicy) -> Summarizer:

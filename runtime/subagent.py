@@ -11,6 +11,7 @@ answer goes back to the agent as the tool's result. Everything runs in the agent
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -84,6 +85,9 @@ class Summarizer:
     identity: AgentIdentity                  # the sub-agent's own client (`summarizer`)
     logins: Logins
     tap: WireTap
+    #: the agent's MCP login for a user (`Agent.connect`), for a hand-off that comes before
+    #: the agent has sent the MCP server anything this turn (its tool list is cached)
+    log_in: Callable[[str], Awaitable[None]] | None = None
     name: ClassVar[str] = TOOL_NAME
     schema: ClassVar[dict[str, Any]] = TOOL_SCHEMA
 
@@ -124,6 +128,9 @@ class Summarizer:
         """What the agent itself holds for this user: the user's token (from the login
         when the MCP server made the agent log in), its API key, its own actor token."""
         token = session.access_token or self.logins.storage(session.username).access_token
+        if token is None and self.plugin.authenticates and self.log_in is not None:
+            await self.log_in(session.username)
+            token = self.logins.storage(session.username).access_token
         actor = None
         if self.plugin.actor_credential == "actor_token" and self.agent_identity is not None:
             actor = await self.agent_identity.token()

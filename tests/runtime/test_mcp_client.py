@@ -14,7 +14,7 @@ async def test_a_users_second_turn_sends_only_its_tool_calls(p01):
     assert mcp_calls(p01, first.trace_id) == [
         "server/discover", "tools/list", "tools/call read_data"]
     second = await p01.run_as("alice", "What are my expenses?")
-    assert mcp_calls(p01, second.trace_id) == ["tools/list", "tools/call read_data"]
+    assert mcp_calls(p01, second.trace_id) == ["tools/call read_data"]
     assert "8 expenses" in second.answer
 
 
@@ -36,8 +36,8 @@ async def test_an_expired_token_is_refused_although_the_tool_list_is_reused(stac
             runner.clock.advance(-2 * 86400)
         hops = runner.tap.trace(turn.trace_id)
     mcp = [h for h in hops if h.kind == "mcp"]
-    assert "server/discover" not in [h.summary for h in mcp]
-    assert mcp[0].status == 401
+    assert "tools/list" not in [h.summary for h in mcp]
+    assert mcp[0].summary == "tools/call read_data" and mcp[0].status == 401
     assert any(h.kind == "idp" and h.summary == "token authorization_code" for h in hops)
     assert mcp[-1].summary == "tools/call read_data" and mcp[-1].status == 200
 
@@ -46,4 +46,27 @@ async def test_a_reset_keeps_the_servers_answers_they_hold_no_user_state(p01):
     await p01.run_as("alice", "What are my expenses?")
     p01.reset()
     turn = await p01.run_as("alice", "What are my expenses?")
-    assert mcp_calls(p01, turn.trace_id) == ["tools/list", "tools/call read_data"]
+    assert mcp_calls(p01, turn.trace_id) == ["tools/call read_data"]
+
+
+async def test_a_hand_off_before_any_mcp_request_still_carries_a_fresh_login(
+        stack: StackHandle):
+    """With the listing reused, a turn whose first move is handing a task to the summarizer
+    has sent the MCP server nothing yet: the agent logs the user in (the MCP login flow)
+    and hands on the new token, rather than nothing (A8 under p05)."""
+    async with PatternRunner("p05", stack=stack) as runner:
+        await runner.run_as("alice", "What are my expenses?")
+        runner.clock.advance(2 * 86400)   # alice's tokens expire; her tool listing does not
+        try:
+            step = await runner.run_step("A8")
+        finally:
+            runner.clock.advance(-2 * 86400)
+        hops = [h for t in step.trace_ids for h in runner.tap.trace(t)]
+    assert step.outcome == "ALLOW", step.detail
+    sub = [h for h in hops if h.kind == "mcp" and h.source == "summarizer"]
+    assert sub and all(h.status == 200 for h in sub)
+    logins = [i for i, h in enumerate(hops) if h.kind == "idp"
+              and h.summary == "token authorization_code"]
+    first_sub = next(i for i, h in enumerate(hops) if h.kind == "mcp"
+                     and h.source == "summarizer")
+    assert logins and logins[0] < first_sub
