@@ -10,6 +10,7 @@ so before ranking, never after.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,18 +63,25 @@ def chunk_document(doc: Document) -> list[Chunk]:
             for i, group in enumerate(groups) if group]
 
 
-def _tokens(texts: list[str]) -> Any:
-    import bm25s  # numpy behind it: loaded when the first index is built, not at import
+def _bm25s() -> Any:
+    """bm25s, imported when the first index is built (numpy behind it), not at import. It sets
+    its own logger to DEBUG, which prints a line per index wherever the root logger has a
+    handler (a notebook, a script, the MCP SDK's basicConfig): warnings only."""
+    import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _tokens(texts: list[str]) -> Any:
+    return _bm25s().tokenize(texts, stopwords="en", show_progress=False, return_ids=False)
 
 
 class ChunkIndex:
     """BM25 over the chunks of a set of documents."""
 
     def __init__(self, chunks: list[Chunk]) -> None:
-        import bm25s
-
+        bm25s = _bm25s()
         self.chunks = chunks
         self.by_id = {c.id: c for c in chunks}
         self._bm25 = bm25s.BM25()

@@ -1,6 +1,8 @@
 """The knowledge service's index: whole-sentence chunks that keep their document's access
 attributes, ranked by BM25 (bm25s), filtered before ranking, never after."""
 
+import logging
+
 from runtime.services.chunk_index import MAX_WORDS, ChunkIndex, chunk_document
 from runtime.services.world import Document, World
 
@@ -47,3 +49,11 @@ def test_a_query_with_no_matching_word_finds_nothing():
     index = ChunkIndex.build(World.seed().documents)
     assert index.rank("zyxxy quux", among=[c.id for c in index.chunks]) == []
     assert index.rank("the and of", among=[c.id for c in index.chunks]) == []  # stopwords
+
+
+def test_building_an_index_prints_no_debug_lines(caplog):
+    """bm25s sets its own logger to DEBUG; with any root handler (a notebook, a script) each
+    index printed 'Building index from IDs objects'."""
+    with caplog.at_level(logging.DEBUG):
+        ChunkIndex.build(World.seed().documents).rank("runbook", [])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
