@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from runtime.agent import Agent, AgentIdentity, ToolInvocation, UserSession, _ClosingClient
@@ -71,8 +70,10 @@ class SubAgent(Agent):
         if session.actor_token:
             headers[ACTOR_TOKEN_HEADER] = session.actor_token
         http = make_client2(self.tap, self.endpoints, self.name, headers=headers)
-        return _ClosingClient(http, Client(streamable_http_client(self.mcp_url,
-                                                                  http_client=http)))
+        # what it learnt of the server (discover, the tool list) is its own, kept per user
+        transport = streamable_http_client(self.mcp_url, http_client=http)
+        return _ClosingClient(http, self.memory.client(session.username, self.mcp_url,
+                                                         transport))
 
 
 @dataclass

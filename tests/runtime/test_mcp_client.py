@@ -70,3 +70,17 @@ async def test_a_hand_off_before_any_mcp_request_still_carries_a_fresh_login(
     first_sub = next(i for i, h in enumerate(hops) if h.kind == "mcp"
                      and h.source == "summarizer")
     assert logins and logins[0] < first_sub
+
+
+async def test_the_summarizer_learns_the_server_once_per_user_too(stack: StackHandle):
+    async with PatternRunner("p09", stack=stack) as runner:
+        first = await runner.run_step("A8")
+        second = await runner.run_step("A8")
+        assert first.outcome == second.outcome == "DENY"
+
+        def sub_mcp(step) -> list[str]:
+            return [h.summary for t in step.trace_ids for h in runner.tap.trace(t)
+                    if h.kind == "mcp" and h.source == "summarizer"]
+
+    assert sub_mcp(first)[:2] == ["server/discover", "tools/list"]
+    assert sub_mcp(second) and all(s.startswith("tools/call") for s in sub_mcp(second))
