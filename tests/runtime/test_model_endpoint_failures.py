@@ -61,12 +61,14 @@ class FakeModel:
     def __init__(self) -> None:
         self.replies: list[Reply] = [completion()]
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         self.server = AsgiServer(Starlette(routes=[
             Route("/v1/chat/completions", self.completions, methods=["POST"])]))
 
     async def completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("authorization"))
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         return reply(body)
 
@@ -217,3 +219,18 @@ async def test_the_cli_prints_the_reason_in_one_line_and_no_traceback(fake, caps
     assert code == 1 and "Traceback" not in out + err
     assert "agent (fake-1)> The agent could not finish: the model endpoint's answer has no " \
            "choices\n" in out
+
+
+async def test_the_chat_request_is_the_model_the_conversation_and_the_tools_with_the_key(
+    fake, runner
+):
+    """The agent sends its chat request raw (no SDK transform): it must still be a plain
+    chat completion request, authorized with the configured key."""
+    await runner.run_as("alice", "What are my expenses?")
+    body = fake.requests[0]
+    assert set(body) == {"model", "messages", "tools"}
+    assert body["model"] == "fake-1"
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert body["messages"][1]["content"] == "What are my expenses?"
+    assert {t["function"]["name"] for t in body["tools"]} >= {"read_data", "write_data"}
+    assert fake.authorizations[0] == "Bearer sk-fake-key-000000000000000000"
