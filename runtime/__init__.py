@@ -108,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "BY_ID": "runtime.challenges",
     "judge": "runtime.challenges",
     "ExplorerError": "stack.errors",
+    "new_event_loop": "runtime.event_loop",
 }
 
 __all__ = [
@@ -202,6 +203,7 @@ __all__ = [
     "shared_code",
     "short_audit",
     "to_curl",
+    "new_event_loop",
     "to_har",
     "to_jsonl",
     "unified_diff",
@@ -224,6 +226,7 @@ if TYPE_CHECKING:
     from runtime.compare import Comparison, Row, compare_with, decision_of
     from runtime.contract import COLUMN_NAMES, Effect, effect, expected, expected_columns
     from runtime.errors import InputError, RunnerError
+    from runtime.event_loop import new_event_loop
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.identity import Decision, Identity
     from runtime.login import LoginCache

@@ -130,11 +130,21 @@ class AsgiServer:
         except BaseException:
             # Failed, or cancelled (an explorer quit while starting): nobody holds this
             # server yet to stop it, so it is dropped here, its socket closed.
-            self._task.cancel()
-            sock.close()
+            self._abandon()
             self._server = self._task = self._sock = None
             raise
         return self.base_url
+
+    def _abandon(self) -> None:
+        """Cancel the serving task and close what it opened. Cancelling alone leaves the
+        listening server uvicorn may already have made (`loop.create_server`) open: asyncio's
+        loop drops it silently, uvloop's warns (ResourceWarning) when it is collected."""
+        if self._task is not None:
+            self._task.cancel()
+        for server in getattr(self._server, "servers", []):   # made by uvicorn's startup
+            server.close()
+        if self._sock is not None:
+            self._sock.close()
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
@@ -142,9 +152,9 @@ class AsgiServer:
             try:
                 await asyncio.wait_for(self._task, timeout=3)
             except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+                self._abandon()
         # uvicorn closes the listening socket on a clean shutdown, not when its task is
-        # cancelled (a stop that timed out, a start that failed): close it here either way.
+        # cancelled (a stop that timed out): close it here either way.
         if self._sock is not None:
             self._sock.close()
         self._server = None

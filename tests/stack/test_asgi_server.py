@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import threading
 
 import httpx
 import pytest
 
+from runtime import event_loop
 from stack.asgi_server import AsgiServer, ServerStartError
 
 
@@ -54,6 +56,36 @@ async def test_a_start_cancelled_midway_closes_its_socket():
     with pytest.raises(asyncio.CancelledError):
         await starting
     assert _port_is_free(port)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_start_cancelled_once_listening_leaves_nothing_listening(loop):
+    """Cancelled the moment uvicorn is listening (an explorer quit as its runtime came up):
+    the listener uvicorn made must be closed too, not only the socket handed to it. uvloop,
+    the loop the CLI and the explorer's runtime run on, listens on its own copy of it."""
+    async def scenario() -> int:
+        server = AsgiServer(app, name="quitting")
+        starting = asyncio.create_task(server.start(timeout=30))
+        while server._server is None or not server._server.started:
+            await asyncio.sleep(0)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        await asyncio.sleep(0.01)
+        return server.port
+
+    new_loop = event_loop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    ports: list[int] = []
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            ports.append(runner.run(scenario()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)   # uvloop, left with uvicorn's listener open, never finishes closing
+    assert not thread.is_alive(), "the loop did not close after the cancelled start"
+    assert _port_is_free(ports[0])
 
 
 async def test_a_start_that_times_out_closes_its_socket():

@@ -1,0 +1,32 @@
+"""The event loop every entry point runs its runtime on: uvloop where it is installed (Linux
+and macOS), asyncio's own elsewhere.
+
+The explorer is CPU-bound Python passing real HTTP over 127.0.0.1, and uvloop's loop (libuv
+underneath, the one uvicorn picks when it can) takes ~12 % off a matrix run's CPU against the
+stdlib loop (docs/performance.md). Nothing in the runtime depends on which loop it is on:
+the async tests run on asyncio's; the CLI (and the tests that drive it), the forked matrix
+workers and the explorer's runtime thread run on this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+try:
+    import uvloop
+except ImportError:  # Windows: uvloop has no build there
+    uvloop = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` on the loop above."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)
