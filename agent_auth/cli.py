@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtime import Settings
+from runtime import Settings, event_loop
 from stack.errors import ExplorerError
 
 
@@ -180,7 +179,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from agent_auth import commands
 
             return commands.matrix(args, settings)
-        return asyncio.run(_dispatch(args, settings))
+        return event_loop.run(_dispatch(args, settings))
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
         return 2

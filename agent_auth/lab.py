@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime import event_loop
+
 if TYPE_CHECKING:
     from runtime import Settings
 
@@ -328,11 +330,10 @@ def report(findings: list[Finding], out: Callable[[str], None] = print) -> int:
 
 def doctor(settings: Settings) -> int:
     """`agent-auth doctor --lab`: the usual doctor, then the lab checks; 1 if anything fails."""
-    import asyncio
 
     from agent_auth import commands
 
-    code = asyncio.run(commands.doctor(settings))
+    code = event_loop.run(commands.doctor(settings))
     lab_code = report(lab_findings())
     return 1 if code or lab_code else 0
 

@@ -7,7 +7,6 @@ the credential carried, and whom the audit log names (compared with the human wh
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pickle
 import signal
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runtime import event_loop
 from runtime.contract import COLUMN_NAMES, expected, expected_columns
 from runtime.errors import RunnerError
 from runtime.identity import USER_CREDENTIAL_KIND, Outcome
@@ -277,7 +277,7 @@ def run_matrix_forked(
     try:
         for share_infos in dealt[1:]:
             children.append(_fork_share(settings, share_infos, steps))
-        shares = [asyncio.run(_run_share(settings, dealt[0], steps, progress, None))]
+        shares = [event_loop.run(_run_share(settings, dealt[0], steps, progress, None))]
         while children:
             share = _collect(*children.pop(0))
             if progress:
@@ -304,7 +304,7 @@ def _fork_share(settings: Settings, infos: list[PatternInfo],
     os.close(reader)   # the child: run, report, and leave without the parent's exit handlers
     code = 0
     try:
-        payload: Share | str = asyncio.run(_run_share(settings, infos, steps, None, None))
+        payload: Share | str = event_loop.run(_run_share(settings, infos, steps, None, None))
     except BaseException as exc:  # noqa: BLE001 - any failure goes back to the parent as text
         payload, code = f"{type(exc).__name__}: {exc}", 1
     try:

@@ -12,7 +12,6 @@ every number, so read them with it. `--quick` runs each figure once.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -29,6 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 import bench_matrix  # noqa: E402 - the sibling benchmarks, found through the path above
 import bench_runtime  # noqa: E402
 import bench_tui  # noqa: E402
+
+from runtime import event_loop  # noqa: E402
 
 LAB_RSS = r"""
 import asyncio, json
@@ -89,7 +90,7 @@ def matrix_wall(runs: int) -> tuple[float, float]:
 def hops_by_kind() -> tuple[dict[str, float], dict[str, int]]:
     """Median ms inside a hop per kind; MCP hops, discovers and tool listings in one matrix
     run."""
-    _, _, _, tap, ok, cells = asyncio.run(bench_matrix.one_run())
+    _, _, _, tap, ok, cells = event_loop.run(bench_matrix.one_run())
     if not ok:
         raise SystemExit("bench_all: the matrix does not match the expected table")
     kinds: dict[str, list[float]] = {}
@@ -192,7 +193,7 @@ def main() -> None:
     warm: dict[str, float] = {}
 
     def chain() -> tuple[str, bool]:
-        warm.update(asyncio.run(warm_calls(50)))
+        warm.update(event_loop.run(warm_calls(50)))
         return f"{warm['p01'] * 1000:.2f} ms", warm["p01"] <= 0.003
 
     def ratio() -> tuple[str, bool]:
@@ -212,7 +213,7 @@ def main() -> None:
             mb["after_script"] <= 120)
 
     def load() -> tuple[str, bool]:
-        rates = asyncio.run(tool_calls_per_second(32, runs))
+        rates = event_loop.run(tool_calls_per_second(32, runs))
         return (f"p07 {rates['p07']:.0f}/s, p08 {rates['p08']:.0f}/s",
                 min(rates.values()) >= 500)
 

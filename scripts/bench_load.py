@@ -11,12 +11,12 @@ sequential baseline (one turn at a time) is printed first for comparison.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
 import time
 
+from runtime import event_loop
 from runtime.battery.load import LoadReport, run_sessions
 from runtime.runner import PatternRunner
 from runtime.settings import Settings
@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--patterns", nargs="*", default=["p07", "p08"])
     args = parser.parse_args()
-    return asyncio.run(bench(args.patterns, args.sessions, args.rounds))
+    return event_loop.run(bench(args.patterns, args.sessions, args.rounds))
 
 
 if __name__ == "__main__":

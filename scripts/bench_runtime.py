@@ -14,7 +14,6 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import time
@@ -22,6 +21,7 @@ import time
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from runtime import event_loop
 from runtime.http import make_client2
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.runner import PatternRunner
@@ -94,4 +94,4 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
-    asyncio.run(main(parser.parse_args().calls))
+    event_loop.run(main(parser.parse_args().calls))

@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from runtime import new_event_loop
 from stack.errors import ExplorerError
 
 T = TypeVar("T")
@@ -47,7 +48,7 @@ class RuntimeBridge:
 
     def start(self) -> RuntimeBridge:
         if not self.inline and self._loop is None:
-            self._loop = asyncio.new_event_loop()
+            self._loop = new_event_loop()
             self._thread.start()
         return self
 

@@ -12,7 +12,6 @@ attack raised, or whose service answered 500, is ERROR and never matches.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from runtime import event_loop
 from runtime.battery.catalogue import CATALOGUE
 from runtime.battery.core import Actual, Arena, Attack, Kit, Outcome, Skip, Verdict
 from runtime.battery.servers import AttackerServer
@@ -248,7 +248,7 @@ def cli_main(args: Sequence[str] | argparse.Namespace | None, settings: Settings
     opts = _options(args)
     patterns = tuple(getattr(opts, "patterns", None) or DEFAULT_PATTERNS)
     chosen = select(getattr(opts, "attack", None), getattr(opts, "family", None))
-    result = asyncio.run(run_battery(settings, patterns=patterns, attacks=chosen))
+    result = event_loop.run(run_battery(settings, patterns=patterns, attacks=chosen))
     if getattr(opts, "json", False):
         print(json.dumps(result.to_json(), indent=2))
     else:
