@@ -15,9 +15,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from runtime.plugin import McpPlugin, PluginError, ServicePlugin
 from stack.errors import ExplorerError
+
+if TYPE_CHECKING:
+    from runtime.plugin import McpPlugin, ServicePlugin
 
 PATTERNS_DIR = Path(__file__).resolve().parent.parent / "patterns"
 _FOLDER = re.compile(r"^p(\d\d)_[a-z0-9_]+$")
@@ -143,6 +146,10 @@ def _import(info: PatternInfo, name: str) -> ModuleType:
 
 
 def load(pattern: str | PatternInfo, root: Path = PATTERNS_DIR) -> LoadedPattern:
+    # here, not at the top: listing the patterns (the explorer's first frame) needs none of
+    # the plugin machinery or the HTTP and JOSE libraries it brings
+    from runtime.plugin import McpPlugin, PluginError, ServicePlugin
+
     info = pattern if isinstance(pattern, PatternInfo) else find(pattern, root)
     mcp_auth = _import(info, "mcp_auth")
     service_auth = _import(info, "service_auth")

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import jwt
-
 # Three base64url segments; the first decodes to a JSON header beginning with {"
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 MAX_TOKEN_CHARS = 16_384
@@ -101,8 +99,10 @@ class DecodedToken:
 
 
 def b64url_json(segment: str) -> dict[str, Any]:
+    from jwt.utils import base64url_decode  # here: pyjwt brings cryptography, which the
+    # explorer's first frame does not need
     try:
-        value = json.loads(jwt.utils.base64url_decode(segment),
+        value = json.loads(base64url_decode(segment),
                            parse_constant=str, parse_float=_finite_or_text,
                            parse_int=_int_or_text)
     except RecursionError:

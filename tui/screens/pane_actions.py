@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING
 from textual.actions import SkipAction
 from textual.widgets import Input, RichLog, TextArea
 
-from runtime import (
-    Comparison,
-    Hop,
-    HttpRequest,
-    ReplayError,
-    ReplayResult,
-    claims_diff,
-    is_http,
-)
+from runtime import Hop, claims_diff, is_http
 from tui.screens.main_base import MainBase
 from tui.widgets.chat_pane import PromptInput
 from tui.widgets.hop_detail import HopDetail, subject_and_result
@@ -27,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from textual.widget import Widget
+
+    from runtime import Comparison, HttpRequest, ReplayResult
 
 
 FOCUS_TARGET = {"pattern": "#patterns", "user": "#user-list", "chat": "#chat-input",
@@ -194,6 +188,7 @@ class PaneActions(MainBase):
         self.start_work(self._open_replay, hop, group="replay", exclusive=True)
 
     async def _open_replay(self, hop: Hop) -> None:
+        from runtime import ReplayError
         from tui.screens.replay_screen import ReplayScreen
         from tui.screens.runs import ui_errors
 
