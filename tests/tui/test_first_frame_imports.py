@@ -1,0 +1,28 @@
+"""The explorer's first frame loads the UI, not the agent: the libraries the runtime needs
+(the SDKs, the servers, the HTTP clients, JOSE) load after it, in the runtime's thread.
+Measured in a fresh interpreter, since this one has loaded everything already."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+AFTER_THE_FIRST_FRAME = ("openai", "mcp", "fastapi", "uvicorn", "starlette", "httpx",
+                         "httpx2", "jwt", "cryptography", "regopy", "bm25s")
+
+PROBE = f"""
+import json, sys
+from runtime.settings import Settings
+from tui.app import AgentAuthApp
+app = AgentAuthApp(Settings(demo=True), tour=False)
+print(json.dumps(sorted(m for m in {AFTER_THE_FIRST_FRAME!r} if m in sys.modules)))
+"""
+
+
+def test_building_the_explorer_loads_none_of_the_runtime_libraries():
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
