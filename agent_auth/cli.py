@@ -183,7 +183,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # Ctrl-C in a headless command: say so, over any progress line
+        print("\ragent-auth: interrupted, nothing finished" + " " * 8, file=sys.stderr)
         return 130
 
 

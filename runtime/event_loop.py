@@ -11,6 +11,8 @@ workers and the explorer's runtime thread run on this one.
 from __future__ import annotations
 
 import asyncio
+import threading
+import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -27,6 +29,14 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on the loop above."""
+    """`asyncio.run(main)` on the loop above. Interrupted (Ctrl-C), the loop is torn down
+    quietly: what was cut off midway (an unawaited exit stack, the executor's shutdown
+    thread) is expected then, and its warnings would bury the one line the CLI prints."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(main)
+        try:
+            return runner.run(main)
+        except KeyboardInterrupt:
+            runner.get_loop().set_exception_handler(lambda _loop, _context: None)
+            warnings.simplefilter("ignore")
+            threading.excepthook = lambda _args: None
+            raise

@@ -148,3 +148,40 @@ def test_battery_options_are_parsed_when_battery_runs(capsys):
     assert _command(["--stack", "embedded", "battery", "--json"]) == "battery"
     args = _parser("battery").parse_args(["battery", "--family", "JWT", "--json"])
     assert args.family == ["JWT"] and args.json
+
+
+def test_ctrl_c_during_the_matrix_says_so_and_leaves_no_worker_behind():
+    """Ctrl-C while `agent-auth matrix` runs: exit 130 with one line, no traceback, and the
+    forked worker gone with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "agent_auth", "matrix", "--workers", "2"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[str] = []
+        while not children and time.monotonic() < deadline:   # the workers are forked
+            time.sleep(0.05)
+            path = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            children = path.read_text().split() if path.exists() else []
+        assert children, "the matrix forked no worker"
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)   # as the terminal does: the whole group
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130
+    assert "agent-auth: interrupted" in err
+    assert "Traceback" not in err
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
+            f"/proc/{pid}/stat").read_text().split()[2]
