@@ -65,8 +65,7 @@ def _text(content: bytes) -> str:
     return text if len(content) <= MAX_BODY_SHOWN else text + "\n[... truncated]"
 
 
-def _summarize(kind: HopKind, method: str, url: str, body: str) -> str:
-    path = httpx.URL(url).path
+def _summarize(kind: HopKind, method: str, path: str, body: str) -> str:
     if kind == "mcp" and body.startswith("{"):
         try:
             message = json.loads(body)
@@ -111,7 +110,7 @@ class TapHooks:
         if endpoint.kind == "opa":
             extra = _opa_fields(body, response.text)
         extra.update(request.extensions.get(HOP_DATA, {}))
-        summary = _summarize(endpoint.kind, request.method, url, body)
+        summary = _summarize(endpoint.kind, request.method, request.url.path, body)
         replay = extra.get("replay")
         if isinstance(replay, dict):
             of = replay.get("of")
