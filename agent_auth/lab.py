@@ -330,7 +330,6 @@ def report(findings: list[Finding], out: Callable[[str], None] = print) -> int:
 
 def doctor(settings: Settings) -> int:
     """`agent-auth doctor --lab`: the usual doctor, then the lab checks; 1 if anything fails."""
-
     from agent_auth import commands
 
     code = event_loop.run(commands.doctor(settings))
