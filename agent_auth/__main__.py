@@ -2,6 +2,6 @@
 
 import sys
 
-from agent_auth.cli import main
+from agent_auth.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -185,3 +185,33 @@ def test_ctrl_c_during_the_matrix_says_so_and_leaves_no_worker_behind():
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
             f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_the_entry_point_pauses_the_collector_only_until_the_commands_modules_load(monkeypatch):
+    """`entry` (the script) collects nothing while the imports build the heap, then freezes
+    that heap and collects as usual while the command works; the exit skips the last
+    collections (gc.freeze at exit)."""
+    import atexit
+    import gc
+    import sys
+
+    from agent_auth import cli, commands
+
+    seen: dict[str, object] = {}
+
+    async def run(args, settings):
+        seen.update(collecting=gc.isenabled(), frozen=gc.get_freeze_count())
+        return 0
+
+    at_exit: list[object] = []
+    monkeypatch.setattr(commands, "run", run)
+    monkeypatch.setattr(atexit, "register", at_exit.append)
+    monkeypatch.setattr(sys, "argv", ["agent-auth", "run", "-p", "p01", "hi"])
+    gc.unfreeze()
+    try:
+        assert cli.entry() == 0
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert seen["collecting"] is True and seen["frozen"] > 0
+    assert at_exit == [gc.freeze]
