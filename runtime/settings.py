@@ -7,9 +7,11 @@ TUI and tests, each with the mapping they choose.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from stack.errors import ExplorerError
 
@@ -20,6 +22,23 @@ DEMO_EPOCH = 1_767_258_000.0  # 2026-01-01 09:00:00 UTC: the frozen clock of dem
 
 class SettingsError(ExplorerError, ValueError):
     """A setting has a value the explorer cannot use."""
+
+
+#: A host as an HTTP client takes it: a name or IPv4 address, or an IPv6 one (brackets gone)
+_HOST = re.compile(r"[\w.~%-]+|[0-9A-Fa-f:.]+")
+
+
+def check_http_url(name: str, value: str) -> None:
+    """`value` is an http(s) URL with a host and a valid port, or SettingsError says so (an
+    HTTP client would otherwise fail deep in a first request, with a traceback)."""
+    try:
+        parts = urlsplit(value)
+        parts.port   # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise SettingsError(f"{name} is not a valid URL: {value!r}") from None
+    if (parts.scheme not in ("http", "https") or not _HOST.fullmatch(parts.hostname or "")
+            or any(c.isspace() or not c.isprintable() for c in value)):
+        raise SettingsError(f"{name} must be an http(s) URL with a host, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -57,10 +76,9 @@ class Settings:
     def validated(self) -> Settings:
         if self.stack not in ("embedded", "external"):
             raise SettingsError(f"stack must be 'embedded' or 'external', not {self.stack!r}")
-        for name in ("keycloak_url", "opa_url"):
-            value = getattr(self, name)
-            if not value.startswith(("http://", "https://")):
-                raise SettingsError(f"{name} must be an http(s) URL, not {value!r}")
+        for name in ("keycloak_url", "opa_url", "openai_base_url"):
+            if (value := getattr(self, name)) is not None:
+                check_http_url(name, value)
         if not self.scripted and not (self.openai_api_key or self.openai_base_url):
             raise SettingsError(
                 f"model {self.model!r} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "

@@ -35,6 +35,23 @@ def test_bad_settings_give_clear_errors(env, message):
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize("name", ["KEYCLOAK_URL", "OPA_URL", "OPENAI_BASE_URL"])
+@pytest.mark.parametrize("url", [
+    "http://[::1", "http://host:99999", "http://host:port", "ftp://host", "host:8080",
+    "http://", "http:///path", "http://a b/", "http://host\n.example/", "file:///etc/passwd",
+])
+def test_a_malformed_url_is_a_clear_error_not_a_first_request_traceback(name, url):
+    with pytest.raises(SettingsError, match=name.lower()):
+        Settings.from_env({name: url, "AGENT_AUTH_MODEL": "m", "OPENAI_API_KEY": "k"})
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://kc.example.org/auth",
+                                 "http://[::1]:8181", "http://localhost:11434/v1"])
+def test_usable_urls_pass(url):
+    settings = Settings.from_env({"KEYCLOAK_URL": url, "OPA_URL": url, "OPENAI_BASE_URL": url})
+    assert settings.keycloak_url == settings.opa_url == settings.openai_base_url == url
+
+
 def test_model_retry_bounds_come_from_the_environment():
     settings = Settings.from_env({"AGENT_AUTH_LLM_RETRIES": "0", "AGENT_AUTH_LLM_MAX_WAIT": "2.5"})
     assert (settings.llm_retries, settings.llm_max_wait) == (0, 2.5)
