@@ -203,7 +203,9 @@ def _main(argv: Sequence[str] | None) -> int:
             return cli_main(args, settings)
         if args.command == "matrix":   # forks its workers before any event loop exists
             from agent_auth import commands
+            from runtime.model_endpoint import load_sdk
 
+            load_sdk()   # every worker's agent needs it: loaded once, before the workers fork
             _settle_heap()
             return commands.matrix(args, settings)
         return event_loop.run(_dispatch(args, settings))

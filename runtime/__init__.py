@@ -109,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "judge": "runtime.challenges",
     "ExplorerError": "stack.errors",
     "new_event_loop": "runtime.event_loop",
+    "load_sdk": "runtime.model_endpoint",
 }
 
 __all__ = [
@@ -191,6 +192,7 @@ __all__ = [
     "load",
     "located_tokens",
     "new_event_loop",
+    "load_sdk",
     "parse_headers",
     "parse_value",
     "is_http",
@@ -244,6 +246,7 @@ if TYPE_CHECKING:
         short_audit,
         view_value,
     )
+    from runtime.model_endpoint import load_sdk
     from runtime.pattern_api import AUDIENCES
     from runtime.pattern_loader import PatternError, PatternInfo, discover, find, load
     from runtime.pattern_source import (

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import httpx
 import httpx2
-import openai
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import RequestParamsMeta
@@ -28,7 +27,14 @@ from mcp_types import RequestParamsMeta
 from runtime.http import EndpointMap, make_client2
 from runtime.login import Logins
 from runtime.mcp_client import McpClientMemory
-from runtime.model_endpoint import ModelFailure, RetryPolicy, ToolCall, complete, json_type
+from runtime.model_endpoint import (
+    ModelClient,
+    ModelFailure,
+    RetryPolicy,
+    ToolCall,
+    complete,
+    json_type,
+)
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.plugin import McpPlugin
 from runtime.presets import request_token
@@ -116,7 +122,7 @@ class CallRefused(ExplorerError, ValueError):
 
 @dataclass
 class Agent:
-    llm: openai.AsyncOpenAI
+    llm: ModelClient
     model: str
     mcp_url: str
     plugin: McpPlugin

@@ -16,18 +16,51 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from stack.errors import ExplorerError
+
+if TYPE_CHECKING:
+    import openai
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # "try again later"; other errors are final
 
 
 class ModelFailure(ExplorerError):
     """The model endpoint's answer cannot be used; the message is the one line to show."""
+
+
+class ModelClient:
+    """An OpenAI-compatible endpoint, reached through the openai SDK's client, which is made
+    on first use: importing the SDK takes ~0.3 s (its `types` package), and the explorer is
+    ready, and a pattern without a model call runs, before anyone needs it. `load_sdk` warms
+    it up off the event loop."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float,
+                 http_client: httpx2.AsyncClient) -> None:
+        self.base_url = base_url
+        self._api_key, self._timeout, self._http = api_key, timeout, http_client
+        self._sdk: openai.AsyncOpenAI | None = None
+
+    @property
+    def sdk(self) -> openai.AsyncOpenAI:
+        if self._sdk is None:
+            import openai
+
+            try:
+                self._sdk = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key,
+                                               max_retries=0, timeout=self._timeout,
+                                               http_client=self._http)
+            except openai.OpenAIError as exc:
+                raise ModelFailure(f"the model endpoint cannot be used: {exc}") from None
+        return self._sdk
+
+
+def load_sdk() -> None:
+    """Import the openai SDK now: `await asyncio.to_thread(load_sdk)` once the rest is up."""
+    import openai  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -65,16 +98,19 @@ class ModelReply:
         return message
 
 
-async def complete(llm: openai.AsyncOpenAI, model: str, messages: list[dict[str, Any]],
+async def complete(llm: ModelClient, model: str, messages: list[dict[str, Any]],
                    tools: list[dict[str, Any]], retry: RetryPolicy) -> ModelReply:
     """The model's next message, or ModelFailure."""
+    sdk = llm.sdk
+    import openai  # loaded by `sdk` above
+
     waited, attempt = 0.0, 0
     while True:
         try:
             # The SDK's documented raw request: the body is plain JSON already, so it skips
             # `create`'s transform, which walks every message and tool schema of every request
             # (~8 % of a matrix run's CPU); errors and headers are the same as `create`'s.
-            raw = await llm.post(
+            raw = await sdk.post(
                 "/chat/completions", cast_to=httpx2.Response,
                 body={"model": model, "messages": messages, "tools": tools},
                 options={"security": {"bearer_auth": True}},
@@ -90,6 +126,9 @@ async def complete(llm: openai.AsyncOpenAI, model: str, messages: list[dict[str,
             await retry.sleep(delay)
             waited, attempt = waited + delay, attempt + 1
             continue
+        except openai.APIError as exc:   # none other is raised for a raw request; to be sure
+            raise ModelFailure(f"the model endpoint's answer cannot be used: "
+                               f"{type(exc).__name__}") from None
         return parse_reply(raw.headers.get("content-type", ""), raw.content, model)
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import httpx2
-import openai
 from mcp.client.auth import OAuthFlowError
 from mcp.shared.exceptions import MCPError
 
@@ -41,7 +40,7 @@ from runtime.http import (
 from runtime.identity import AuthError, DependencyError
 from runtime.login import LoginCache, LoginError, Logins
 from runtime.mcp_server import ToolBackend, build_mcp_app, build_mcp_server
-from runtime.model_endpoint import RetryPolicy
+from runtime.model_endpoint import ModelClient, RetryPolicy
 from runtime.pattern_api import AUDIENCES, McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
@@ -217,11 +216,8 @@ class PatternRunner:
             api_key = self.settings.openai_api_key or "not-needed"
             model_name = self.settings.model
         self.endpoints.add(base_url, "llm", "llm")
-        llm = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=0,
-            timeout=self.settings.llm_timeout,
-            http_client=self._client2("agent", timeout=self.settings.llm_timeout),
-        )
+        llm = ModelClient(base_url, api_key, timeout=self.settings.llm_timeout,
+                          http_client=self._client2("agent", timeout=self.settings.llm_timeout))
         assert self.stack.endpoints is not None
         agent_http = self._client("agent")
         identity = AgentIdentity(ACTOR_CLIENT, self._realm.secret(ACTOR_CLIENT),
@@ -244,9 +240,8 @@ class PatternRunner:
         """The sub-agent the agent hands summarizing to: the same model endpoint, its own
         client at the IdP, its own MCP session and its own name on the wire."""
         assert self.stack.endpoints is not None
-        llm = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=0, timeout=self.settings.llm_timeout,
-            http_client=self._client2(SUB_AGENT, timeout=self.settings.llm_timeout))
+        llm = ModelClient(base_url, api_key, timeout=self.settings.llm_timeout,
+                          http_client=self._client2(SUB_AGENT, timeout=self.settings.llm_timeout))
         own = AgentIdentity(SUB_AGENT, self._realm.secret(SUB_AGENT),
                             self.stack.endpoints.token_url, self._client(SUB_AGENT),
                             self.clock, self.settings.timeout)
@@ -492,8 +487,11 @@ class PatternRunner:
                                   self.keys.fixed)
 
 
-AGENT_FAILURES = (openai.APIError, httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError,
-                  PluginError, AuthError, DependencyError, LoginError, OAuthFlowError, MCPError)
+#: What may stop a turn or a login, to be told in one line (the model endpoint's own errors
+#: arrive as ModelFailure, a RunnerError's sibling under ExplorerError, and end the turn
+#: inside the agent).
+AGENT_FAILURES = (httpx.HTTPError, httpx2.HTTPError, RunnerError, OSError, PluginError,
+                  AuthError, DependencyError, LoginError, OAuthFlowError, MCPError)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -504,12 +502,6 @@ def _leaf(exc: BaseException) -> BaseException:
 
 
 def _describe_failure(exc: BaseException) -> str:
-    if isinstance(exc, openai.APITimeoutError):
-        return "the model endpoint timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        return "the model endpoint is unreachable"
-    if isinstance(exc, openai.APIStatusError):
-        return f"the model endpoint answered HTTP {exc.status_code}"
     if isinstance(exc, AuthError | DependencyError):
         return f"the agent could not get its own token: {exc.reason}"
     if isinstance(exc, LoginError):

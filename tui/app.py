@@ -87,10 +87,11 @@ class AgentAuthApp(App[int]):
     async def _resume_gc(main: MainScreen) -> None:
         """`run_app` starts with the garbage collector paused: the imports and the runtime's
         start build a large heap that is nearly all kept, and collecting it while it grows
-        was ~20% of a start's CPU. Once the runtime is up (or has given up), what start built
-        is frozen (never scanned again) and collection resumes for what comes after."""
+        was ~20% of a start's CPU. Once the runtime is up and warmed up (or has given up),
+        what start built is frozen (never scanned again) and collection resumes for what
+        comes after."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(main.ready.wait(), STARTUP_GC_PAUSE)
+            await asyncio.wait_for(main.settled.wait(), STARTUP_GC_PAUSE)
         gc.freeze()
         gc.enable()
 

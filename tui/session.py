@@ -193,6 +193,13 @@ class ExplorerSession:
 
         await self.stack.start()
 
+    async def warm_up(self) -> None:
+        """Load the model's SDK (~0.3 s, needed from the first prompt on) on a worker thread,
+        so the runtime's loop keeps serving while it loads."""
+        from runtime import load_sdk
+
+        await asyncio.to_thread(load_sdk)
+
     async def _ready(self, pattern_id: str) -> PatternRunner:
         """The started runner for `pattern_id` (caller holds the lock)."""
         if self.runner is not None and self.runner.id == pattern_id:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,3 +237,27 @@ async def test_the_chat_request_is_the_model_the_conversation_and_the_tools_with
     assert body["messages"][1]["content"] == "What are my expenses?"
     assert {t["function"]["name"] for t in body["tools"]} >= {"read_data", "write_data"}
     assert fake.authorizations[0] == "Bearer sk-fake-key-000000000000000000"
+
+
+LAZY_PROBE = """
+import asyncio, json, sys
+from runtime import PatternRunner
+
+async def main():
+    async with PatternRunner("p01") as runner:
+        started = "openai" in sys.modules
+        turn = await runner.run_as("alice", "What are my expenses?")
+        print(json.dumps({"started": started, "after": "openai" in sys.modules,
+                          "error": turn.error, "calls": [c.name for c in turn.tool_calls]}))
+asyncio.run(main())
+"""
+
+
+def test_the_model_client_is_made_on_the_first_model_call():
+    """A runner starts without the openai SDK (its import is ~0.3 s); the first turn loads
+    it and talks to the model through it as before."""
+    out = subprocess.run([sys.executable, "-c", LAZY_PROBE],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "started": False, "after": True, "error": None, "calls": ["read_data"]}

@@ -26,3 +26,28 @@ def test_building_the_explorer_loads_none_of_the_runtime_libraries():
     out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+READY_PROBE = """
+import asyncio, json, sys
+from runtime.settings import Settings
+from tui.app import AgentAuthApp
+
+async def main():
+    app = AgentAuthApp(Settings(demo=True), tour=False)
+    async with app.run_test(size=(120, 40)):
+        await app.wait_until_ready()
+        at_ready = "openai" in sys.modules
+        await asyncio.wait_for(app.main_screen.settled.wait(), 30)
+        print(json.dumps({"at_ready": at_ready, "settled": "openai" in sys.modules}))
+asyncio.run(main())
+"""
+
+
+def test_the_model_sdk_loads_after_the_explorer_is_ready_and_before_the_first_prompt():
+    """The openai SDK (~0.3 s) is not part of getting ready: the first pattern is up without
+    it, and the warm-up loads it right after, so a first prompt does not wait for it."""
+    out = subprocess.run([sys.executable, "-c", READY_PROBE], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"at_ready": False,
+                                                               "settled": True}

@@ -32,7 +32,8 @@ class MainBase(Screen[None]):
         self.pattern = saved.pattern if saved.pattern in ids else (ids[0] if ids else "")
         self.user = saved.user if saved.user in USERS else "alice"
         self.tab = "chat"
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()     # the runtime is up and the first pattern selected
+        self.settled = asyncio.Event()   # ... and the first prompt's libraries loaded (or failed)
         self.busy = ""
         self._job: ChatKey | None = None
 

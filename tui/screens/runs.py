@@ -7,6 +7,7 @@ unreachable stack) become a chat line and a notification; nothing reaches a trac
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, cast
 
 from textual.worker import get_current_worker
@@ -47,14 +48,24 @@ class RunsMixin(MainBase):
             self.say(self.key, ChatEntry("error", "stack", str(exc), ok=False))
             self.notify(str(exc), title="Stack unavailable", severity="error", timeout=15)
             self.query_one(UserPane).show_message(str(exc), style="red")
+            self.settled.set()
             return
         await self.select_runtime(self.pattern)
         self.ready.set()
+        self.run_worker(self._warm_up(), group="warm-up", exit_on_error=False)
         if getattr(self.app, "tour", False):
             from tui.demo import DemoTour
 
             tour = DemoTour(cast("MainScreen", self))
             self.run_worker(tour.play(), group="demo", exit_on_error=False)
+
+    async def _warm_up(self) -> None:
+        """Ready, load what the first prompt needs; a failure there is the prompt's to tell."""
+        try:
+            with contextlib.suppress(ImportError, *ui_errors()):
+                await self.explorer.call(self.explorer.session.warm_up())
+        finally:
+            self.settled.set()
 
     async def select_runtime(self, pattern_id: str) -> None:
         if not self.busy:
