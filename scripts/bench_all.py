@@ -32,7 +32,8 @@ import bench_tui  # noqa: E402
 from runtime import event_loop  # noqa: E402
 
 LAB_RSS = r"""
-import asyncio, json
+import asyncio, gc, json
+gc.disable()   # as `agent-auth` does until the explorer is ready and warmed up
 from pathlib import Path
 from runtime.settings import Settings
 from tui.app import AgentAuthApp
@@ -46,6 +47,7 @@ async def main():
     app = AgentAuthApp(Settings(lab=True), tour=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.wait_until_ready()
+        await app.main_screen.settled.wait()
         await pilot.pause(0.5)
         idle = rss_mb()
         app.main_screen.action_run_script()
