@@ -113,6 +113,8 @@ class AsgiServer:
             access_log=False,
             lifespan="on",
             ws="none",
+            # no proxy stands in front: a caller's X-Forwarded-For/-Proto stay its own words
+            proxy_headers=False,
             timeout_graceful_shutdown=1,
         )
         self._server = _PromptServer(config)

@@ -144,3 +144,28 @@ async def test_an_event_stream_stays_open_after_other_servers_stopped():
     body = await asyncio.to_thread(asyncio.run, stream_once())
     assert [line for line in body.splitlines() if line.startswith("data:")] == [
         "data: 0", "data: 1", "data: 2"]
+
+
+async def test_forwarded_headers_do_not_rewrite_who_called_or_how():
+    """No proxy stands in front of these servers: a loopback caller's X-Forwarded-For and
+    X-Forwarded-Proto must not change the client address or scheme a service sees."""
+    seen: dict[str, object] = {}
+
+    async def echo(scope, receive, send):
+        if scope["type"] == "lifespan":
+            await app(scope, receive, send)
+            return
+        seen.update(client=scope["client"][0], scheme=scope["scheme"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = AsgiServer(echo, name="echo")
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(server.base_url + "/", headers={
+                "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    finally:
+        await server.stop()
+    assert answer.status_code == 204
+    assert seen == {"client": "127.0.0.1", "scheme": "http"}
