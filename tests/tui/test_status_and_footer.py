@@ -64,3 +64,18 @@ async def test_prompt_placeholder_fits_the_input(make_app, size):
         prompt = main_screen(app).query_one("#chat-input")
         assert "alice" in prompt.placeholder
         assert len(prompt.placeholder) < prompt.content_region.width
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+async def test_the_palette_key_reaches_the_right_edge_so_nothing_shows_past_it(make_app, size):
+    """At 80 columns the bindings scroll under the palette key; a one-cell gap after it
+    showed the last letter of one of them in the terminal's last column."""
+    from textual.widgets import Footer
+
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=size) as pilot:
+        await app.wait_until_ready()
+        await pilot.pause(0.1)
+        footer = main_screen(app).query_one(Footer)
+        palette = footer.query_one(".-command-palette")
+        assert palette.region.right == footer.region.right == size[0]
