@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: FastAPI evaluates the Annotated[..., Depends(...)]
 # parameters below, and they refer to this module's local `guard`.
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -12,7 +11,7 @@ from pydantic import BaseModel
 from runtime.identity import Identity
 from runtime.services.app import read_body, service_app
 from runtime.services.guard import Guard
-from runtime.services.world import Role, User
+from runtime.services.world import Role, User, as_json
 
 
 class RoleIn(BaseModel):
@@ -20,7 +19,7 @@ class RoleIn(BaseModel):
 
 
 def _public(user: User) -> dict[str, object]:
-    return asdict(user)
+    return as_json(user)
 
 
 def build_directory_app(guard: Guard) -> FastAPI:

@@ -15,7 +15,7 @@ a DENY in the audit log.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
@@ -24,6 +24,7 @@ from starlette.requests import Request
 from runtime.identity import AuthError, DecidedBy, DependencyError, Filter, Identity
 from runtime.pattern_api import ServiceContext
 from runtime.plugin import PluginError, ServicePlugin
+from runtime.services.world import as_json
 from runtime.wire import WireTap, current_trace
 
 
@@ -155,7 +156,7 @@ class Guard:
             "audit log",
             f"{verdict} {action} by {record.attributed_to} ({decided_by})",
             status=status,
-            data={"audit": asdict(record), "identity": _identity_view(identity)},
+            data={"audit": as_json(record), "identity": _identity_view(identity)},
         )
 
 

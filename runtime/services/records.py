@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: FastAPI evaluates the Annotated[..., Depends(...)]
 # parameters below, and they refer to this module's local `guard`.
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -12,7 +11,7 @@ from pydantic import BaseModel, Field
 from runtime.identity import Identity
 from runtime.services.app import read_body, service_app
 from runtime.services.guard import Guard
-from runtime.services.world import Document, Expense, Note, World
+from runtime.services.world import Document, Expense, Note, World, as_json
 
 
 class ExpenseIn(BaseModel):
@@ -56,7 +55,7 @@ def build_records_app(guard: Guard) -> FastAPI:
         await guard.authorize(request, identity, "read_expenses", {"type": "expense"})
         items = [e for e in world().expenses.values()
                  if identity.user_id is None or e.owner == identity.user_id]
-        return {"expenses": [asdict(e) for e in items]}
+        return {"expenses": [as_json(e) for e in items]}
 
     @app.post("/expenses", status_code=201)
     async def submit_expense(
@@ -69,7 +68,7 @@ def build_records_app(guard: Guard) -> FastAPI:
         expense = Expense(world().next_expense_id(), owner, department, body.amount,
                           body.description)
         world().expenses[expense.id] = expense
-        return {"expense": asdict(expense)}
+        return {"expense": as_json(expense)}
 
     @app.post("/expenses/{expense_id}/approve")
     async def approve_expense(
@@ -85,7 +84,7 @@ def build_records_app(guard: Guard) -> FastAPI:
                               _expense_resource(expense, world()))
         expense.status = "approved"
         expense.approved_by = identity.user_id or "unknown"
-        return {"expense": asdict(expense)}
+        return {"expense": as_json(expense)}
 
     @app.get("/documents")
     async def list_documents(
@@ -97,14 +96,14 @@ def build_records_app(guard: Guard) -> FastAPI:
         if query:
             words = query.lower().split()
             docs = [d for d in docs if all(w in d.title.lower() for w in words)]
-        return {"documents": [asdict(d) for d in docs]}
+        return {"documents": [as_json(d) for d in docs]}
 
     @app.get("/notes")
     async def list_notes(
         request: Request, identity: Annotated[Identity, Depends(guard.caller("read_notes"))]
     ) -> dict[str, object]:
         await guard.authorize(request, identity, "read_notes", {"type": "note"})
-        return {"notes": [asdict(n) for n in world().notes]}
+        return {"notes": [as_json(n) for n in world().notes]}
 
     @app.post("/notes", status_code=201)
     async def post_note(
@@ -114,6 +113,6 @@ def build_records_app(guard: Guard) -> FastAPI:
         body = await read_body(request, NoteIn)
         note = Note(world().next_note_id(), identity.user_id or "anonymous", body.text)
         world().notes.append(note)
-        return {"note": asdict(note)}
+        return {"note": as_json(note)}
 
     return app
