@@ -71,3 +71,23 @@ def test_unmeasured_cells_show_the_expectation_only_in_the_outcome_view():
     assert cell_text("A7", "p08", None).plain == "deny"
     assert cell_text("A7", "p07", None).plain == "ALLOW"
     assert cell_text("A7", "p08", None, view="audit").plain == "·"
+
+
+async def test_all_ten_patterns_fit_side_by_side_at_160_columns(make_app):
+    """The measured columns wrap (their longest value is 30 characters), so the whole
+    staircase reads without scrolling sideways at 160 columns, and each wrapped cell still
+    says exactly what was measured."""
+    from runtime import COLUMN_NAMES, expected_columns
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        board, table = await _run_board(pilot, app)
+        assert len(board.patterns) == 10
+        await pilot.pause(0.1)
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        for pattern in board.patterns:
+            contract = expected_columns(pattern, "embedded") or {}
+            for name in COLUMN_NAMES:
+                shown = table.get_cell(name, pattern).plain
+                assert shown.replace("\n", " ") == contract[name], (pattern, name, shown)
+                assert max(len(line) for line in shown.splitlines()) <= 11

@@ -11,6 +11,8 @@ columns as measured. A cell is drillable: selecting it posts `CellChosen`.
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -33,6 +35,13 @@ from tui.no_color import shown
 EFFECT_STYLE: dict[Effect, str] = {"attack succeeded": "bold red", "attack blocked": "green",
                                    "work done": "green", "refused": "italic yellow"}
 DIFFERS = "bold reverse"
+#: The five measured columns wrap at this width, so ten patterns and the step names fit side
+#: by side in 160 columns ("yes (user and the whole chain)" alone would take 32).
+COLUMN_WRAP = 11
+
+
+def wrapped(value: str) -> str:
+    return "\n".join(textwrap.wrap(value, COLUMN_WRAP)) or value
 
 
 def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "",
@@ -58,7 +67,8 @@ def column_text(pattern: str, index: int, value: str | None,
         return Text("·", style="dim")
     wanted = (expected_columns(pattern, stack) or {}).get(COLUMN_NAMES[index])
     if wanted is None or value == wanted:
-        return Text(value)
+        return Text(wrapped(value))
+    # on one line: the column widens (the board may scroll) only when something is wrong
     return Text(f"{value} ✗ (expected {wanted})", style=f"{DIFFERS} red")
 
 
@@ -83,9 +93,17 @@ class ScoreboardTable(DataTable[Text]):
             self.add_row(Text(step, style="bold"), *[self._text(step, p) for p in self.patterns],
                          key=step, label=None)
         for index, name in enumerate(COLUMN_NAMES):
-            self.add_row(Text(name, style="italic cyan"),
-                         *[column_text(p, index, None) for p in self.patterns], key=name)
+            self.add_row(Text(wrapped(name), style="italic cyan"),
+                         *[column_text(p, index, None) for p in self.patterns], key=name,
+                         height=self._column_height(name))
         self.move_cursor(row=0, column=1)
+
+    def _column_height(self, name: str) -> int:
+        """Lines for a measured column's row: its name's, or the longest expected value's."""
+        stack = self.app.explorer.settings.stack  # type: ignore[attr-defined]
+        values = [name, *((expected_columns(p, stack) or {}).get(name, "")
+                          for p in self.patterns)]
+        return max(wrapped(v).count("\n") + 1 for v in values)
 
     def _text(self, step: str, pattern: str) -> Text:
         text = cell_text(step, pattern, self.cells.get((step, pattern)),
