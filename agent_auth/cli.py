@@ -13,15 +13,13 @@
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtime import Settings, event_loop
+from runtime import Settings, event_loop, pause_collector, settle_heap
 from stack.errors import ExplorerError
 
 
@@ -139,14 +137,9 @@ EXIT_BROKEN_PIPE = 141
 
 
 def entry() -> int:
-    """The process's entry point (the `agent-auth` script, `python -m agent_auth`).
-
-    The garbage collector waits until the command's imports are done (`_settle_heap`): they
-    build a heap that is nearly all kept, and collecting it as it grows was ~20 % of their
-    time. At exit the heap is frozen first, so the interpreter's exit skips its last full
-    collections of it (~0.3-0.4 s after a matrix run); every other exit handler still runs."""
-    gc.disable()
-    atexit.register(gc.freeze)   # atexit handlers run before the interpreter's own teardown
+    """The process's entry point (the `agent-auth` script, `python -m agent_auth`): the
+    collector waits until the command's modules are loaded (runtime.heap)."""
+    pause_collector()
     return main()
 
 
@@ -165,16 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _settle_heap() -> None:
-    """The command's modules are loaded: if `entry` paused the collector, keep what they built
-    out of every later collection (and, for the matrix, out of its forked workers'
-    copy-on-write pages, as the gc module's documentation recommends before a fork), then
-    collect as usual from here on."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
 def _main(argv: Sequence[str] | None) -> int:
     # Libraries (the MCP SDK) call logging.basicConfig; a handler here keeps their log lines
     # from being printed over the TUI or the CLI's output.
@@ -187,7 +170,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from agent_auth import lab  # the admin's checks, and the guard of a session
 
             if args.command == "doctor":
-                _settle_heap()
+                settle_heap()
                 return lab.doctor(settings)
             if problem := lab.session_problem(sys.stdin.isatty(), sys.stdout.isatty()):
                 print(f"agent-auth: {problem}", file=sys.stderr)
@@ -199,14 +182,14 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "battery":
             from runtime.battery.run import cli_main
 
-            _settle_heap()
+            settle_heap()
             return cli_main(args, settings)
         if args.command == "matrix":   # forks its workers before any event loop exists
             from agent_auth import commands
             from runtime.model_endpoint import load_sdk
 
             load_sdk()   # every worker's agent needs it: loaded once, before the workers fork
-            _settle_heap()
+            settle_heap()
             return commands.matrix(args, settings)
         return event_loop.run(_dispatch(args, settings))
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
@@ -220,7 +203,7 @@ def _main(argv: Sequence[str] | None) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from agent_auth import commands  # the runtime loads only for a headless command
 
-    _settle_heap()
+    settle_heap()
     if args.command == "run":
         return await commands.run(args, settings)
     if args.command == "show":

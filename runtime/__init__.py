@@ -110,6 +110,8 @@ _EXPORTS: dict[str, str] = {
     "ExplorerError": "stack.errors",
     "new_event_loop": "runtime.event_loop",
     "load_sdk": "runtime.model_endpoint",
+    "pause_collector": "runtime.heap",
+    "settle_heap": "runtime.heap",
 }
 
 __all__ = [
@@ -193,6 +195,8 @@ __all__ = [
     "located_tokens",
     "new_event_loop",
     "load_sdk",
+    "pause_collector",
+    "settle_heap",
     "parse_headers",
     "parse_value",
     "is_http",
@@ -230,6 +234,7 @@ if TYPE_CHECKING:
     from runtime.errors import InputError, RunnerError
     from runtime.event_loop import new_event_loop
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
+    from runtime.heap import pause_collector, settle_heap
     from runtime.identity import Decision, Identity
     from runtime.login import LoginCache
     from runtime.matrix import (

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 COLD = r"""
 import time, json, asyncio, gc
 t0 = time.perf_counter()
-gc.disable()   # as `agent-auth` does until the explorer is ready (cli.entry, tui.app.run_app)
+gc.disable()   # as `agent-auth` does until the explorer is ready (runtime.heap)
 from runtime.settings import Settings
 from tui.app import AgentAuthApp
 async def main():

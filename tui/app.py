@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.theme import Theme
 
-from runtime import PatternInfo, Settings
+from runtime import PatternInfo, Settings, settle_heap
 from tui.commands import explorer_commands
 from tui.explorer import Explorer
 from tui.preferences import Places
@@ -85,15 +85,13 @@ class AgentAuthApp(App[int]):
 
     @staticmethod
     async def _resume_gc(main: MainScreen) -> None:
-        """`run_app` starts with the garbage collector paused: the imports and the runtime's
-        start build a large heap that is nearly all kept, and collecting it while it grows
-        was ~20% of a start's CPU. Once the runtime is up and warmed up (or has given up),
-        what start built is frozen (never scanned again) and collection resumes for what
-        comes after."""
+        """`agent-auth` starts with the garbage collector paused (runtime.heap): the imports
+        and the runtime's start build a large heap that is nearly all kept. Once the runtime
+        is up and warmed up (or has given up), that heap is settled: frozen, never scanned
+        again, and collection resumes for what comes after."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(main.settled.wait(), STARTUP_GC_PAUSE)
-        gc.freeze()
-        gc.enable()
+        settle_heap()
 
     async def action_quit(self) -> None:
         self._quit()
@@ -159,13 +157,9 @@ class AgentAuthApp(App[int]):
 
 def run_app(settings: Settings) -> int:
     """Run the explorer; startup problems are printed in one line, never as a traceback."""
-    gc.disable()   # until the explorer is ready; AgentAuthApp._resume_gc turns it back on
     try:
         app = AgentAuthApp(settings)
         result = app.run()
-        # Exit without the interpreter's last full collection of a heap this size (~0.5 s
-        # of a quit otherwise): nothing here needs a finalizer that only the GC would run.
-        gc.freeze()
     except Exception as exc:  # noqa: BLE001 - report anything that stops startup, cleanly
         print(f"agent-auth: cannot start the explorer: {type(exc).__name__}: {exc}",
               file=sys.stderr)

@@ -29,7 +29,9 @@ def test_building_the_explorer_loads_none_of_the_runtime_libraries():
 
 
 READY_PROBE = """
-import asyncio, json, sys
+import asyncio, gc, json, sys
+from runtime import pause_collector
+pause_collector()   # as `agent-auth` starts
 from runtime.settings import Settings
 from tui.app import AgentAuthApp
 
@@ -39,15 +41,18 @@ async def main():
         await app.wait_until_ready()
         at_ready = "openai" in sys.modules
         await asyncio.wait_for(app.main_screen.settled.wait(), 30)
-        print(json.dumps({"at_ready": at_ready, "settled": "openai" in sys.modules}))
+        await asyncio.sleep(0.2)
+        print(json.dumps({"at_ready": at_ready, "settled": "openai" in sys.modules,
+                          "collecting": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}))
 asyncio.run(main())
 """
 
 
 def test_the_model_sdk_loads_after_the_explorer_is_ready_and_before_the_first_prompt():
     """The openai SDK (~0.3 s) is not part of getting ready: the first pattern is up without
-    it, and the warm-up loads it right after, so a first prompt does not wait for it."""
+    it, and the warm-up loads it right after, so a first prompt does not wait for it. Then
+    the start-up heap is settled: frozen, and the collector running again."""
     out = subprocess.run([sys.executable, "-c", READY_PROBE], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=120)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"at_ready": False,
-                                                               "settled": True}
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "at_ready": False, "settled": True, "collecting": True, "frozen": True}
