@@ -53,12 +53,11 @@ class StackHandle:
             from stack.idp import EmbeddedIdP
             from stack.opa import EmbeddedOPA
 
-            idp = EmbeddedIdP(clock=self.clock)
+            # each held before it starts: a stop() meanwhile stops it, and this start fails
+            idp = self._idp = EmbeddedIdP(clock=self.clock)
             await idp.start()
-            self._idp = idp                 # held as soon as it runs: stop() stops it
-            opa = EmbeddedOPA()
+            opa = self._opa = EmbeddedOPA()
             await opa.start()
-            self._opa = opa
             self.endpoints = _endpoints(idp.base_url, opa.base_url, self.settings.realm)
         else:
             endpoints = _endpoints(

@@ -72,10 +72,29 @@ class _PromptServer(uvicorn.Server):
             await asyncio.sleep(0.005)
         for task in state.tasks:
             task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        self._close_transports()
         for server in self.servers:
             await server.wait_closed()
         if not self.force_exit:
             await self.lifespan.shutdown()
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's serve, which closes what it opened however it ends. Cancelled (a loop
+        ending under a server nobody stopped) or stopped mid-start, uvicorn skips its
+        shutdown and leaves the listening server and its connections open; uvloop then
+        cannot close the loop (EBUSY) and warns of each one."""
+        try:
+            await super().serve(sockets)
+        finally:
+            self._close_transports()
+
+    def _close_transports(self) -> None:
+        for server in getattr(self, "servers", []):
+            server.close()
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.close()       # past the graceful wait: a client kept it open
 
 
 @dataclass
@@ -117,14 +136,16 @@ class AsgiServer:
             proxy_headers=False,
             timeout_graceful_shutdown=1,
         )
-        self._server = _PromptServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        server = self._server = _PromptServer(config)
+        task = self._task = asyncio.create_task(server.serve(sockets=[sock]))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            while not self._server.started:
-                if self._task.done():
-                    error = self._task.exception() if not self._task.cancelled() else None
+            while not server.started:
+                if self._server is not server:
+                    raise ServerStartError(f"{self.name} was stopped while it started")
+                if task.done():
+                    error = task.exception() if not task.cancelled() else None
                     raise ServerStartError(f"{self.name} exited during start: {error}")
                 if loop.time() > deadline:
                     raise ServerStartError(f"{self.name} did not start within {timeout}s")
@@ -132,15 +153,17 @@ class AsgiServer:
         except BaseException:
             # Failed, or cancelled (an explorer quit while starting): nobody holds this
             # server yet to stop it, so it is dropped here, its socket closed.
-            self._abandon()
-            self._server = self._task = self._sock = None
+            if self._server is server:
+                self._abandon()
+                self._server = self._task = self._sock = None
             raise
+        if self._server is not server:      # stopped in the step that saw it start
+            raise ServerStartError(f"{self.name} was stopped while it started")
         return self.base_url
 
     def _abandon(self) -> None:
-        """Cancel the serving task and close what it opened. Cancelling alone leaves the
-        listening server uvicorn may already have made (`loop.create_server`) open: asyncio's
-        loop drops it silently, uvloop's warns (ResourceWarning) when it is collected."""
+        """Cancel the serving task and close what it opened now (the task's own `finally`
+        runs only once it is scheduled again, if it ever started)."""
         if self._task is not None:
             self._task.cancel()
         for server in getattr(self._server, "servers", []):   # made by uvicorn's startup
@@ -173,15 +196,22 @@ class Served:
     server_name = "server"
     _server: AsgiServer | None = None
 
+    _starting: AsgiServer | None = None
+
     async def start(self) -> str:
         if self._server is None:
-            server = AsgiServer(self.app, name=self.server_name)
-            base = await server.start()
+            server = self._starting = AsgiServer(self.app, name=self.server_name)
+            try:
+                base = await server.start()
+            finally:
+                self._starting = None
             self._server = server
             self._started(base)
         return self.base_url
 
     async def stop(self) -> None:
+        if self._starting is not None:      # a stop while it starts: that start fails
+            await self._starting.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -62,7 +62,14 @@ class RuntimeBridge:
             task.cancel()
         if pending:
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.close()
+        try:
+            self._loop.close()
+        except OSError:
+            # uvloop refuses (EBUSY) while a handle is still open: a server or connection
+            # whose owner never closed it (tests fail on that leak's ResourceWarning). The
+            # process is quitting; a traceback from this daemon thread would tell the user
+            # nothing they can act on.
+            pass
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         if self._closed or self._loop is None or not self._thread.is_alive():

@@ -150,6 +150,7 @@ class ExplorerSession:
         self._wanted = ""
         self._lock: asyncio.Lock | None = None
         self._stopping: set[asyncio.Task[None]] = set()
+        self._starting: asyncio.Future[PatternRunner] | None = None
         self._script: asyncio.Task[ScriptRun] | None = None
 
     @property
@@ -214,7 +215,13 @@ class ExplorerSession:
         runner = PatternRunner(self._info(pattern_id), settings=self.settings,
                                stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys(),
                                logins=self._logins.setdefault(pattern_id, {}))
-        await runner.start()
+        # its own task, so close() can cancel a start in flight (the runner then stops what
+        # it started); cancelling this caller cancels it too
+        self._starting = asyncio.ensure_future(runner.start())
+        try:
+            await self._starting
+        finally:
+            self._starting = None
         self.runner = runner
         return runner
 
@@ -354,11 +361,12 @@ class ExplorerSession:
         return run
 
     async def close(self) -> None:
-        # A script run still going owns a runner: cancel it here, while the loop runs, so
-        # its `async with runner` stops those servers (the loop's end would only cancel them).
-        if self._script is not None and not self._script.done():
-            self._script.cancel()
-            await asyncio.gather(self._script, return_exceptions=True)
+        # A script run still going owns a runner, and a pattern may be starting: cancel them
+        # here, while the loop runs, so each runner stops the servers it started.
+        for work in (self._script, self._starting):
+            if work is not None and not work.done():
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
         # Every server stops at once: each takes uvicorn's ~0.1-0.2 s, and quitting waits.
         stops = [*self._stopping]
         if self.runner is not None:

@@ -169,3 +169,83 @@ async def test_forwarded_headers_do_not_rewrite_who_called_or_how():
         await server.stop()
     assert answer.status_code == 204
     assert seen == {"client": "127.0.0.1", "scheme": "http"}
+
+
+def _on_loop(loop: str, scenario) -> list:
+    """Run `scenario()` on a fresh loop of kind `loop` in a thread, close the loop, and return
+    [its result]. uvloop refuses to close (EBUSY) while a server or connection is still open,
+    and warns of each: either fails the test."""
+    new_loop = event_loop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    results: list = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with asyncio.Runner(loop_factory=new_loop) as runner:
+                results.append(runner.run(scenario()))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(15)
+    assert not thread.is_alive(), "the loop did not close"
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_stop_while_it_starts_fails_that_start_and_leaves_nothing_listening(loop):
+    """Quitting the explorer while a pattern comes up stops a server whose start is still
+    waiting: the start must fail (not hand back a stopped server) and nothing may listen."""
+    async def scenario() -> tuple[int, str]:
+        server = AsgiServer(app, name="quitting")
+        starting = asyncio.create_task(server.start(timeout=30))
+        while not server.port:
+            await asyncio.sleep(0)
+        await server.stop()
+        with pytest.raises(ServerStartError) as failed:
+            await starting
+        return server.port, str(failed.value)
+
+    [(port, error)] = _on_loop(loop, scenario)
+    assert error == "quitting was stopped while it started"
+    assert _port_is_free(port)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_serving_task_cancelled_without_a_stop_closes_its_listener(loop):
+    """The runtime loop's end cancels every task left, a server's serving task among them
+    when nobody stopped it: uvicorn then skips its shutdown, so the server closes its own
+    listener and the connections it accepted on the way out."""
+    async def scenario() -> tuple[int, bytes]:
+        server = AsgiServer(app, name="forgotten")
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await asyncio.sleep(0.05)                           # accepted, idle
+        assert server._task is not None
+        server._task.cancel()
+        await asyncio.gather(server._task, return_exceptions=True)
+        left = await asyncio.wait_for(reader.read(), 5)     # EOF: the server hung up
+        writer.close()
+        await writer.wait_closed()
+        return server.port, left
+
+    [(port, left)] = _on_loop(loop, scenario)
+    assert left == b""
+    with pytest.raises(ConnectionRefusedError):     # (the port itself waits in TIME_WAIT)
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+async def test_a_served_object_stopped_while_it_starts_is_not_left_serving():
+    from stack.opa import EmbeddedOPA
+
+    opa = EmbeddedOPA()
+    starting = asyncio.create_task(opa.start())
+    while opa._starting is None or not opa._starting.port:
+        await asyncio.sleep(0)
+    port = opa._starting.port
+    await opa.stop()
+    with pytest.raises(ServerStartError, match="stopped while it started"):
+        await starting
+    assert not opa.running and _port_is_free(port)

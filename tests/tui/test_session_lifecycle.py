@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 
+import pytest
 from tui_helpers import main_screen, send_prompt, settle
 
 
@@ -64,3 +65,44 @@ async def test_switching_back_and_forth_does_not_log_in_again(make_app):
             if hop.summary == "token authorization_code":
                 assert hop.source == "agent"
         assert sum(h.source == "browser" for h in logins) == 2 * 6   # 3 users, 2 patterns
+
+
+async def test_closing_while_a_pattern_starts_stops_what_it_started(demo_settings):
+    """Quitting as a pattern comes up (the explorer's first seconds, or a switch): the
+    runner being started is cancelled and stops its servers; none is left serving, which
+    on uvloop also kept the runtime loop from closing."""
+    import asyncio
+
+    from stack.asgi_server import _PromptServer
+    from tui.session import ExplorerSession
+
+    def serving() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if not t.done()
+                and getattr(t.get_coro(), "__qualname__", "") == _PromptServer.serve.__qualname__]
+
+    session = ExplorerSession(demo_settings, on_hop=lambda hop: None)
+    switching = asyncio.create_task(session.select("p04"))
+    for _ in range(5000):               # until the runner's own servers are coming up
+        runner_started = len(serving()) > 2      # past the IdP and OPA
+        if runner_started:
+            break
+        await asyncio.sleep(0.001)
+    assert runner_started, "the pattern never started"
+    await session.close()
+    results = await asyncio.gather(switching, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert session.runner is None and not serving()
+
+
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.3])
+async def test_quitting_at_any_moment_of_the_start_leaves_nothing_open(make_app, after,
+                                                                        recwarn):
+    """The user quits while the runtime comes up. Leaving a server or connection open made
+    uvloop refuse to close the runtime's loop (EBUSY, seen under a busy CPU)."""
+    app = make_app(patterns=("p03", "p04"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(after)
+    gc.collect()                        # an unclosed transport warns as it is collected
+    leaked = [w for w in recwarn if issubclass(w.category, ResourceWarning)]
+    assert not leaked, [str(w.message) for w in leaked]
+    assert not app.explorer.bridge._thread.is_alive()
