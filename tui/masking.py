@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 _API_KEY = re.compile(r"\b((?:ak|sk)_[a-z]+_)([0-9a-f]{10})\b")
 _FORM_SECRET = re.compile(r"((?:password|client_secret)=)([^&\s\"]+)")
-_JSON_SECRET = re.compile(r'("(?:password|client_secret|api_key)"\s*:\s*")([^"]+)(")')
+# the whole JSON string, escapes and all: stopping at an escaped quote showed the rest
+_JSON_SECRET = re.compile(r'("(?:password|client_secret|api_key)"\s*:\s*")((?:[^"\\]|\\.)+)(")')
 _PORT = re.compile(r"((?:127\.0\.0\.1|localhost):)\d{2,5}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _HEX_ID = re.compile(r"\b[0-9a-f]{16,}\b")

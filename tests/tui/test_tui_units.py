@@ -44,6 +44,13 @@ def test_demo_api_keys_and_passwords_are_masked_until_revealed():
     assert Masker(reveal=True).text(text) == text
 
 
+@pytest.mark.parametrize("secret", ['a\\"b tail', 'x\\\\ tail', '\\u0022 tail'])
+def test_a_json_secret_is_masked_whole_whatever_it_escapes(secret):
+    text = '{"api_key": "' + secret + '", "kind": "expenses"}'
+    masked = Masker().text(text)
+    assert "tail" not in masked and masked.endswith('"kind": "expenses"}')
+
+
 def test_stable_mode_hides_ports_and_random_ids():
     masker = Masker(stable=True)
     assert masker.text("http://127.0.0.1:43817/x") == "http://127.0.0.1:PORT/x"
