@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jwt.api_jws import get_algorithm_by_name
 
-from runtime.errors import InputError
+from runtime.errors import InputError, not_unicode
 from runtime.http import EndpointMap
 from runtime.signing import SIGN_CHOICES, SignWith
 from runtime.tokens import DecodedToken, brief, located_tokens
@@ -106,6 +106,9 @@ class HttpRequest:
     def checked(self) -> HttpRequest:
         if not _METHOD.fullmatch(self.method):
             raise ReplayError(f"method {brief(self.method, 20)!r} is not an HTTP method")
+        for what, text in (("the URL", self.url), ("the body", self.body)):
+            if problem := not_unicode(text):
+                raise ReplayError(f"{what} cannot be sent: {problem}")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ReplayError(f"{brief(self.url, 80)} is not an http(s) URL")
@@ -114,6 +117,10 @@ class HttpRequest:
                 raise ReplayError(f"header name {brief(name, 40)!r} is not valid")
             if any(c in value for c in "\r\n\0"):
                 raise ReplayError(f"header {name} holds a line break or NUL")
+            if not value.isascii():     # what the HTTP client sends; RFC 9110 §5.5
+                wrong = next(c for c in value if not c.isascii())
+                raise ReplayError(f"header {name} holds {wrong!r}: header values are "
+                                  f"ASCII (percent- or base64-encode the rest)")
         if len(self.body) > MAX_BODY:
             raise ReplayError(f"the body is {len(self.body)} characters; the limit is "
                               f"{MAX_BODY}")

@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from runtime import display
 from runtime.agent import MAX_PROMPT_CHARS, Agent, AgentIdentity, TurnResult, UserSession
 from runtime.demo_realm import demo_realm
-from runtime.errors import InputError, RunnerError
+from runtime.errors import InputError, RunnerError, not_unicode
 from runtime.http import (
     HOP_DATA,
     MAX_BODY_SHOWN,
@@ -325,6 +325,8 @@ class PatternRunner:
         if len(text) > MAX_PROMPT_CHARS:
             raise InputError(f"the prompt is {len(text)} characters; the limit is "
                              f"{MAX_PROMPT_CHARS}")
+        if problem := not_unicode(text):
+            raise InputError(f"the prompt cannot be sent: {problem}")
         return await self._turn(user, text, lambda session, trace_id: self.agent.run(
             session, text, trace_id))
 
@@ -394,6 +396,7 @@ class PatternRunner:
         for this request only, as the script's A4 does); `oracle` records that a token in it
         was signed with a key no attacker holds (challenges do not count such replays)."""
         self._require_started()
+        request = request.checked()     # whoever built it: only what can go on the wire
         if not (0 <= later <= MAX_LATER):
             raise InputError(f"later must be between 0 and {MAX_LATER:.0f} seconds")
         if self._replayer is None:
@@ -434,10 +437,12 @@ class PatternRunner:
         if not isinstance(arguments, dict):
             raise InputError("tool arguments must be a JSON object")
         try:   # what the MCP client will send: JSON has no NaN or Infinity (RFC 8259 §6)
-            json.dumps(arguments, allow_nan=False)
+            sent = json.dumps(arguments, allow_nan=False, ensure_ascii=False)
         except (ValueError, TypeError, RecursionError):
             raise InputError("tool arguments must be plain JSON: no NaN, Infinity or a "
                              "number too large for a float (1e999)") from None
+        if problem := not_unicode(sent):    # and its text is UTF-8 (RFC 8259 §8.1)
+            raise InputError(f"tool arguments cannot be sent: {problem}")
         names = [t.name for t in await self.tool_schemas()]
         if tool not in names:
             raise InputError(f"unknown tool {brief(tool, 40)!r}: choose one of "

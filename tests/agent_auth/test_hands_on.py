@@ -68,6 +68,8 @@ def test_replay_as_captured_carries_the_other_runs_signature(exported, capsys):
     (["--hop", "{seq}", "--token", "5", "--set", "a=1"], "no token 5"),
     (["--hop", "{seq}", "--header", "nocolon"], "Name: value"),
     (["--hop", "{seq}", "--header", "Bad Name: v"], "not valid"),
+    (["--hop", "{seq}", "--header", "X-Note: caf\u00e9"], "header values are ASCII"),
+    (["--hop", "{seq}", "--path", "/x\udcff"], "the URL cannot be sent"),   # argv not UTF-8
     (["--hop", "{seq}", "--pattern", "p99"], "unknown pattern 'p99'"),
 ])
 def test_replay_bad_input_is_one_clear_line(exported, capsys, extra, message):
@@ -114,6 +116,10 @@ def test_call_json(capsys):
     (["call", "-p", "p01", "read_data", "[1, 2]"], "must be a JSON object"),
     (["call", "-p", "p01", "drop_tables", "{}"], "unknown tool 'drop_tables'"),
     (["call", "-p", "p01", "-u", "eve", "read_data", "{}"], "unknown user 'eve'"),
+    (["call", "-p", "p01", "read_data", '{"kind": "\\ud800"}'], "lone surrogate"),
+    (["call", "-p", "p01", "read_data", '{"kind": "\udcff"}'], "lone surrogate"),
+    (["run", "-p", "p01", "What are my expenses \udcff"], "the prompt cannot be sent"),
+    (["export", "-p", "p01", "-o", "/dev/null", "hi \udcff"], "the prompt cannot be sent"),
     (["compare", "--patterns", "p05", "hi"], "two patterns"),
     (["compare", "--patterns", "p05,p06"], "one of the two"),
     (["compare", "--patterns", "p05,p06", "--step", "A5", "hi"], "not both"),

@@ -66,6 +66,15 @@ def test_only_http_hops_replay():
     ({"method": "GET", "url": "http://127.0.0.1/", "request_headers": {"a": "b"}},
      "list of"),
     ({"method": "GET", "url": "http://127.0.0.1/", "request_body": 7}, "strings"),
+    # what no HTTP client can send: a lone surrogate (bytes read as UTF-8 that were not, or
+    # a \ud800 escape in the exported JSON), a header value beyond ASCII
+    ({"method": "POST", "url": "http://127.0.0.1/", "request_body": "{\"k\": \"\ud800\"}"},
+     "the body cannot be sent: character '\\\\ud800' at position 7 is a lone surrogate"),
+    ({"method": "GET", "url": "http://127.0.0.1/\udcff"}, "the URL cannot be sent"),
+    ({"method": "GET", "url": "http://127.0.0.1/", "request_headers": [["X-A", "caf\u00e9"]]},
+     "header X-A holds 'é': header values are ASCII"),
+    ({"method": "GET", "url": "http://127.0.0.1/", "request_headers": [["X-A", "\udcff"]]},
+     "header values are ASCII"),
 ])
 def test_a_bad_record_is_refused_with_a_reason(record, message):
     with pytest.raises(ReplayError, match=message):
@@ -326,6 +335,8 @@ async def test_direct_tool_call_passes_the_users_key_where_the_model_would(stack
     ("read_data", {"kind": "expenses", "limit": float("inf")}, "Infinity"),
     ("read_data", {"kind": "expenses", "limit": -float("inf")}, "plain JSON"),
     ("read_data", {"kind": {1, 2}}, "plain JSON"),
+    ("read_data", {"kind": "expenses", "query": "\ud800"}, "lone surrogate"),
+    ("read_data", {"kind": "expenses", "\udcff": 1}, "lone surrogate"),
 ])
 async def test_direct_tool_call_refuses_bad_input(p06, tool, arguments, message):
     from runtime.errors import InputError
