@@ -8,7 +8,7 @@ import base64
 import json
 from typing import Any
 
-from tui_helpers import main_screen, settle, shown_row, shown_text
+from tui_helpers import main_screen, settle, shown_row, shown_text, shown_when
 
 from tui.session import Person, UserInfo
 from tui.widgets.hop_detail import TABS, HopDetail
@@ -57,7 +57,7 @@ async def test_a_hostile_token_renders_in_the_wire_view_the_hop_detail_and_the_u
         wire = screen.query_one(WireView)
         row = await shown_row(pilot, wire, lambda h: h.kind == "attacker" and h.tokens)
         wire.table.move_cursor(row=row)
-        await pilot.pause(0.2)
+        await shown_when(pilot, app, "#detail-headers", "X-[/]")   # every tab drawn at once
         shown: dict[str, str] = {}
         for tab in TABS:
             screen.query_one(HopDetail).active = f"tab-{tab}"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from tui_helpers import chat_text, main_screen, send_prompt, settle, shown_row, shown_text
+from tui_helpers import (
+    chat_text,
+    main_screen,
+    send_prompt,
+    settle,
+    shown_row,
+    shown_when,
+)
 
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.status_bar import StatusBar
@@ -53,9 +60,8 @@ async def test_opening_a_hop_shows_its_decoded_jwt(make_app):
         row = await shown_row(pilot, wire, lambda h: h.kind == "service" and h.tokens)
         wire.table.move_cursor(row=row)
         main_screen(app).query_one(HopDetail).active = "tab-jwt"
-        await pilot.pause(0.2)
-        rendered = shown_text(app, "#detail-jwt")
-        assert "records-service" in rendered and "alice" in rendered
+        rendered = await shown_when(pilot, app, "#detail-jwt", "records-service")
+        assert "alice" in rendered
 
 
 async def test_token_exchange_hop_shows_the_claims_diff(make_app):
@@ -67,9 +73,8 @@ async def test_token_exchange_hop_shows_the_claims_diff(make_app):
         row = await shown_row(pilot, wire, lambda h: "token-exchange" in h.summary)
         wire.table.move_cursor(row=row)
         main_screen(app).query_one(HopDetail).active = "tab-diff"
-        await pilot.pause(0.2)
-        rendered = shown_text(app, "#detail-diff")
-        assert "aud" in rendered and "changed" in rendered
+        rendered = await shown_when(pilot, app, "#detail-diff", "changed")
+        assert "aud" in rendered
         assert "after:  Bearer token sub=alice aud=records-service" in rendered
 
 
@@ -162,12 +167,10 @@ async def test_reveal_shows_and_hides_demo_api_keys(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_until_ready()
-        await pilot.pause(0.3)
-        masked = shown_text(app, "#user-token")
-        assert "ak_alice_••••••" in masked
+        masked = await shown_when(pilot, app, "#user-token", "ak_alice_")
+        assert "ak_alice_••••••" in masked and "0000000001" not in masked
         await pilot.press("r")
-        await pilot.pause(0.5)
-        assert "ak_alice_0000000001" in shown_text(app, "#user-token")
+        await shown_when(pilot, app, "#user-token", "ak_alice_0000000001")
 
 
 async def test_maximize_and_restore_a_pane(make_app):

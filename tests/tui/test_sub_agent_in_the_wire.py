@@ -3,7 +3,7 @@ why the summarizer's post was refused (and, at the IdP hop, why the hand-off was
 
 from __future__ import annotations
 
-from tui_helpers import main_screen, settle, shown_row, shown_text
+from tui_helpers import main_screen, settle, shown_row, shown_when
 
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.wire_view import WireView
@@ -40,19 +40,16 @@ async def test_a8_under_p08_then_p09_and_why_the_post_was_refused(make_app):
         await pilot.pause(0.2)
         assert "alice (actor summarizer, delegated by agent)" in wire.selected.summary
         main_screen(app).query_one(HopDetail).active = "tab-opa"
-        await pilot.pause(0.2)
-        opa = shown_text(app, "#detail-opa")
-        assert "post_note needs scope acme:write" in opa
+        await shown_when(pilot, app, "#detail-opa", "post_note needs scope acme:write")
 
         row = await shown_row(pilot, wire, lambda h: h.kind == "idp" and h.source ==
                               "summarizer" and "token-exchange" in h.summary)
         wire.table.move_cursor(row=row)
         main_screen(app).query_one(HopDetail).active = "tab-headers"
-        await pilot.pause(0.2)
-        headers = shown_text(app, "#detail-headers", width=400)
+        headers = await shown_when(pilot, app, "#detail-headers",
+                                   "actor summarizer is named by the subject token's may_act",
+                                   width=400)
         assert "x-explorer-delegation" in headers.lower()
-        assert "actor summarizer is named by the subject token's may_act" in headers
         main_screen(app).query_one(HopDetail).active = "tab-jwt"
-        await pilot.pause(0.2)
-        jwt_view = shown_text(app, "#detail-jwt", width=400)
-        assert "summarizer" in jwt_view and "acme:read" in jwt_view
+        jwt_view = await shown_when(pilot, app, "#detail-jwt", "acme:read", width=400)
+        assert "summarizer" in jwt_view

@@ -77,6 +77,16 @@ def shown_text(app: AgentAuthApp, selector: str, width: int = 200) -> str:
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
+async def shown_when(pilot: Pilot, app: AgentAuthApp, selector: str, *needles: str,
+                     width: int = 200) -> str:
+    """What `selector` shows once it holds every one of `needles`: the detail panes follow
+    the cursor a beat later (a 40 ms debounce, more on a busy CPU), so a fixed pause flakes.
+    Times out saying what it waited for."""
+    await until(pilot, lambda: all(n in shown_text(app, selector, width) for n in needles),
+                f"{selector} to show {needles}")
+    return shown_text(app, selector, width)
+
+
 async def shown_row(pilot: Pilot, wire: object, predicate: object,
                     timeout: float = 10.0) -> int:
     """Index of the first shown hop matching `predicate`, waiting for hops still in flight
