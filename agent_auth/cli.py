@@ -44,8 +44,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-auth",
         parents=[common],
-        description="Agent Auth Explorer: eight identity and authorization patterns for an AI "
-        "agent calling tools. With no command, opens the explorer.",
+        description="Agent Auth Explorer: ten identity and authorization patterns for an AI "
+        "agent calling tools (the write-up's eight, then two beyond). With no command, opens "
+        "the explorer.",
     )
     sub = parser.add_subparsers(dest="command")
 
@@ -58,7 +59,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("prompt", nargs="?", default="")
 
     show = sub.add_parser("show", parents=[common],
-                          help="print a pattern's code, the presets it calls, its narrative")
+                          help="print a pattern's two files, what they call, its narrative")
     show.add_argument("--pattern", "-p", help="p01..p10 or a pattern folder")
     what = show.add_mutually_exclusive_group()
     what.add_argument("--code", action="store_true",
