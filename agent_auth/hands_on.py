@@ -22,6 +22,7 @@ from runtime import (
     Settings,
     brief,
     hop_to_dict,
+    json_object,
     printable,
     progress_path,
 )
@@ -179,13 +180,7 @@ def _print_wire(hops: list[Hop]) -> None:
 # -- call ------------------------------------------------------------------------------------
 
 async def call(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        arguments = json.loads(args.arguments)
-    except (ValueError, RecursionError):
-        raise CliError("the arguments are not valid JSON; write an object: "
-                       "'{\"kind\": \"expenses\"}'") from None
-    if not isinstance(arguments, dict):
-        raise CliError("the arguments must be a JSON object: '{\"kind\": \"expenses\"}'")
+    arguments = json_object(args.arguments, "arguments")
     async with PatternRunner(args.pattern, settings=settings) as runner:
         turn = await runner.call_tool(args.user, args.tool, arguments)
         hops = runner.tap.trace(turn.trace_id)

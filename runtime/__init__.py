@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "World": "runtime.services.world",
     "InputError": "runtime.errors",
     "RunnerError": "runtime.errors",
+    "json_object": "runtime.errors",
     "Decision": "runtime.identity",
     "Identity": "runtime.identity",
     "ToolSchema": "runtime.runner",
@@ -200,6 +201,7 @@ __all__ = [
     "parse_headers",
     "parse_value",
     "is_http",
+    "json_object",
     "outcome_word",
     "printable",
     "progress_path",
@@ -231,7 +233,7 @@ if TYPE_CHECKING:
     )
     from runtime.compare import Comparison, Row, compare_with, decision_of
     from runtime.contract import COLUMN_NAMES, Effect, effect, expected, expected_columns
-    from runtime.errors import InputError, RunnerError
+    from runtime.errors import InputError, RunnerError, json_object
     from runtime.event_loop import new_event_loop
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.heap import pause_collector, settle_heap

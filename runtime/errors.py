@@ -1,4 +1,11 @@
-"""What the runner raises for a request it cannot take or a job it cannot do."""
+"""What the runner raises for a request it cannot take or a job it cannot do, and the checks
+that turn a user's text into something it can take."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
 
 from stack.errors import ExplorerError
 
@@ -21,3 +28,25 @@ def not_unicode(text: str) -> str | None:
                 f"surrogate, not Unicode text (bytes that were not UTF-8, or an escape such "
                 f"as \\ud800)")
     return None
+
+
+def json_object(text: str, what: str, error: type[InputError] = InputError) -> dict[str, Any]:
+    """`text` (typed by a user) as a JSON object, or `error` saying what is wrong and where.
+    RFC 8259 JSON only: NaN and Infinity are refused here rather than sent."""
+    def no_constant(name: str) -> Any:
+        raise error(f"the {what}: {name} is not JSON; quote it to send it as text")
+
+    try:
+        value = json.loads(text, parse_constant=no_constant)
+    except InputError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON in the {what}: {exc}") from None
+    except ValueError:      # Python's guard against quadratic int parsing
+        raise error(f"a number of more than {sys.get_int_max_str_digits()} digits in the "
+                    f"{what}") from None
+    except RecursionError:
+        raise error(f"the {what}: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise error(f"the {what} must be a JSON object, such as {{\"kind\": \"expenses\"}}")
+    return value

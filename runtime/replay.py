@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jwt.api_jws import get_algorithm_by_name
 
-from runtime.errors import InputError, not_unicode
+from runtime.errors import InputError, json_object, not_unicode
 from runtime.http import EndpointMap
 from runtime.signing import SIGN_CHOICES, SignWith
 from runtime.tokens import DecodedToken, brief, located_tokens
@@ -329,7 +329,8 @@ def edit_from_json(token: DecodedToken, header_text: str, claims_text: str,
                    sign: SignWith, slot: int = 0) -> TokenEdit:
     """The edit that turns `token` into the header and claims written as JSON (an editor's
     text): changed and added members are set, missing ones removed."""
-    header, claims = _json_object(header_text, "header"), _json_object(claims_text, "claims")
+    header = json_object(header_text, "header", ReplayError)
+    claims = json_object(claims_text, "claims", ReplayError)
     changed = {k: v for k, v in claims.items() if token.claims.get(k, _ABSENT) != v}
     removed = tuple(k for k in token.claims if k not in claims)
     new_header = {k: v for k, v in header.items() if token.header.get(k, _ABSENT) != v}
@@ -337,21 +338,6 @@ def edit_from_json(token: DecodedToken, header_text: str, claims_text: str,
 
 
 _ABSENT = object()
-
-
-def _json_object(text: str, what: str) -> dict[str, Any]:
-    def no_constant(name: str) -> Any:
-        raise ReplayError(f"the {what}: {name} is not JSON; quote it to send it as text")
-
-    try:
-        value = json.loads(text, parse_constant=no_constant)
-    except ReplayError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise ReplayError(f"the {what} are not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ReplayError(f"the {what} must be a JSON object")
-    return value
 
 
 def headers_text(headers: Sequence[tuple[str, str]]) -> str:

@@ -114,6 +114,10 @@ def test_call_json(capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["call", "-p", "p01", "read_data", "{oops"], "not valid JSON"),
     (["call", "-p", "p01", "read_data", "[1, 2]"], "must be a JSON object"),
+    (["call", "-p", "p01", "read_data", '{"limit": ' + "9" * 5000 + "}"],
+     "a number of more than 4300 digits in the arguments"),
+    (["call", "-p", "p01", "read_data", "[" * 100_000], "nested too deeply"),
+    (["call", "-p", "p01", "read_data", '{"limit": -Infinity}'], "-Infinity is not JSON"),
     (["call", "-p", "p01", "drop_tables", "{}"], "unknown tool 'drop_tables'"),
     (["call", "-p", "p01", "-u", "eve", "read_data", "{}"], "unknown user 'eve'"),
     (["call", "-p", "p01", "read_data", '{"kind": "\\ud800"}'], "lone surrogate"),

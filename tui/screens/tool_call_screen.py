@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from runtime import ToolSchema, TurnResult, brief, printable
+from runtime import InputError, ToolSchema, TurnResult, brief, json_object, printable
 from tui.masking import Masker
 
 CallFn = Callable[[str, dict[str, Any]], Awaitable[TurnResult]]
@@ -227,14 +227,9 @@ class ToolCallScreen(Screen[None]):
     def action_send(self) -> None:
         text = self.query_one("#call-args", TextArea).text
         try:
-            arguments = json.loads(text)
-        except (ValueError, RecursionError):
-            self.notify("The arguments are not valid JSON.", title="Not called",
-                        severity="error")
-            return
-        if not isinstance(arguments, dict):
-            self.notify("The arguments must be a JSON object.", title="Not called",
-                        severity="error")
+            arguments = json_object(text, "arguments")
+        except InputError as exc:
+            self.notify(str(exc), title="Not called", severity="error")
             return
         self.query_one("#call-result", Static).update(Text(f"calling {self.tool}…",
                                                            style="dim"))
