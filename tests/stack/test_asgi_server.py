@@ -242,8 +242,11 @@ async def test_a_served_object_stopped_while_it_starts_is_not_left_serving():
 
     opa = EmbeddedOPA()
     starting = asyncio.create_task(opa.start())
-    while opa._starting is None or not opa._starting.port:
-        await asyncio.sleep(0)
+    for _ in range(5000):
+        if opa._starting is not None and opa._starting.port:
+            break
+        await asyncio.sleep(0.001)
+    assert opa._starting is not None, "the start never began"
     port = opa._starting.port
     await opa.stop()
     with pytest.raises(ServerStartError, match="stopped while it started"):
