@@ -4,6 +4,7 @@ that turn a user's text into something it can take."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -32,12 +33,19 @@ def not_unicode(text: str) -> str | None:
 
 def json_object(text: str, what: str, error: type[InputError] = InputError) -> dict[str, Any]:
     """`text` (typed by a user) as a JSON object, or `error` saying what is wrong and where.
-    RFC 8259 JSON only: NaN and Infinity are refused here rather than sent."""
+    RFC 8259 JSON only: NaN, Infinity and numbers past a float's range are refused here
+    rather than sent."""
     def no_constant(name: str) -> Any:
         raise error(f"the {what}: {name} is not JSON; quote it to send it as text")
 
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):       # 1e400: JSON, but no float holds it
+            raise error(f"the {what}: {number[:30]} is too large for a JSON number")
+        return value
+
     try:
-        value = json.loads(text, parse_constant=no_constant)
+        value = json.loads(text, parse_constant=no_constant, parse_float=finite)
     except InputError:
         raise
     except json.JSONDecodeError as exc:

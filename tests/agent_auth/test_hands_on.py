@@ -118,6 +118,8 @@ def test_call_json(capsys):
      "a number of more than 4300 digits in the arguments"),
     (["call", "-p", "p01", "read_data", "[" * 100_000], "nested too deeply"),
     (["call", "-p", "p01", "read_data", '{"limit": -Infinity}'], "-Infinity is not JSON"),
+    (["call", "-p", "p01", "read_data", '{"a": {"b": [-1e400]}}'],
+     "-1e400 is too large for a JSON number"),
     (["call", "-p", "p01", "drop_tables", "{}"], "unknown tool 'drop_tables'"),
     (["call", "-p", "p01", "-u", "eve", "read_data", "{}"], "unknown user 'eve'"),
     (["call", "-p", "p01", "read_data", '{"kind": "\\ud800"}'], "lone surrogate"),

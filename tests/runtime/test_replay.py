@@ -163,6 +163,24 @@ def test_each_signing_choice_signs_as_it_says():
                       options={"verify_exp": False})["exp"] == 2
 
 
+@pytest.mark.parametrize(("claims", "message"), [
+    ('{"sub": "alice", "exp": 1e400}', "claims: 1e400 is too large for a JSON number"),
+    ('{"sub": "alice", "act": {"exp": -1e999}}', "-1e999 is too large"),
+    ('{"sub": "alice", "exp": NaN}', "claims: NaN is not JSON"),
+    ('{"sub": "alice", "exp": ' + "9" * 5000 + "}", "more than 4300 digits in the claims"),
+    ('{"sub": "alice",}', "not valid JSON in the claims: Expecting property name"),
+    ('["alice"]', "the claims must be a JSON object"),
+])
+def test_the_token_editor_takes_json_a_token_can_carry(claims, message):
+    """The explorer's replay editor: what is typed as claims must be JSON a JWT can carry,
+    as `--set` already insists (no float beyond range sneaks in as Infinity)."""
+    from runtime.replay import edit_from_json
+
+    token = decode_unverified(_token({"sub": "alice"}))
+    with pytest.raises(ReplayError, match=message):
+        edit_from_json(token, '{"alg": "RS256"}', claims, "keep")
+
+
 def test_the_idp_oracle_needs_the_key():
     raw = _token({"sub": "alice"})
     request = HttpRequest("GET", "http://127.0.0.1/x", (("Authorization", f"Bearer {raw}"),))
