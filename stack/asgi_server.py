@@ -195,8 +195,7 @@ class Served:
     app: ASGIApp
     server_name = "server"
     _server: AsgiServer | None = None
-
-    _starting: AsgiServer | None = None
+    _starting: AsgiServer | None = None     # the server between start() and its return
 
     async def start(self) -> str:
         if self._server is None:
