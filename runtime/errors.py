@@ -31,30 +31,38 @@ def not_unicode(text: str) -> str | None:
     return None
 
 
-def json_object(text: str, what: str, error: type[InputError] = InputError) -> dict[str, Any]:
-    """`text` (typed by a user) as a JSON object, or `error` saying what is wrong and where.
-    RFC 8259 JSON only: NaN, Infinity and numbers past a float's range are refused here
-    rather than sent."""
+def strict_json(text: str, what: str, error: type[InputError] = InputError) -> Any:
+    """`text` parsed as RFC 8259 JSON, nothing more: NaN, Infinity and numbers past a float's
+    range (1e400 parses as Infinity) are refused with `error`, as are numbers of more digits
+    than Python parses and nesting too deep. Text that is not JSON at all raises
+    `json.JSONDecodeError`, for callers that take it as plain text instead."""
     def no_constant(name: str) -> Any:
         raise error(f"the {what}: {name} is not JSON; quote it to send it as text")
 
     def finite(number: str) -> float:
         value = float(number)
-        if not math.isfinite(value):       # 1e400: JSON, but no float holds it
+        if not math.isfinite(value):
             raise error(f"the {what}: {number[:30]} is too large for a JSON number")
         return value
 
     try:
-        value = json.loads(text, parse_constant=no_constant, parse_float=finite)
-    except InputError:
+        return json.loads(text, parse_constant=no_constant, parse_float=finite)
+    except (InputError, json.JSONDecodeError):
         raise
-    except json.JSONDecodeError as exc:
-        raise error(f"not valid JSON in the {what}: {exc}") from None
     except ValueError:      # Python's guard against quadratic int parsing
         raise error(f"a number of more than {sys.get_int_max_str_digits()} digits in the "
                     f"{what}") from None
     except RecursionError:
         raise error(f"the {what}: nested too deeply") from None
+
+
+def json_object(text: str, what: str, error: type[InputError] = InputError) -> dict[str, Any]:
+    """`text` (typed by a user) as a JSON object (see `strict_json`), or `error` saying what
+    is wrong and where."""
+    try:
+        value = strict_json(text, what, error)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON in the {what}: {exc}") from None
     if not isinstance(value, dict):
         raise error(f"the {what} must be a JSON object, such as {{\"kind\": \"expenses\"}}")
     return value

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jwt.api_jws import get_algorithm_by_name
 
-from runtime.errors import InputError, json_object, not_unicode
+from runtime.errors import InputError, json_object, not_unicode, strict_json
 from runtime.http import EndpointMap
 from runtime.signing import SIGN_CHOICES, SignWith
 from runtime.tokens import DecodedToken, brief, located_tokens
@@ -255,18 +254,10 @@ def parse_value(text: str, now: float) -> Any:
     if stripped.startswith("@"):
         raise ReplayError(f"{brief(stripped, 30)!r}: write @now, @now-1h, @now+30m or @now-90s")
 
-    def no_constant(name: str) -> Any:
-        raise ReplayError(f"{name} is not JSON; quote it (\"{name}\") to send it as text")
-
     try:
-        value = json.loads(stripped, parse_constant=no_constant)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, ReplayError):
-            raise
+        return strict_json(stripped, "value", ReplayError)
+    except json.JSONDecodeError:
         return text
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ReplayError(f"{brief(stripped, 30)} is too large for a JSON number")
-    return value
 
 
 def parse_assignment(text: str, now: float) -> tuple[str, Any]:

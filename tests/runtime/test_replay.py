@@ -112,6 +112,7 @@ def test_claim_values_as_typed(text, value):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("NaN", "not JSON"), ("Infinity", "not JSON"), ("1e999", "too large"),
+    ('{"exp": 1e400}', "too large"), ('[1, -Infinity]', "not JSON"),   # nested, too
     ("@yesterday", "@now"), ("@now-1y", "@now"),
 ])
 def test_values_that_are_not_json_are_refused(text, message):
