@@ -140,9 +140,13 @@ class AsgiServer:
         task = self._task = asyncio.create_task(server.serve(sockets=[sock]))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+
+        def stopped() -> bool:      # stop() was called meanwhile (it may still be waiting)
+            return self._server is not server or server.should_exit
+
         try:
             while not server.started:
-                if self._server is not server:
+                if stopped():
                     raise ServerStartError(f"{self.name} was stopped while it started")
                 if task.done():
                     error = task.exception() if not task.cancelled() else None
@@ -153,11 +157,11 @@ class AsgiServer:
         except BaseException:
             # Failed, or cancelled (an explorer quit while starting): nobody holds this
             # server yet to stop it, so it is dropped here, its socket closed.
-            if self._server is server:
+            if not stopped():           # else the stop under way closes it
                 self._abandon()
                 self._server = self._task = self._sock = None
             raise
-        if self._server is not server:      # stopped in the step that saw it start
+        if stopped():       # started, but a stop is under way: not a server to hand out
             raise ServerStartError(f"{self.name} was stopped while it started")
         return self.base_url
 

@@ -213,6 +213,27 @@ def test_a_stop_while_it_starts_fails_that_start_and_leaves_nothing_listening(lo
     assert _port_is_free(port)
 
 
+def test_a_stop_as_the_server_comes_up_still_fails_that_start():
+    """The stop lands after uvicorn is up but before the start has looked (it polls): the
+    start must not hand out a server that is being stopped (seen once in CI: the stack
+    then asked a stopped IdP for its URL)."""
+    async def scenario() -> str:
+        server = AsgiServer(app, name="racing")
+        starting = asyncio.create_task(server.start(timeout=30))
+        for _ in range(5000):
+            if server._server is not None and server._server.started:
+                break
+            await asyncio.sleep(0)
+        assert not starting.done(), "the start looked before the stop could land"
+        stopping = asyncio.create_task(server.stop())
+        with pytest.raises(ServerStartError) as failed:
+            await starting
+        await stopping
+        return str(failed.value)
+
+    assert _on_loop("uvloop", scenario) == ["racing was stopped while it started"]
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_a_serving_task_cancelled_without_a_stop_closes_its_listener(loop):
     """The runtime loop's end cancels every task left, a server's serving task among them
