@@ -137,6 +137,7 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
         edits = _edits(args, runner.clock.now())
         if edits and edits[0].sign != "keep":
             edits = [_adopt_issuer(request, edits[0], runner)]
+        notes += _foreign_tokens(request, edits, runner)
         request, changes = apply_edits(request, edits, runner.signer())
         oracle = any(e.sign in ORACLE_SIGNS for e in edits)
         result = await runner.replay(request, [*notes, *changes],
@@ -155,6 +156,25 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
     _print_wire(list(result.hops))
     say_judged(found)
     return 0
+
+
+def _foreign_tokens(request: HttpRequest, edits: list[TokenEdit],
+                    runner: PatternRunner) -> list[str]:
+    """A note for each token that keeps a signature from another run's IdP: this run's
+    IdP has other keys (and another address), so it is refused before its claims count."""
+    issuer = runner.stack.endpoints.issuer if runner.stack.endpoints else None
+    resigned = {e.slot for e in edits if e.sign != "keep"}
+    notes = []
+    for slot in request.tokens():
+        iss = slot.token.claims.get("iss")
+        if (issuer and slot.index not in resigned and isinstance(iss, str)
+                and "/realms/" in iss and iss != issuer):
+            notes.append(f"token {slot.index} ({slot.where}) was signed by the IdP of the run "
+                         "it was captured in; this run's IdP has other keys, so it is refused "
+                         "as any other IdP's token is, before its claims count. To have them "
+                         "judged (an expiry with --later, an edited claim), re-sign it: "
+                         f"--token {slot.index} --sign idp")
+    return notes
 
 
 def _adopt_issuer(request: HttpRequest, edit: TokenEdit, runner: PatternRunner) -> TokenEdit:

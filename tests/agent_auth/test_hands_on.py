@@ -39,6 +39,7 @@ def test_replay_an_expired_token_under_p06_is_refused_by_the_service(exported, c
     assert "exp: " in out and "signed with the IdP's own key" in out
     assert "-> 401, decided by service: token expired" in out
     assert f"replay of #{seq}: GET /expenses" in out
+    assert "captured in" not in out     # re-signed by this run: no note about other keys
 
 
 def test_replay_json(exported, capsys):
@@ -59,6 +60,10 @@ def test_replay_as_captured_carries_the_other_runs_signature(exported, capsys):
                  "--drop-header", "user-agent"]) == 0
     out = capsys.readouterr().out
     assert "-> 401, decided by service: token signed with an unknown key" in out
+    # ... and says so before it is sent, with the way to have the claims judged instead
+    assert ("token 0 (authorization) was signed by the IdP of the run it was captured in"
+            in out and "--token 0 --sign idp" in out)
+    assert out.index("--sign idp") < out.index("-> 401")
 
 
 @pytest.mark.parametrize(("extra", "message"), [
