@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
@@ -28,6 +29,25 @@ def not_unicode(text: str) -> str | None:
         return (f"character {exc.object[exc.start]!r} at position {exc.start} is a lone "
                 f"surrogate, not Unicode text (bytes that were not UTF-8, or an escape such "
                 f"as \\ud800)")
+    return None
+
+
+#: A header name as RFC 9110 §5.1 writes it (a `token`).
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as it is, or None: a name that is not a token, a value with
+    a line break or NUL (what header injection needs), or one that is not ASCII (what the
+    HTTP client sends; RFC 9110 §5.5)."""
+    if not HEADER_NAME.fullmatch(name):
+        return f"header name {name[:40]!r} is not valid"
+    if any(c in value for c in "\r\n\0"):
+        return f"header {name} holds a line break or NUL"
+    if not value.isascii():
+        wrong = next(c for c in value if not c.isascii())
+        return (f"header {name} holds {wrong!r}: header values are ASCII (percent- or "
+                f"base64-encode the rest)")
     return None
 
 

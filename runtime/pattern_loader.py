@@ -138,7 +138,7 @@ def _import(info: PatternInfo, name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # a plugin may fail in any way; report it, do not crash
+    except (Exception, SystemExit) as exc:  # a plugin may fail in any way (even exit)
         raise PatternError(f"{info.id}: {path.name} failed to import: {type(exc).__name__}: "
                            f"{exc}") from exc
     sys.modules[module_name] = module

@@ -12,12 +12,14 @@ closed with `PluginError`.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
+from runtime.errors import header_problem
 from runtime.identity import Decision, Filter, Identity
 from runtime.pattern_api import (
     ActorCredential,
@@ -37,6 +39,17 @@ ACTOR_CREDENTIALS: tuple[ActorCredential, ...] = ("none", "actor_token")
 
 class PluginError(ExplorerError):
     """A pattern's code breaks the contract (when it loads, or in what a hook returns)."""
+
+
+@contextmanager
+def _hook(name: str) -> Iterator[None]:
+    """Around every call into a pattern: a hook may refuse a request, never end the process.
+    (SystemExit passes every `except Exception` and would stop the servers' event loop.)"""
+    try:
+        yield
+    except SystemExit as exc:
+        raise PluginError(f"{name} called sys.exit({exc.code!r}): a pattern refuses a "
+                          "request, it does not end the process") from None
 
 
 def _extras(fn: Callable[..., Any], fixed: tuple[str, ...], where: str,
@@ -117,14 +130,16 @@ class McpPlugin:
 
     async def authenticate(self, token: str, ctx: McpContext) -> Any:
         """The pattern's verdict on the bearer token of one MCP request (AuthError if not)."""
-        return await self.handler.authenticate(token, ctx)  # type: ignore[attr-defined]
+        with _hook("authenticate"):
+            return await self.handler.authenticate(token, ctx)  # type: ignore[attr-defined]
 
     async def delegate(self, parent: UserContext, delegation: Delegation) -> UserContext:
         """What the sub-agent presents for `delegation`: the pattern's task credentials, or
         (without `delegate`) the parent's own, unchanged."""
         if not self.delegates:
             return parent
-        handed = await self.handler.delegate(parent, delegation)  # type: ignore[attr-defined]
+        with _hook("delegate"):
+            handed = await self.handler.delegate(parent, delegation)  # type: ignore[attr-defined]
         if not isinstance(handed, UserContext):
             raise PluginError(f"delegate returned {type(handed).__name__}, not a UserContext")
         return handed
@@ -135,14 +150,16 @@ class McpPlugin:
 
     def model_instructions(self, user: str, api_key: str) -> str:
         fn = getattr(self.handler, "model_instructions", None)
-        text = fn(user, api_key) if callable(fn) else ""
+        with _hook("model_instructions"):
+            text = fn(user, api_key) if callable(fn) else ""
         if not isinstance(text, str):
             raise PluginError("model_instructions() must return a string")
         return text
 
     def bound_arguments(self, user: str, api_key: str) -> dict[str, Any]:
         fn = getattr(self.handler, "bound_arguments", None)
-        bound = fn(user, api_key) if callable(fn) else {}
+        with _hook("bound_arguments"):
+            bound = fn(user, api_key) if callable(fn) else {}
         if not isinstance(bound, dict) or not all(isinstance(k, str) for k in bound):
             raise PluginError("bound_arguments() must return a dict of argument names")
         return bound
@@ -150,7 +167,8 @@ class McpPlugin:
     async def before_tool_call(self, user_context: UserContext, tool_name: str,
                                outgoing: Outgoing, ctx: McpContext) -> bool:
         extras = _pick(self.before_extras, outgoing=outgoing, ctx=ctx)
-        verdict = await self.handler.before_tool_call(user_context, tool_name, **extras)
+        with _hook("before_tool_call"):
+            verdict = await self.handler.before_tool_call(user_context, tool_name, **extras)
         if not isinstance(verdict, bool):
             raise PluginError(f"before_tool_call returned {type(verdict).__name__}, not "
                               "True or False")
@@ -159,11 +177,16 @@ class McpPlugin:
     async def prepare_request(self, user_context: UserContext, headers: dict[str, str],
                               outgoing: Outgoing, ctx: McpContext) -> dict[str, str]:
         extras = _pick(self.prepare_extras, outgoing=outgoing, ctx=ctx)
-        result = await self.handler.prepare_request(user_context, headers, **extras)
+        with _hook("prepare_request"):
+            result = await self.handler.prepare_request(user_context, headers, **extras)
         if not isinstance(result, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in result.items()):
             raise PluginError(f"prepare_request returned {type(result).__name__}, not the "
                               "headers (a dict of strings)")
+        for name, value in result.items():
+            if problem := header_problem(name, value):
+                raise PluginError(f"prepare_request returned a header that cannot be sent: "
+                                  f"{problem}")
         return result
 
 
@@ -207,7 +230,8 @@ class ServicePlugin:
         return cls(get_identity, authorize, takes_request, visible)
 
     async def get_identity(self, request: Request) -> Identity:
-        identity = await self.identity_fn(request)
+        with _hook("get_identity"):
+            identity = await self.identity_fn(request)
         if not isinstance(identity, Identity):
             raise PluginError(f"get_identity returned {type(identity).__name__}, not an "
                               "Identity")
@@ -216,8 +240,9 @@ class ServicePlugin:
     async def authorize(self, identity: Identity, action: str, resource: dict[str, Any],
                         request: Request) -> Decision:
         args = (identity, action, resource, request)
-        decision = await self.authorize_fn(*(args if self.authorize_takes_request
-                                             else args[:3]))
+        with _hook("authorize"):
+            decision = await self.authorize_fn(*(args if self.authorize_takes_request
+                                                 else args[:3]))
         if not isinstance(decision, Decision):
             raise PluginError(f"authorize returned {type(decision).__name__}, not a Decision")
         return decision
@@ -231,7 +256,8 @@ class ServicePlugin:
             return Filter(ids, "nobody", f"no retrieval filter: all {len(ids)} indexed "
                           "chunks are ranked, whoever asks (the index was built from every "
                           "document)")
-        decision = await self.visible_fn(identity, action, items, request)
+        with _hook("visible"):
+            decision = await self.visible_fn(identity, action, items, request)
         if not isinstance(decision, Filter):
             raise PluginError(f"visible returned {type(decision).__name__}, not a Filter")
         return Filter(decision.visible & ids, decision.decided_by, decision.reason,

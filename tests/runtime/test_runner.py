@@ -301,6 +301,67 @@ async def test_a_get_identity_that_returns_no_identity_is_a_503(stack, tmp_path)
     assert "get_identity returned dict, not an Identity" in result["error"]["reason"]
 
 
+EXITING_MCP = '''
+import sys
+
+from runtime.pattern_api import AuthHandler
+
+
+class Exiting(AuthHandler):
+    async def prepare_request(self, user_context, headers):
+        sys.exit(5)
+
+
+auth_handler = Exiting()
+'''
+EXITING_SERVICE = '''
+import sys
+
+
+async def get_identity(request):
+    raise SystemExit("bye")
+'''
+INJECTING_MCP = '''
+from runtime.pattern_api import AuthHandler
+
+
+class Injecting(AuthHandler):
+    async def prepare_request(self, user_context, headers):
+        headers["X-User"] = "alice\\r\\nX-Role: admin"
+        return headers
+
+
+auth_handler = Injecting()
+'''
+PLAIN_MCP = "from runtime.pattern_api import AuthHandler\nauth_handler = AuthHandler()\n"
+
+
+@pytest.mark.parametrize(("mcp", "service", "reason"), [
+    (EXITING_MCP, "async def get_identity(request): ...\n",
+     "the pattern's mcp_auth broke the contract: prepare_request called sys.exit(5)"),
+    (PLAIN_MCP, EXITING_SERVICE,
+     "the pattern's service_auth broke the contract: get_identity called sys.exit('bye')"),
+    (INJECTING_MCP, "async def get_identity(request): ...\n",
+     "prepare_request returned a header that cannot be sent: header X-User holds a line "
+     "break or NUL"),
+], ids=["mcp_auth-exits", "service_auth-exits", "header-injection"])
+async def test_a_hook_that_exits_or_injects_a_header_fails_closed_and_the_runner_goes_on(
+        stack, tmp_path, mcp, service, reason):
+    pattern = _broken_pattern(tmp_path, mcp, service)
+    async with PatternRunner(pattern, stack=stack) as runner:
+        for user in ("alice", "bob"):       # the servers outlive the first broken call
+            turn = await runner.run_as(user, "What are my expenses?")
+            result = json.loads(turn.tool_calls[0].result)
+            assert result["error"]["status"] == 503 and reason in result["error"]["reason"]
+
+
+def test_a_pattern_that_exits_while_it_loads_is_a_clear_error(tmp_path):
+    from runtime.pattern_loader import PatternError
+
+    with pytest.raises(PatternError, match=r"mcp_auth.py failed to import: SystemExit: 3"):
+        _broken_pattern(tmp_path, "import sys\nsys.exit(3)\n", "")
+
+
 async def test_a_runner_can_be_built_from_names_as_in_a_notebook():
     runner = PatternRunner("p05", stack="embedded", model="scripted")
     assert runner.settings.stack == "embedded" and runner.settings.scripted
