@@ -10,6 +10,7 @@ exactly and only what it names.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -79,10 +80,19 @@ class ToolBackend:
         user_context = _user_context(mcp, api_key)
         outgoing = Outgoing(tool, request.service, self.audiences[request.service],
                             request.method, request.url)
+        deadline = asyncio.timeout(self.service_timeout)
         try:
-            if not await self.plugin.before_tool_call(user_context, tool, outgoing, self.ctx):
-                return self._refused(403, f"before_tool_call refused {tool}", "runtime")
-            headers = await self.plugin.prepare_request(user_context, {}, outgoing, self.ctx)
+            async with deadline:
+                if not await self.plugin.before_tool_call(user_context, tool, outgoing,
+                                                          self.ctx):
+                    return self._refused(403, f"before_tool_call refused {tool}", "runtime")
+                headers = await self.plugin.prepare_request(user_context, {}, outgoing,
+                                                            self.ctx)
+        except TimeoutError as exc:
+            reason = (f"the pattern's mcp_auth did not return within "
+                      f"{self.service_timeout:.1f}s" if deadline.expired()
+                      else f"the pattern's mcp_auth failed: TimeoutError: {exc}")
+            return self._refused(503, reason, "runtime")
         except AuthorizationDenied as exc:
             return self._refused(exc.status, exc.reason, "runtime")
         except AuthError as exc:
@@ -118,7 +128,8 @@ class ToolBackend:
     @property
     def service_timeout(self) -> float:
         """Longer than the services' own calls to the IdP and OPA, so that a slow dependency
-        surfaces as the service's clear 503 rather than as this call timing out."""
+        surfaces as the service's clear 503 rather than as this call timing out; also what
+        the pattern's hooks get (two IdP calls in a row fit), well inside the agent's wait."""
         return self.ctx.timeout * 2 + 1
 
     def _refused(self, status: int, reason: str, decided_by: str) -> dict[str, Any]:

@@ -515,4 +515,10 @@ def _describe_failure(exc: BaseException) -> str:
         return f"the MCP login flow failed: {exc}"
     if isinstance(exc, MCPError):
         return f"the MCP server refused the session: {exc}"
+    if isinstance(exc, httpx.TimeoutException | httpx2.TimeoutException):
+        try:
+            sent = f"{exc.request.method} {exc.request.url}"
+        except RuntimeError:            # raised before a request was made
+            sent = "a request"
+        return f"{sent} got no answer in time ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}"

@@ -355,6 +355,32 @@ async def test_a_hook_that_exits_or_injects_a_header_fails_closed_and_the_runner
             assert result["error"]["status"] == 503 and reason in result["error"]["reason"]
 
 
+HANGING_MCP = '''
+import asyncio
+
+from runtime.pattern_api import AuthHandler
+
+
+class Hanging(AuthHandler):
+    async def prepare_request(self, user_context, headers):
+        await asyncio.sleep(3600)
+
+
+auth_handler = Hanging()
+'''
+
+
+async def test_a_hook_that_never_returns_is_refused_in_bounded_time(stack, tmp_path):
+    pattern = _broken_pattern(tmp_path, HANGING_MCP, "async def get_identity(request): ...\n")
+    async with PatternRunner(pattern, settings=Settings(timeout=0.2), stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+        gate = [h for h in runner.tap.trace(turn.trace_id) if h.target == "gate"]
+    result = json.loads(turn.tool_calls[0].result)
+    assert result["error"] == {"status": 503, "decided_by": "runtime", "reason":
+                               "the pattern's mcp_auth did not return within 1.4s"}
+    assert gate and "did not return within 1.4s" in gate[0].summary
+
+
 def test_a_pattern_that_exits_while_it_loads_is_a_clear_error(tmp_path):
     from runtime.pattern_loader import PatternError
 
