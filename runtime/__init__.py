@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "shared_code": "runtime.pattern_source",
     "unified_diff": "runtime.pattern_source",
     "DecodedToken": "runtime.tokens",
+    "TIME_CLAIMS": "runtime.tokens",
     "brief": "runtime.tokens",
     "claims_diff": "runtime.tokens",
     "decode_unverified": "runtime.tokens",
@@ -165,6 +166,7 @@ __all__ = [
     "StackUnavailable",
     "StepId",
     "StepResult",
+    "TIME_CLAIMS",
     "TokenEdit",
     "ToolInvocation",
     "ToolSchema",
@@ -284,6 +286,7 @@ if TYPE_CHECKING:
     from runtime.signing import ORACLE_SIGNS, SIGN_CHOICES, SignWith
     from runtime.stack_handle import StackHandle, StackUnavailable
     from runtime.tokens import (
+        TIME_CLAIMS,
         DecodedToken,
         brief,
         claims_diff,

@@ -31,7 +31,7 @@ from runtime.identity import Identity
 from runtime.pattern_loader import PatternInfo, discover
 from runtime.pattern_source import CODE_FILES, unified_diff
 from runtime.script import STEPS, StepResult
-from runtime.tokens import DecodedToken, brief, printable
+from runtime.tokens import TIME_CLAIMS, DecodedToken, brief, printable
 from runtime.wire import Hop
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ PLACEHOLDERS = {
     "jwk": "<public key>",
     "x5t#S256": "<certificate thumbprint>",
 }
-_TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 _MAX_DEPTH = 64
 _SERVICES = ("records", "directory")
 _IDENTITY_FIELDS = ("method", "user_id", "actor", "verified", "detail")
@@ -90,7 +89,7 @@ def _short(value: object, limit: int = 200) -> str:
 
 
 def _claim_value(key: str, value: Any) -> str:
-    if key in _TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool) \
+    if key in TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool) \
             and math.isfinite(value) and 0 < value < 1e11:
         when = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return f"{value} ({when})"

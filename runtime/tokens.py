@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl
 # Three base64url segments; the first decodes to a JSON header beginning with {"
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 MAX_TOKEN_CHARS = 16_384
+#: The claims whose values are NumericDates (RFC 7519 §4.1.4-6, OIDC Core's auth_time).
+TIME_CLAIMS = frozenset({"exp", "nbf", "iat", "auth_time"})
 # C0 and C1 controls (terminal escapes, CR, backspace, ...) and the bidirectional overrides
 # that can make text read differently from what it is ("Trojan Source").
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}

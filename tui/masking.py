@@ -24,7 +24,6 @@ _HTTP_DATE = re.compile(r"\b\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT\b")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 RANDOM_CLAIMS = frozenset({"jti", "sid", "session_state", "nonce", "kid", "jkt", "x", "y", "n",
                            "e", "ath"})
-TIME_CLAIMS = frozenset({"iat", "exp", "nbf", "auth_time"})
 DOTS = "••••••"
 
 

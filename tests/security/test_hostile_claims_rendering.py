@@ -22,9 +22,9 @@ from rich.console import Console
 from agent_auth.commands import _print_turn, dump_json
 from runtime.agent import TurnResult
 from runtime.export import hop_to_dict, to_jsonl
-from runtime.tokens import DecodedToken, claims_diff, decode_unverified, find_tokens
+from runtime.tokens import TIME_CLAIMS, DecodedToken, claims_diff, decode_unverified, find_tokens
 from runtime.wire import Hop, WireTap
-from tui.masking import RANDOM_CLAIMS, TIME_CLAIMS, Masker
+from tui.masking import RANDOM_CLAIMS, Masker
 from tui.session import Person, UserInfo
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.token_render import KEY_CLAIMS, render_diff, render_token

@@ -20,8 +20,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from runtime import DecodedToken, brief, printable
-from tui.masking import TIME_CLAIMS, Masker
+from runtime import TIME_CLAIMS, DecodedToken, brief, printable
+from tui.masking import Masker
 
 KEY_CLAIMS = ("aud", "azp", "act", "cnf", "scope", "realm_access", "roles", "may_act")
 MAX_DEPTH = 12
