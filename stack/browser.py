@@ -226,7 +226,8 @@ async def _fetch(
     except httpx.ProtocolError as exc:  # e.g. a Location header that is no URL
         raise LoginFailed(f"the IdP's answer is malformed: {exc}") from exc
     except httpx.HTTPError as exc:
-        raise LoginFailed(f"cannot reach the IdP at {_origin(url)}: {exc}") from exc
+        raise LoginFailed(f"cannot reach the IdP at {_origin(url)}: "
+                          f"{_what_failed(exc)}") from exc
     try:
         body = bytearray()
         async for chunk in response.aiter_bytes():
@@ -234,7 +235,7 @@ async def _fetch(
             if len(body) > MAX_PAGE_BYTES:
                 raise LoginFailed(f"the IdP's page is larger than {MAX_PAGE_BYTES} bytes")
     except httpx.HTTPError as exc:
-        raise LoginFailed(f"the IdP's answer broke off: {exc}") from exc
+        raise LoginFailed(f"the IdP's answer broke off: {_what_failed(exc)}") from exc
     finally:
         await response.aclose()
     jar.store(url, response)
@@ -305,6 +306,11 @@ def _authorization_response(location: str) -> AuthorizationResponse:
     return AuthorizationResponse(
         code=params["code"], state=params.get("state"), iss=params.get("iss"), location=location
     )
+
+
+def _what_failed(exc: Exception) -> str:
+    """What went wrong, in words: a timeout's message is often empty."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _origin(url: str) -> str:

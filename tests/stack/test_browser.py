@@ -279,6 +279,16 @@ async def test_an_unreachable_idp_is_a_login_failure():
             await log_in(http, AUTH, "alice", "x")
 
 
+async def test_an_idp_that_times_out_is_named_with_the_kind_of_failure():
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("", request=request)     # httpx's timeouts say nothing
+
+    async with scripted(handle) as http:
+        with pytest.raises(LoginFailed, match=r"cannot reach the IdP at http://idp\.test: "
+                                              r"ConnectTimeout$"):
+            await log_in(http, AUTH, "alice", "x")
+
+
 async def test_it_logs_in_at_the_embedded_idp_over_a_real_socket():
     from stack.idp import EmbeddedIdP
 
