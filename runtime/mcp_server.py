@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from starlette.types import ASGIApp
 
 from runtime.http import TraceMiddleware
@@ -47,6 +47,19 @@ ApiKey = Annotated[
 ]
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 MAX_AMOUNT = 1_000_000
+
+
+def _json_integer(value: object) -> object:
+    """`integer` as JSON Schema reads it (4, 4.0), not as pydantic's lax mode does: it took
+    `true` for expense 1 and "4" for 4. A tool does only what its arguments say."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"expected a JSON integer, got {json.dumps(value)[:40]}")
+
+
+ExpenseId = Annotated[int | None, BeforeValidator(_json_integer), Field(ge=1, le=2**31)]
+# a JSON number (an integer is one), never a boolean or a numeric string
+Amount = Annotated[float | None, Field(strict=True)]
 
 
 @dataclass(frozen=True)
@@ -208,8 +221,8 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
     async def write_data(
         action: Literal["submit_expense", "approve_expense", "post_note"],
         ctx: Context,
-        expense_id: Annotated[int | None, Field(ge=1, le=2**31)] = None,
-        amount: float | None = None,
+        expense_id: ExpenseId = None,
+        amount: Amount = None,
         description: Annotated[str | None, Field(max_length=500)] = None,
         text: Annotated[str | None, Field(max_length=4000)] = None,
         api_key: ApiKey = None,

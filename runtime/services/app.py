@@ -16,8 +16,9 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:
-    """The request's JSON body as `model`. Handlers call it after authentication (never as
-    a FastAPI body parameter, which FastAPI would validate before any dependency runs)."""
+    """The request's JSON body as `model`, its types as JSON has them (`true` is no amount,
+    "12" no number). Handlers call it after authentication (never as a FastAPI body
+    parameter, which FastAPI would validate before any dependency runs)."""
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise HTTPException(413, detail={"error": "invalid_request", "reason": "body too large"})
@@ -28,7 +29,7 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     except ValueError:
         raise _bad_request("request body is not JSON") from None
     try:
-        return model.model_validate(value)
+        return model.model_validate(value, strict=True)   # JSON's types: no `true` for 1
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
                              for e in exc.errors()[:5])

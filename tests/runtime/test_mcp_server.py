@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -73,3 +74,25 @@ async def test_an_unreachable_service_fails_closed_with_503(p01):
     p01.service_urls["records"] = "http://127.0.0.1:9"
     result = await _call(p01, "read_data", {"kind": "notes"})
     assert result["error"]["status"] == 503 and "unreachable" in result["error"]["reason"]
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    ({"action": "approve_expense", "expense_id": True}, "expense_id"),   # lax: expense 1
+    ({"action": "approve_expense", "expense_id": "4"}, "expense_id"),
+    ({"action": "approve_expense", "expense_id": [4]}, "expense_id"),
+    ({"action": "approve_expense", "expense_id": 4.5}, "expense_id"),
+    ({"action": "submit_expense", "amount": True, "description": "x"}, "amount"),
+    ({"action": "submit_expense", "amount": "12", "description": "x"}, "amount"),
+])
+async def test_arguments_of_the_wrong_json_type_are_refused_not_coerced(p01, args, field):
+    http = make_client2(p01.tap, p01.endpoints, "test")
+    async with http, Client(streamable_http_client(p01.mcp_url, http_client=http)) as mcp:
+        result = await mcp.call_tool("write_data", args)
+    assert result.is_error and field in result.content[0].text
+    assert not any(h.kind == "service" for h in p01.tap.hops)   # no service was asked
+    assert p01.world.expenses[4].status == "pending" and len(p01.world.expenses) == 8
+
+
+async def test_an_integer_written_as_4_0_is_the_integer_4(p01):
+    result = await _call(p01, "write_data", {"action": "approve_expense", "expense_id": 4.0})
+    assert result["expense"]["id"] == 4 and result["expense"]["status"] == "approved"

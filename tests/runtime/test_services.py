@@ -90,6 +90,27 @@ async def test_a_body_that_is_not_json_is_400_and_an_invalid_one_422_never_500(p
     assert {negative.status_code, role.status_code} == {422}
 
 
+@pytest.mark.parametrize("body", [
+    {"amount": True, "description": "a boolean is no amount"},
+    {"amount": "12", "description": "a string is no number"},
+    {"amount": 12, "description": ["a list is no text"]},
+    {"amount": 12, "description": 12},
+])
+async def test_a_body_is_read_with_jsons_types_not_coerced(p01, body):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(p01.service_urls["records"] + "/expenses", json=body)
+    assert response.status_code == 422, response.text
+    assert len(p01.world.expenses) == 8                 # nothing was submitted
+
+
+async def test_a_json_integer_is_a_number(p01):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(p01.service_urls["records"] + "/expenses",
+                                   json={"amount": 12, "description": "an int is a number"})
+    assert response.status_code == 201, response.text
+    assert p01.world.expenses[9].amount == 12.0
+
+
 async def test_unknown_expense_and_user_are_404_after_authorization(p01):
     async with httpx.AsyncClient() as http:
         expense = await http.post(p01.service_urls["records"] + "/expenses/99/approve")
