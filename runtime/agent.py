@@ -83,10 +83,11 @@ class ToolInvocation:
     name: str
     arguments: dict[str, Any]
     result: str
+    is_error: bool = False      # MCP's isError: the server refused the call before any tool ran
 
     @property
     def refused(self) -> bool:
-        return '"error"' in self.result[:40]
+        return self.is_error or '"error"' in self.result[:40]
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ class Agent:
         result = await mcp.call_tool(name, {**args, **bound}, meta=meta)
         text = "\n".join(getattr(block, "text", "") for block in result.content) or json.dumps(
             {"error": {"reason": "tool returned nothing"}})
-        calls.append(ToolInvocation(name, shown, text))
+        calls.append(ToolInvocation(name, shown, text, bool(result.is_error)))
         return text
 
     def _refuse(self, call: ToolCall, reason: str) -> str:

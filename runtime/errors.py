@@ -51,6 +51,12 @@ def header_problem(name: str, value: str) -> str | None:
     return None
 
 
+def field_problems(errors: list[Any], limit: int = 5) -> str:
+    """pydantic's `ValidationError.errors()` in one line: `field: what is wrong; ...`."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}" for e in errors[:limit])
+
+
 def strict_json(text: str, what: str, error: type[InputError] = InputError) -> Any:
     """`text` parsed as RFC 8259 JSON, nothing more: NaN, Infinity and numbers past a float's
     range (1e400 parses as Infinity) are refused with `error`, as are numbers of more digits

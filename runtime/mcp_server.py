@@ -22,9 +22,11 @@ from urllib.parse import quote
 import httpx
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import BeforeValidator, Field
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import BeforeValidator, Field, ValidationError
 from starlette.types import ASGIApp
 
+from runtime.errors import field_problems
 from runtime.http import TraceMiddleware
 from runtime.identity import AuthError, DependencyError
 from runtime.pattern_api import (
@@ -155,6 +157,10 @@ class ToolBackend:
     def bad_arguments(self, tool: str, reason: str) -> str:
         return _dump(self._refused(400, f"{tool}: {reason}", "runtime"))
 
+    def refuse(self, status: int, reason: str) -> None:
+        """On the wire: the MCP server refused a call before any tool ran."""
+        self._refused(status, reason, "runtime")
+
     def url(self, service: ServiceName, path: str) -> str:
         return self.services[service] + path
 
@@ -193,8 +199,31 @@ def _as_dict(detail: Any) -> dict[str, Any]:
 TOOLS_TTL_MS = 10 * 60 * 1000
 
 
+class _Server(MCPServer):
+    """The SDK's server, but a call it refuses before any tool runs (arguments its schema
+    does not take, a tool it does not have) is on the wire as the MCP server's refusal,
+    like every other, and tells the caller what to fix in one line."""
+
+    backend: ToolBackend
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context | None = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc, UnexpectedToolError):
+                raise
+            if isinstance(exc.__cause__, ValidationError):
+                problem = field_problems(exc.__cause__.errors())
+                self.backend.refuse(400, f"{name}: {problem}")
+                raise ToolError(f"Error executing tool {name}: {problem}") from exc.__cause__
+            if self._tool_manager.get_tool(name) is None:
+                self.backend.refuse(400, f"no tool named {name[:60]!r}")
+            raise
+
+
 def build_mcp_server(backend: ToolBackend) -> MCPServer:
-    server = MCPServer(
+    server = _Server(
         "acme-tools",
         log_level="WARNING",
         instructions="Acme's tools: expenses, documents, notes (records), users (directory) "
@@ -202,6 +231,7 @@ def build_mcp_server(backend: ToolBackend) -> MCPServer:
         # the tool list is fixed while the runtime runs: a client may reuse it (per caller)
         cache_hints={"tools/list": CacheHint(ttl_ms=TOOLS_TTL_MS, scope="private")},
     )
+    server.backend = backend
 
     @server.tool()
     async def read_data(

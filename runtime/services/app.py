@@ -9,6 +9,7 @@ from typing import TypeVar
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
+from runtime.errors import field_problems
 from runtime.pattern_api import ServiceContext
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -31,10 +32,8 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     try:
         return model.model_validate(value, strict=True)   # JSON's types: no `true` for 1
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                             for e in exc.errors()[:5])
         raise HTTPException(422, detail={"error": "invalid_request",
-                                         "reason": problems}) from None
+                                         "reason": field_problems(exc.errors())}) from None
 
 
 def _bad_request(reason: str) -> HTTPException:

@@ -88,11 +88,23 @@ async def test_arguments_of_the_wrong_json_type_are_refused_not_coerced(p01, arg
     http = make_client2(p01.tap, p01.endpoints, "test")
     async with http, Client(streamable_http_client(p01.mcp_url, http_client=http)) as mcp:
         result = await mcp.call_tool("write_data", args)
-    assert result.is_error and field in result.content[0].text
+    text = result.content[0].text
+    assert result.is_error and text.startswith(f"Error executing tool write_data: {field}: ")
+    assert "errors.pydantic.dev" not in text            # one line to act on, no links
     assert not any(h.kind == "service" for h in p01.tap.hops)   # no service was asked
+    gate = [h for h in p01.tap.hops if h.target == "gate"]     # the refusal is on the wire
+    assert [(g.source, g.status) for g in gate] == [("mcp-server", 400)]
+    assert gate[0].summary.startswith(f"DENY at the MCP server (runtime): write_data: {field}")
     assert p01.world.expenses[4].status == "pending" and len(p01.world.expenses) == 8
 
 
 async def test_an_integer_written_as_4_0_is_the_integer_4(p01):
     result = await _call(p01, "write_data", {"action": "approve_expense", "expense_id": 4.0})
     assert result["expense"]["id"] == 4 and result["expense"]["status"] == "approved"
+
+
+async def test_a_direct_call_the_schema_refuses_counts_as_refused(p01):
+    turn = await p01.call_tool("alice", "write_data",
+                               {"action": "approve_expense", "expense_id": 4.5})
+    assert turn.tool_calls[0].refused
+    assert "expense_id: Input should be a valid integer" in turn.tool_calls[0].result
