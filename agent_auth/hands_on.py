@@ -158,34 +158,37 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _this_issuer(runner: PatternRunner) -> str | None:
+    return runner.stack.endpoints.issuer if runner.stack.endpoints else None
+
+
+def _another_runs(iss: object, issuer: str | None) -> bool:
+    """`iss` names a realm of another run's IdP (the embedded IdP's address changes from run
+    to run)."""
+    return bool(issuer) and isinstance(iss, str) and "/realms/" in iss and iss != issuer
+
+
 def _foreign_tokens(request: HttpRequest, edits: list[TokenEdit],
                     runner: PatternRunner) -> list[str]:
     """A note for each token that keeps a signature from another run's IdP: this run's
     IdP has other keys (and another address), so it is refused before its claims count."""
-    issuer = runner.stack.endpoints.issuer if runner.stack.endpoints else None
+    issuer = _this_issuer(runner)
     resigned = {e.slot for e in edits if e.sign != "keep"}
-    notes = []
-    for slot in request.tokens():
-        iss = slot.token.claims.get("iss")
-        if (issuer and slot.index not in resigned and isinstance(iss, str)
-                and "/realms/" in iss and iss != issuer):
-            notes.append(f"token {slot.index} ({slot.where}) was signed by the IdP of the run "
-                         "it was captured in; this run's IdP has other keys, so it is refused "
-                         "as any other IdP's token is, before its claims count. To have them "
-                         "judged (an expiry with --later, an edited claim), re-sign it: "
-                         f"--token {slot.index} --sign idp")
-    return notes
+    return [f"token {slot.index} ({slot.where}) was signed by the IdP of the run it was "
+            "captured in; this run's IdP has other keys, so it is refused as any other IdP's "
+            "token is, before its claims count. To have them judged (an expiry with --later, "
+            f"an edited claim), re-sign it: --token {slot.index} --sign idp"
+            for slot in request.tokens()
+            if slot.index not in resigned and _another_runs(slot.token.claims.get("iss"), issuer)]
 
 
 def _adopt_issuer(request: HttpRequest, edit: TokenEdit, runner: PatternRunner) -> TokenEdit:
-    """A token re-signed for this run names this run's issuer when it named another run's
-    (the embedded IdP's address changes from run to run)."""
+    """A token re-signed for this run names this run's issuer when it named another run's."""
     slots = request.tokens()
     if "iss" in edit.set_claims or not 0 <= edit.slot < len(slots):
         return edit
-    issuer = runner.stack.endpoints.issuer if runner.stack.endpoints else None
-    old = slots[edit.slot].token.claims.get("iss")
-    if not issuer or not isinstance(old, str) or old == issuer or "/realms/" not in old:
+    issuer = _this_issuer(runner)
+    if issuer is None or not _another_runs(slots[edit.slot].token.claims.get("iss"), issuer):
         return edit
     return TokenEdit(edit.slot, {"iss": issuer, **edit.set_claims}, edit.unset,
                      edit.set_header, edit.sign)
