@@ -69,9 +69,11 @@ def outcome_word(outcome: Outcome) -> str:
 
 
 def short_audit(cell: Cell) -> str:
-    """Whom the audit names, short enough for a matrix cell ("alice+agent", "rejected")."""
+    """Whom the audit names, short enough for a matrix cell: "alice+agent" (user+actor),
+    "alice+summarizer+agent" (and the actor that delegated to it), "rejected"."""
     text = cell.audit.replace("nobody (credential rejected)", "rejected")
     text = text.replace("(never reached a service)", "-").replace(" (actor ", "+")
+    text = text.replace(", delegated by ", "+")
     return text.rstrip(")") if "+" in text else text
 
 

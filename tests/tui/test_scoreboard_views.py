@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rich.style import Style
+from textual.widgets.data_table import ColumnKey, RowKey
 from tui_helpers import main_screen, until
 
 from runtime import STEP_IDS, short_audit
@@ -91,3 +92,31 @@ async def test_all_ten_patterns_fit_side_by_side_at_160_columns(make_app):
                 shown = table.get_cell(name, pattern).plain
                 assert shown.replace("\n", " ") == contract[name], (pattern, name, shown)
                 assert max(len(line) for line in shown.splitlines()) <= 11
+        for view in ("who decided", "whom the audit"):
+            await pilot.press("v")
+            await pilot.pause(0.1)
+            assert view in str(board.query_one("#scoreboard-title").content)
+            assert table.virtual_size.width <= table.scrollable_content_region.width, view
+
+
+async def test_a_delegation_chain_stacks_one_party_per_line_in_the_audit_view(make_app):
+    """Under p09 the audit names three parties for A8; the row grows to show them all (the
+    cell is not cut to the row's one line) and the column stays as narrow as the others."""
+    app = make_app(patterns=("p08", "p09"))
+    async with app.run_test(size=(120, 48)) as pilot:
+        board, table = await _run_board(pilot, app)
+        cell = app.explorer.script_run.cells[("A8", "p09")]
+        assert short_audit(cell) == "alice+summarizer+agent"
+        assert table.rows[RowKey("A8")].height == 1
+        await pilot.press("v", "v")
+        assert table.get_cell("A8", "p09").plain == "alice\n+summarizer\n+agent ✓"
+        assert table.get_cell("A8", "p08").plain == "alice+agent ✓"
+        assert table.rows[RowKey("A8")].height == 3
+        assert table.rows[RowKey("A7")].height == 1
+        await pilot.pause(0.1)
+        assert table.columns[ColumnKey("p09")].get_render_width(table) <= 15
+        table.move_cursor(row=table.get_row_index("A8"), column=2)
+        await pilot.press("v")                 # back to the outcome view: one line again
+        assert table.rows[RowKey("A8")].height == 1
+        assert table.cursor_coordinate.row == table.get_row_index("A8")
+        assert table.get_cell("A8", "p09").plain == "deny ✓"

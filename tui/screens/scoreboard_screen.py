@@ -28,7 +28,8 @@ LEGEND: dict[MatrixView, str] = {
     "outcome": COLOURS + MARKS,
     "decided by": "Who decided: nobody, the service, the IdP, OPA or the runtime (the agent "
                   "or the MCP gate). Colours and marks as in the outcome view. " + MARKS,
-    "audit": "Whom the audit log names: user+actor; rejected = the credential was refused; "
+    "audit": "Whom the audit log names: user+actor (+ the actor that delegated to it); "
+             "rejected = the credential was refused; "
              "- = never reached a service. Colours and marks as in the outcome view. " + MARKS,
 }
 

@@ -16,6 +16,7 @@ import textwrap
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from runtime import (
     COLUMN_NAMES,
@@ -44,6 +45,14 @@ def wrapped(value: str) -> str:
     return "\n".join(textwrap.wrap(value, COLUMN_WRAP)) or value
 
 
+def stacked(value: str) -> str:
+    """A delegation chain too long for one line, one party per line ("alice" / "+summarizer"
+    / "+agent"), so the p09 and p10 columns stay as narrow as the others."""
+    if len(value) <= COLUMN_WRAP or "+" not in value:
+        return value
+    return value.replace("+", "\n+")
+
+
 def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "",
               view: MatrixView = "outcome") -> Text:
     if error:
@@ -55,9 +64,10 @@ def cell_text(step: str, pattern: str, cell: Cell | None, error: str = "",
         want = expected(step, number)  # type: ignore[arg-type]
         return Text(outcome_word(want) if want else "?", style="dim")
     style = EFFECT_STYLE[effect(cell.step, cell.actual)]
+    value = stacked(view_value(cell, view))
     if cell.ok:
-        return Text(f"{view_value(cell, view)} ✓", style=style)
-    return Text(f"{view_value(cell, view)} ✗", style=f"{style} {DIFFERS}")
+        return Text(f"{value} ✓", style=style)
+    return Text(f"{value} ✗", style=f"{style} {DIFFERS}")
 
 
 def column_text(pattern: str, index: int, value: str | None,
@@ -84,19 +94,37 @@ class ScoreboardTable(DataTable[Text]):
         self.view: MatrixView = "outcome"
         self.cells: dict[tuple[str, str], Cell] = {}
         self.errors: dict[str, str] = {}
+        self.columns_shown: dict[str, dict[str, Text]] = {}
 
     def on_mount(self) -> None:
+        self._build()
+        self.move_cursor(row=0, column=1)
+
+    def _build(self) -> None:
+        """(Re)build the table: a step row is as tall as its tallest cell in this view, and
+        every column as wide as its widest cell now (DataTable only ever widens a column
+        or heightens a row in place)."""
+        cursor, scroll = self.cursor_coordinate, (self.scroll_x, self.scroll_y)
+        self.clear(columns=True)
         self.add_column("step", key="step")
         for pattern in self.patterns:
             self.add_column(pattern, key=pattern)
         for step in STEP_IDS:
-            self.add_row(Text(step, style="bold"), *[self._text(step, p) for p in self.patterns],
-                         key=step, label=None)
+            cells = [self._text(step, p) for p in self.patterns]
+            self.add_row(Text(step, style="bold"), *cells, key=step,
+                         height=max(c.plain.count("\n") + 1 for c in cells))
         for index, name in enumerate(COLUMN_NAMES):
             self.add_row(Text(wrapped(name), style="italic cyan"),
-                         *[column_text(p, index, None) for p in self.patterns], key=name,
+                         *[self.columns_shown.get(p, {}).get(name, column_text(p, index, None))
+                           for p in self.patterns], key=name,
                          height=self._column_height(name))
-        self.move_cursor(row=0, column=1)
+        self.cursor_coordinate = cursor
+        self.scroll_to(*scroll, animate=False, immediate=True)
+
+    def _fits(self, step: str) -> bool:
+        """Whether every cell of `step`'s row fits in the row's height."""
+        height = self.rows[RowKey(step)].height
+        return all(self._text(step, p).plain.count("\n") < height for p in self.patterns)
 
     def _column_height(self, name: str) -> int:
         """Lines for a measured column's row: its name's, or the longest expected value's."""
@@ -115,26 +143,29 @@ class ScoreboardTable(DataTable[Text]):
             self.cells[(step, pattern)] = cell
         if error:
             self.errors[pattern] = error
-        self.update_cell(step, pattern, self._text(step, pattern), update_width=True)
+        if self._fits(step):
+            self.update_cell(step, pattern, self._text(step, pattern), update_width=True)
+        else:
+            self._build()
 
     def show_view(self, view: MatrixView) -> None:
         """Show every step cell in `view` (outcome, who decided, whom the audit names)."""
         self.view = view
-        for step in STEP_IDS:
-            for pattern in self.patterns:
-                self.update_cell(step, pattern, self._text(step, pattern), update_width=True)
+        self._build()
 
     def clear_cells(self) -> None:
         """A new run starts: back to the expected outcomes."""
         self.cells.clear()
         self.errors.clear()
-        self.show_view(self.view)
+        self.columns_shown.clear()
+        self._build()
 
     def show_columns(self, pattern: str, columns: dict[str, str]) -> None:
+        stack = self.app.explorer.settings.stack  # type: ignore[attr-defined]
         for index, name in enumerate(COLUMN_NAMES):
-            stack = self.app.explorer.settings.stack  # type: ignore[attr-defined]
             text = shown(column_text(pattern, index, columns.get(name), stack),
                          self.app.no_color)
+            self.columns_shown.setdefault(pattern, {})[name] = text
             self.update_cell(name, pattern, text, update_width=True)
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
