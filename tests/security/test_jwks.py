@@ -1,20 +1,28 @@
 """The services' JWKS cache: rate-limited refresh under a flood of unknown kids (counted in
-the cache and on the wire), and key rotation picked up after at most one refresh."""
+the cache and on the wire), key rotation picked up after at most one refresh, and an IdP
+that stops answering: known keys for a bounded time, then nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import jwt
+import jwt.algorithms
+import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runtime.battery.core import split_token
+from runtime.identity import AuthError, DependencyError
+from runtime.presets.jwks import JwksCache
 from runtime.runner import PatternRunner
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
+from stack.clock import Clock
 
 CERTS = "/protocol/openid-connect/certs"
 
@@ -78,3 +86,70 @@ async def test_a_rotated_key_is_picked_up_after_at_most_one_refresh(p05):
     assert ctx.jwks.fetches == fetches + 1
     assert await _get(p05, old_token) == 200      # the retired key stays published (grace)
     assert await _get(p05, new_token) == 200 and ctx.jwks.fetches == fetches + 1
+
+
+class _Idp:
+    """A JWKS endpoint that answers with one key, or is down (connection refused)."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.up, self.requests = True, 0
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return httpx.Response(200, json={"keys": [{**jwk, "kid": "k1", "use": "sig",
+                                                   "alg": "RS256"}]})
+
+
+async def test_while_the_idp_is_down_known_keys_serve_for_at_most_max_age_then_fail_closed():
+    idp, clock = _Idp(), Clock(fixed=1_000_000.0)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        cache = JwksCache("http://idp/certs", http, clock, ttl=300, min_refresh=10,
+                          max_age=3600)
+        assert (await cache.key("k1")).key_id == "k1" and idp.requests == 1
+        idp.up = False
+        clock.advance(301)                          # expired: a refresh is tried, and fails
+        assert (await cache.key("k1")).key_id == "k1" and idp.requests == 2
+        clock.advance(5)                            # a failed refresh is retried after
+        await cache.key("k1")                       # min_refresh, not after another ttl
+        assert idp.requests == 2
+        clock.advance(5)
+        await cache.key("k1")
+        assert idp.requests == 3
+        clock.advance(3600 - 311)                   # exactly max_age after the last fetch
+        await cache.key("k1")
+        clock.advance(1)                            # past it: nothing verifies any more
+        with pytest.raises(DependencyError, match="not refreshed for over 3600s") as refused:
+            await cache.key("k1")
+        assert refused.value.decided_by == "IdP"
+        idp.up = True                               # the IdP answers again: so do we
+        clock.advance(10)
+        assert (await cache.key("k1")).key_id == "k1" and cache.fetches == 2
+
+
+async def test_an_unknown_kid_while_the_idp_is_down_is_refused_and_retried_at_most_every_10s():
+    idp, clock = _Idp(), Clock(fixed=1_000_000.0)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        cache = JwksCache("http://idp/certs", http, clock)
+        await cache.key("k1")
+        idp.up = False
+        clock.advance(cache.min_refresh)
+        for _ in range(20):
+            with pytest.raises(AuthError, match="unknown key"):
+                await cache.key("rotated-in")
+        assert idp.requests == 2                    # one retry for twenty requests
+
+
+async def test_with_no_keys_yet_an_idp_that_is_down_fails_closed_on_every_request():
+    idp, clock = _Idp(), Clock(fixed=1_000_000.0)
+    idp.up = False
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as http:
+        cache = JwksCache("http://idp/certs", http, clock)
+        for _ in range(3):
+            with pytest.raises(DependencyError, match="ConnectError"):
+                await cache.key("k1")
+        idp.up = True
+        assert (await cache.key("k1")).key_id == "k1"
