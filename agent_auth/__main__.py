@@ -2,6 +2,6 @@
 
 import sys
 
-from agent_auth.cli import entry
+from agent_auth.entry import main
 
-sys.exit(entry())
+sys.exit(main())

@@ -188,6 +188,29 @@ def test_ctrl_c_during_the_matrix_says_so_and_leaves_no_worker_behind():
             f"/proc/{pid}/stat").read_text().split()[2]
 
 
+def test_ctrl_c_while_the_command_still_loads_says_so_without_a_traceback():
+    """The first ~0.3 s of any command is Python importing its modules; Ctrl-C then used to
+    print the interpreter's traceback from wherever the import was."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = str(Path(sys.executable).with_name("agent-auth"))
+    for delay in (0.15, 0.3, 0.6):
+        proc = subprocess.Popen([script, "run", "-p", "p01", "What are my expenses?"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        said = f"after {delay}s: exit {proc.returncode}, stderr: {err[-600:]}"
+        assert proc.returncode == 130 and "Traceback" not in err, said
+        assert err.strip() == "agent-auth: interrupted, nothing finished", said
+
+
 def test_the_entry_point_pauses_the_collector_only_until_the_commands_modules_load(monkeypatch):
     """`entry` (the script) collects nothing while the imports build the heap, then freezes
     that heap and collects as usual while the command works; the exit skips the last
