@@ -81,6 +81,21 @@ def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:
     comp.add_argument("--json", action="store_true")
 
 
+def serve(sub: Any, common: argparse.ArgumentParser) -> None:
+    """agent-auth serve: a pattern's MCP server for clients of your own (agent_auth/serve.py)."""
+    served = sub.add_parser(
+        "serve", parents=[common], help="run a pattern's MCP server for your own client "
+        "(the MCP Inspector, curl)",
+        description="Start one pattern's MCP server and tool services on 127.0.0.1 and "
+        "print what a client must send as the user (the access token the MCP authorization "
+        "flow gives, the agent's actor token, or the API key argument), ready-made curl and "
+        "MCP Inspector command lines, then the hops your calls cause, until Ctrl-C.")
+    served.add_argument("--pattern", "-p", required=True, help="p01..p10 or a pattern folder")
+    served.add_argument("--user", "-u", default="alice", help="alice, bob or dave")
+    served.add_argument("--json", action="store_true",
+                        help="one JSON line with the URLs and credentials, then one per hop")
+
+
 def lab(sub: Any, common: argparse.ArgumentParser) -> None:
     """agent-auth lab report DIR: the instructor's view of the handed-in progress."""
     lab_parser = sub.add_parser("lab", parents=[common], help="instructor tools for a lab",

@@ -7,6 +7,7 @@
     agent-auth replay hops.jsonl --hop 17 --set exp=@now-1h --sign idp
     agent-auth call --pattern p06 --user dave manage_users '{"action": "list"}'
     agent-auth compare --patterns p05,p06 --user alice "What are my expenses?"
+    agent-auth serve --pattern p06 --user alice     its MCP server, for the Inspector or curl
     agent-auth stack status | doctor | export
 """
 
@@ -89,9 +90,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
-    from agent_auth.arguments import hands_on, lab
+    from agent_auth.arguments import hands_on, lab, serve
 
     hands_on(sub, common)
+    serve(sub, common)
     lab(sub, common)
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the secure patterns (p05-p08)")
@@ -109,7 +111,7 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 COMMANDS = frozenset({"run", "show", "matrix", "stack", "doctor", "export", "battery",
-                      "replay", "call", "compare", "challenges", "lab"})
+                      "replay", "call", "compare", "challenges", "lab", "serve"})
 
 
 def _explorer_flags(argv: Sequence[str]) -> argparse.Namespace | None:
@@ -219,6 +221,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from agent_auth import hands_on
 
         return hands_on.challenges(args, settings)
+    if args.command == "serve":
+        from agent_auth.serve import serve
+
+        return await serve(args, settings)
     if args.command == "lab":
         from agent_auth import hands_on
 

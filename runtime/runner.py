@@ -200,8 +200,11 @@ class PatternRunner:
         base = await self._serve(app, "mcp-server")
         self.mcp_url = base + "/mcp"
         self.mcp_context.resource = self.mcp_url
+        #: RFC 9728 protected resource metadata, where the MCP server is a protected resource
+        self.metadata_url: str | None = None
         if gate is not None:
             gate.bind(self.mcp_url)
+            self.metadata_url = gate.metadata_url
         self.endpoints.add(base, "mcp", "mcp-server")
 
     async def _start_agent(self) -> None:

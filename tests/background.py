@@ -1,10 +1,18 @@
 """Runners served from a background event loop, for tests that drive them synchronously
-(hypothesis properties) or from another process (a CLI under test)."""
+(hypothesis properties) or from another process (a CLI under test); and `agent-auth serve`
+in a child process, for tests that are that other process's client."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import queue
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -13,6 +21,7 @@ from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
 
 T = TypeVar("T")
+START_TIMEOUT = 60
 
 
 class Live:
@@ -45,3 +54,48 @@ class Live:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
+
+
+class Served:
+    """`agent-auth serve ...` in a child process, its stdout read line by line."""
+
+    def __init__(self, *argv: str, tty_stdin: bool = False) -> None:
+        self.master = None
+        stdin: Any = subprocess.DEVNULL
+        if tty_stdin:
+            self.master, slave = pty.openpty()
+            stdin = slave
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent_auth", "serve", *argv], stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if tty_stdin:
+            os.close(slave)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def next_line(self, timeout: float = START_TIMEOUT) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.process.kill()
+            _, err = self.process.communicate(timeout=10)
+            raise AssertionError(f"no output within {timeout}s; stderr: {err[-800:]}") from None
+
+    def until(self, wanted: str, timeout: float = START_TIMEOUT) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not any(wanted in line for line in seen):
+            seen.append(self.next_line(max(0.1, deadline - time.monotonic())))
+        return seen
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        self.process.send_signal(sig)
+        _, err = self.process.communicate(timeout=20)
+        if self.master is not None:
+            os.close(self.master)
+        return self.process.returncode, err

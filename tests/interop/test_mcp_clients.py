@@ -5,6 +5,8 @@
   spec's challenge without a token, and works with a bearer token it is given.
 - The `mcp` Python client with its OAuth provider completes discovery and a call under p06
   (the agent is that client; here it is driven directly, with no model).
+- `agent-auth serve` under p07 prints what the Inspector needs (the user's token and the
+  agent's actor token), and with it the Inspector's call goes through on behalf of the user.
 
 The Inspector is installed once into ~/.cache/agent-auth/inspector; the tests skip, loudly,
 only when Node or the package cannot be installed.
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from background import Live
+from background import Live, Served
 
 INSPECTOR_VERSION = "2.12.0"
 CACHE = Path(os.environ.get("AGENT_AUTH_CACHE", Path.home() / ".cache" / "agent-auth"))
@@ -106,3 +108,28 @@ def test_the_python_mcp_client_discovers_and_calls_under_p06(hosted):
     assert any("/protocol/openid-connect/auth" in p for p in paths)
     turn = hosted.run(runner.run_as("bob", "What are my expenses?"))
     assert turn.error is None and "Taxi to customer" in turn.answer
+
+
+def test_the_inspector_calls_under_p07_with_what_agent_auth_serve_prints():
+    """As an MCP developer would: `agent-auth serve`, then the Inspector with its output."""
+    served = Served("-p", "p07", "-u", "bob", "--json")
+    try:
+        first = json.loads(served.next_line())
+        url = first["mcp_url"]
+        headers = [f"{name}: {value}" for name, value in first["headers"].items()]
+        assert len(headers) == 2               # the user's token and the agent's (actor)
+        called = inspect(url, "--method", "tools/call", "--tool-name", "read_data",
+                         "--tool-arg", "kind=expenses",
+                         *[word for header in headers for word in ("--header", header)])
+        assert called.returncode == 0, called.stderr + called.stdout
+        assert "Taxi to customer" in called.stdout          # bob's own, as bob
+        user_only = inspect(url, "--method", "tools/call", "--tool-name", "read_data",
+                            "--tool-arg", "kind=expenses", "--header", headers[0])
+        assert "Taxi to customer" not in user_only.stdout
+        assert "no actor token" in user_only.stdout + user_only.stderr
+        seen = []
+        while not any("ALLOW read_expenses by bob (actor agent)" in line for line in seen):
+            seen.append(json.loads(served.next_line())["summary"])
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
