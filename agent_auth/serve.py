@@ -40,6 +40,11 @@ class Credentials:
 
 
 async def credentials(runner: PatternRunner, user: str) -> Credentials:
+    with runner.own_requests():   # the login's MCP requests are the agent's, not a client's
+        return await _credentials(runner, user)
+
+
+async def _credentials(runner: PatternRunner, user: str) -> Credentials:
     plugin, found = runner.loaded.mcp, Credentials()
     if plugin.user_credential == "bearer_token":
         token = await runner.login(user)
@@ -122,9 +127,9 @@ def describe(runner: PatternRunner, user: str, found: Credentials) -> str:
             "-H", "accept: application/json, text/event-stream", "-d", _initialize()]))
     lines.append("  # the MCP Inspector's CLI: a tool call with what a client sends")
     lines.append("  " + _inspector_line(runner.mcp_url, found))
-    lines += ["", "What your calls cause, as it happens: the MCP server's refusals and its "
-              "hops to the IdP and the services, theirs to OPA, the audit log (Enter: fresh "
-              "credentials; Ctrl-C: stop):"]
+    lines += ["", "Your client's requests to the MCP server and what they cause, as it "
+              "happens: the MCP server's refusals and its hops to the IdP and the services, "
+              "theirs to OPA, the audit log (Enter: fresh credentials; Ctrl-C: stop):"]
     return "\n".join(lines)
 
 
@@ -135,7 +140,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     reading = not args.json and sys.stdin.isatty()
     try:
-        async with PatternRunner(args.pattern, settings=settings) as runner:
+        async with PatternRunner(args.pattern, settings=settings, inbound=True) as runner:
             user = runner.check_user(args.user)
             found = await credentials(runner, user)
             _announce(args, runner, user, found)

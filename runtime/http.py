@@ -200,3 +200,55 @@ class TraceMiddleware:
                 break
         with tracing(trace_from_traceparent(value)):
             await self.app(scope, receive, send)
+
+
+class InboundTap:
+    """ASGI middleware for a server with callers of its own (`agent-auth serve`): a hop for
+    each request as it arrives from outside the runtime, so what your client sent is on the
+    wire beside what it caused. The runtime's own clients record their requests themselves:
+    while they use the server (`paused`), nothing is recorded here."""
+
+    def __init__(self, app: ASGIApp, tap: WireTap, target: str, *, kind: HopKind = "mcp",
+                 source: str = "client") -> None:
+        self.app, self.tap, self.target = app, tap, target
+        self.kind, self.source = kind, source
+        self.paused = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.paused:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        started, wall = time.perf_counter(), self.tap.now()
+
+        async def reading() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":   # a stream's status is known here
+                self._record(scope, b"".join(chunks), message, started, wall)
+            await send(message)
+
+        await self.app(scope, reading, sending)
+
+    def _record(self, scope: Scope, body: bytes, start: Any, started: float,
+                wall: float) -> None:
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in scope.get("headers", []))
+        host = dict(headers).get("host", "")
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"{scope.get('scheme', 'http')}://{host}{scope['path']}" + (
+            f"?{query}" if query else "")
+        text = _text(body)
+        self.tap.record(
+            self.kind, self.source, self.target,
+            _summarize(self.kind, scope["method"], scope["path"], text),
+            trace_id=trace_from_traceparent(dict(headers).get("traceparent")) or None,
+            method=scope["method"], url=url, status=start["status"],
+            request_headers=headers, request_body=text,
+            response_headers=tuple((k.decode("latin-1"), v.decode("latin-1"))
+                                   for k, v in start.get("headers", [])),
+            started_at=wall, duration_ms=(time.perf_counter() - started) * 1000)

@@ -14,9 +14,10 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from runtime.http import (
     HOP_DATA,
     MAX_BODY_SHOWN,
     EndpointMap,
+    InboundTap,
     TraceMiddleware,
     make_client,
     make_client2,
@@ -88,11 +90,14 @@ class PatternRunner:
         tap: WireTap | None = None,
         keys: KeySource | None = None,
         logins: LoginCache | None = None,
+        inbound: bool = False,
     ) -> None:
         """`stack` is a shared StackHandle, or "embedded"/"external" for one of its own;
         `model` is "scripted" or a model name (see Settings). Without `settings`, they come
         from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
-        `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it)."""
+        `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it).
+        `inbound` records requests to the MCP server from clients outside the runtime
+        (`agent-auth serve`; see `own_requests`)."""
         settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
@@ -114,6 +119,8 @@ class PatternRunner:
         self._attacker: httpx.AsyncClient | None = None
         self._replayer: httpx.AsyncClient | None = None
         self._login_cache: LoginCache = logins if logins is not None else {}
+        self._inbound: InboundTap | None = None
+        self._record_inbound = inbound
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -197,6 +204,8 @@ class PatternRunner:
                               dict(AUDIENCES), self.tap)
         self._backend = backend
         app, gate = build_mcp_app(backend, stack.issuer)
+        if self._record_inbound:
+            app = self._inbound = InboundTap(app, self.tap, "mcp-server")
         base = await self._serve(app, "mcp-server")
         self.mcp_url = base + "/mcp"
         self.mcp_context.resource = self.mcp_url
@@ -263,6 +272,19 @@ class PatternRunner:
         if self._owns_stack and self.stack is not None:
             await self.stack.stop()
         self.started = False
+
+    @contextlib.contextmanager
+    def own_requests(self) -> Iterator[None]:
+        """While the runtime's own clients use the MCP server (a login, a turn): their
+        requests are recorded by those clients, not again as a client's from outside."""
+        if self._inbound is None:
+            yield
+            return
+        self._inbound.paused = True
+        try:
+            yield
+        finally:
+            self._inbound.paused = False
 
     async def __aenter__(self) -> PatternRunner:
         return await self.start()

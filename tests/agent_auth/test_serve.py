@@ -2,7 +2,8 @@
 
 What it prints is what a client needs: under p06 the 401 challenge names the metadata it
 prints, the metadata names the realm, and the credentials it prints carry an MCP tool call
-(the `mcp` SDK's client here; the Inspector in tests/interop) whose hops it then prints.
+(the `mcp` SDK's client here; the Inspector in tests/interop); it then prints the client's
+requests and the hops they cause.
 Under p04 it hands over the user's key as a tool argument. Enter gives fresh credentials;
 SIGINT and SIGTERM stop it cleanly.
 """
@@ -63,9 +64,18 @@ async def test_under_p06_it_serves_a_protected_mcp_server_and_the_credentials_fo
     answer = await _call(url, first["headers"], {"kind": "expenses"})
     assert "External 4K monitor" in answer and "Taxi to customer" not in answer  # alice's only
     hops: list[dict[str, Any]] = []
-    while not (hops and hops[-1]["kind"] == "audit" and "read_expenses" in hops[-1]["summary"]):
+    while not any(h["source"] == "client" and h["summary"] == "tools/call read_data"
+                  for h in hops):
         hops.append(json.loads(served.next_line()))
-    assert hops[-1]["summary"].startswith("ALLOW read_expenses by alice")
+    audit = [h["summary"] for h in hops if h["kind"] == "audit"]
+    assert audit[-1].startswith("ALLOW read_expenses by alice")
+    mine = [(h["status"], h["summary"]) for h in hops if h["source"] == "client"]
+    assert mine[:2] == [(200, "GET /.well-known/oauth-protected-resource/mcp"),
+                        (401, "POST /mcp")]             # refused before its body was read
+    assert (200, "initialize") in mine                  # the SDK client's, with the token
+    call = hops[-1]
+    assert call["kind"] == "mcp" and call["target"] == "mcp-server"
+    assert any(name.lower() == "authorization" for name, _ in call["request_headers"])
     assert any(h["kind"] == "opa" for h in hops)          # the service asked OPA
     assert any(h["kind"] == "idp" and "token-exchange" in h["summary"] for h in hops)
     code, err = served.stop(signal.SIGTERM)
@@ -91,7 +101,7 @@ async def test_under_p04_the_users_key_goes_as_a_tool_argument():
 def test_for_people_it_prints_commands_to_paste_and_enter_gives_fresh_credentials():
     served = Served("-p", "p07", "-u", "dave", tty_stdin=True)
     try:
-        shown = served.until("What your calls cause")
+        shown = served.until("Your client's requests")
         text = "\n".join(shown)
         assert "protected resource metadata" in text and "curl -si -X POST" in text
         assert '--header "Authorization: $AUTHORIZATION"' in text
@@ -101,6 +111,9 @@ def test_for_people_it_prints_commands_to_paste_and_enter_gives_fresh_credential
         os.write(served.master, b"\n")
         again = served.until("  X_ACTOR_TOKEN=")
         assert any(line.startswith("Fresh credentials") for line in again)
+        # the new login's MCP requests are the agent's own, not shown as a client's
+        assert not any("client -> mcp-server" in line.replace("  ", " ") for line in again)
+        assert any(" agent -> mcp-server" in line for line in again)
         fresh = next(line for line in again if line.startswith("  AUTHORIZATION="))
         assert fresh != first                           # a new login, a new token
     finally:
