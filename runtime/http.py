@@ -219,12 +219,15 @@ class InboundTap:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
+        kept = 0
         started, wall = time.perf_counter(), self.tap.now()
 
         async def reading() -> Any:
+            nonlocal kept
             message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
+            if message["type"] == "http.request" and kept <= MAX_BODY_SHOWN:
+                chunks.append(message.get("body", b""))   # enough to show, not the whole
+                kept += len(chunks[-1])
             return message
 
         async def sending(message: Any) -> None:
