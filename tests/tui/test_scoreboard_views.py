@@ -120,3 +120,20 @@ async def test_a_delegation_chain_stacks_one_party_per_line_in_the_audit_view(ma
         assert table.rows[RowKey("A8")].height == 1
         assert table.cursor_coordinate.row == table.get_row_index("A8")
         assert table.get_cell("A8", "p09").plain == "deny ✓"
+
+
+async def test_on_a_narrow_terminal_the_step_names_stay_while_the_patterns_scroll(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_until_ready()
+        await pilot.press("escape", "b")
+        await until(pilot, lambda: app.screen.id == "scoreboard"
+                    and bool(app.screen.query(ScoreboardTable)), "the scoreboard")
+        table = app.screen.query_one(ScoreboardTable)
+        table.focus()
+        await pilot.press("end")                  # the last pattern's column
+        await until(pilot, lambda: table.scroll_x > 0, "the board scrolled sideways")
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        assert "p10" in lines[0] and "p01" not in lines[0]
+        assert lines[0].lstrip().startswith("step")
+        assert any(line.lstrip().startswith("L1") for line in lines)

@@ -89,7 +89,8 @@ class ScoreboardTable(DataTable[Text]):
             self.step, self.pattern = step, pattern
 
     def __init__(self, patterns: list[str], *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(cursor_type="cell", zebra_stripes=True, id=id)
+        # the step column stays put when a narrow terminal scrolls the patterns sideways
+        super().__init__(cursor_type="cell", zebra_stripes=True, fixed_columns=1, id=id)
         self.patterns = patterns
         self.view: MatrixView = "outcome"
         self.cells: dict[tuple[str, str], Cell] = {}
