@@ -40,11 +40,6 @@ class Credentials:
 
 
 async def credentials(runner: PatternRunner, user: str) -> Credentials:
-    with runner.own_requests():   # the login's MCP requests are the agent's, not a client's
-        return await _credentials(runner, user)
-
-
-async def _credentials(runner: PatternRunner, user: str) -> Credentials:
     plugin, found = runner.loaded.mcp, Credentials()
     if plugin.user_credential == "bearer_token":
         token = await runner.login(user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ from runtime.wire import (
 )
 
 _START = "agent_auth_started"
+#: Every request the runtime's own clients send to the MCP server carries this header, with a
+#: value random per process, so the server's InboundTap knows them from a client's of your
+#: own (they are recorded by the client that sent them). The wire never shows it.
+OWN_REQUEST = "x-agent-auth-own"
+_OWN_MARK = secrets.token_hex(16)
 #: A request extension: fields for its hop's `data` (a replay names the hop it replays).
 HOP_DATA = "agent_auth_hop_data"
 MAX_BODY_SHOWN = 64_000
@@ -97,6 +103,8 @@ class TapHooks:
         trace = current_trace()
         if trace:
             request.headers["traceparent"] = traceparent(trace)
+        if self.endpoints.classify(str(request.url)).kind == "mcp":
+            request.headers[OWN_REQUEST] = _OWN_MARK
         request.extensions[_START] = (time.perf_counter(), self.tap.now())
 
     async def on_response(self, response: Any) -> None:
@@ -124,7 +132,8 @@ class TapHooks:
             method=request.method,
             url=url,
             status=response.status_code,
-            request_headers=tuple(request.headers.items()),
+            request_headers=tuple((k, v) for k, v in request.headers.items()
+                                  if k.lower() != OWN_REQUEST),
             request_body=body,
             response_headers=tuple(response.headers.items()),
             response_body=_text(response.content),
@@ -203,19 +212,18 @@ class TraceMiddleware:
 
 
 class InboundTap:
-    """ASGI middleware for a server with callers of its own (`agent-auth serve`): a hop for
-    each request as it arrives from outside the runtime, so what your client sent is on the
-    wire beside what it caused. The runtime's own clients record their requests themselves:
-    while they use the server (`paused`), nothing is recorded here."""
+    """ASGI middleware for a server with callers of its own (`agent-auth serve`, the
+    explorer's connect screen): a hop for each request from a client outside the runtime,
+    so what your client sent is on the wire beside what it caused. The runtime's own
+    clients mark their requests (OWN_REQUEST) and record them themselves."""
 
     def __init__(self, app: ASGIApp, tap: WireTap, target: str, *, kind: HopKind = "mcp",
                  source: str = "client") -> None:
         self.app, self.tap, self.target = app, tap, target
         self.kind, self.source = kind, source
-        self.paused = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.paused:
+        if scope["type"] != "http" or _own(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -255,3 +263,9 @@ class InboundTap:
             response_headers=tuple((k.decode("latin-1"), v.decode("latin-1"))
                                    for k, v in start.get("headers", [])),
             started_at=wall, duration_ms=(time.perf_counter() - started) * 1000)
+
+
+def _own(scope: Scope) -> bool:
+    mark = _OWN_MARK.encode()
+    return any(k == OWN_REQUEST.encode() and secrets.compare_digest(v, mark)
+               for k, v in scope.get("headers", []))

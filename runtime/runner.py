@@ -14,10 +14,9 @@ servers on 127.0.0.1 (ephemeral ports), plus the embedded IdP and OPA unless a s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +96,7 @@ class PatternRunner:
         from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
         `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it).
         `inbound` records requests to the MCP server from clients outside the runtime
-        (`agent-auth serve`; see `own_requests`)."""
+        (`agent-auth serve`, the explorer's connect screen)."""
         settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
@@ -119,7 +118,6 @@ class PatternRunner:
         self._attacker: httpx.AsyncClient | None = None
         self._replayer: httpx.AsyncClient | None = None
         self._login_cache: LoginCache = logins if logins is not None else {}
-        self._inbound: InboundTap | None = None
         self._record_inbound = inbound
 
     # -- lifecycle ---------------------------------------------------------------
@@ -205,7 +203,7 @@ class PatternRunner:
         self._backend = backend
         app, gate = build_mcp_app(backend, stack.issuer)
         if self._record_inbound:
-            app = self._inbound = InboundTap(app, self.tap, "mcp-server")
+            app = InboundTap(app, self.tap, "mcp-server")
         base = await self._serve(app, "mcp-server")
         self.mcp_url = base + "/mcp"
         self.mcp_context.resource = self.mcp_url
@@ -272,19 +270,6 @@ class PatternRunner:
         if self._owns_stack and self.stack is not None:
             await self.stack.stop()
         self.started = False
-
-    @contextlib.contextmanager
-    def own_requests(self) -> Iterator[None]:
-        """While the runtime's own clients use the MCP server (a login, a turn): their
-        requests are recorded by those clients, not again as a client's from outside."""
-        if self._inbound is None:
-            yield
-            return
-        self._inbound.paused = True
-        try:
-            yield
-        finally:
-            self._inbound.paused = False
 
     async def __aenter__(self) -> PatternRunner:
         return await self.start()

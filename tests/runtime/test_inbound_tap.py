@@ -1,6 +1,6 @@
 """InboundTap: a hop for each request a server gets from a client outside the runtime
-(`agent-auth serve`), its body kept only as far as the wire shows it, and nothing recorded
-while the runtime's own clients use the server."""
+(`agent-auth serve`), its body kept only as far as the wire shows it, and none for the
+runtime's own requests, which their clients record."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from runtime.http import MAX_BODY_SHOWN, InboundTap
+from runtime.http import MAX_BODY_SHOWN, OWN_REQUEST, EndpointMap, InboundTap, make_client
 from runtime.wire import WireTap
 
 
@@ -55,13 +55,23 @@ async def test_a_huge_body_reaches_the_app_whole_but_the_hop_keeps_what_it_shows
     assert len(hop.request_body) < MAX_BODY_SHOWN + 100
 
 
-async def test_nothing_is_recorded_while_the_runtime_uses_the_server_itself():
-    tap = WireTap()
-    app = InboundTap(_echo_length, tap, "mcp-server")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://mcp.test") as client:
-        app.paused = True
-        await client.post("/mcp", content=b"{}")
-        app.paused = False
-        await client.get("/.well-known/oauth-protected-resource/mcp")
-    assert [h.summary for h in tap.hops] == ["GET /.well-known/oauth-protected-resource/mcp"]
+async def test_the_runtimes_own_requests_are_left_to_the_client_that_sent_them():
+    """A client made by the runtime marks what it sends to the MCP server and records it
+    itself (without the mark); the server's tap records only the others'."""
+    server_tap, client_tap = WireTap(), WireTap()
+    app = InboundTap(_echo_length, server_tap, "mcp-server")
+    endpoints = EndpointMap()
+    endpoints.add("http://mcp.test", "mcp", "mcp-server")
+    ours = make_client(client_tap, endpoints, "agent",
+                       transport=httpx.ASGITransport(app=app))
+    async with ours, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                       base_url="http://mcp.test") as theirs:
+        await ours.post("http://mcp.test/mcp", content=b"{}")
+        await theirs.get("/.well-known/oauth-protected-resource/mcp")
+        forged = await theirs.post("/mcp", content=b"{}", headers={OWN_REQUEST: "guess"})
+    assert forged.status_code == 201
+    assert [h.summary for h in server_tap.hops] == [
+        "GET /.well-known/oauth-protected-resource/mcp", "POST /mcp"]   # a wrong mark: theirs
+    [mine] = client_tap.hops
+    assert mine.source == "agent" and mine.status == 201
+    assert all(name.lower() != OWN_REQUEST for name, _ in mine.request_headers)
