@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     "PatternRunner": "runtime.runner",
+    "ClientCredentials": "runtime.connect",
+    "client_credentials": "runtime.connect",
+    "credential_lines": "runtime.connect",
+    "describe_connection": "runtime.connect",
+    "expiry_note": "runtime.connect",
     "AUDIENCES": "runtime.pattern_api",
     "TurnResult": "runtime.agent",
     "ToolInvocation": "runtime.agent",
@@ -124,6 +129,7 @@ __all__ = [
     "COLUMN_NAMES",
     "Cell",
     "Challenge",
+    "ClientCredentials",
     "Comparison",
     "DEMO_EPOCH",
     "Decision",
@@ -178,13 +184,17 @@ __all__ = [
     "brief",
     "calls",
     "claims_diff",
+    "client_credentials",
     "compare_with",
+    "credential_lines",
     "decision_of",
     "decode_unverified",
+    "describe_connection",
     "detect",
     "discover",
     "edit_from_json",
     "edit_token",
+    "expiry_note",
     "effect",
     "expected",
     "expected_columns",
@@ -234,6 +244,13 @@ if TYPE_CHECKING:
         progress_path,
     )
     from runtime.compare import Comparison, Row, compare_with, decision_of
+    from runtime.connect import (
+        ClientCredentials,
+        client_credentials,
+        credential_lines,
+        describe_connection,
+        expiry_note,
+    )
     from runtime.contract import COLUMN_NAMES, Effect, effect, expected, expected_columns
     from runtime.errors import InputError, RunnerError, json_object
     from runtime.event_loop import new_event_loop

@@ -104,8 +104,12 @@ class Logins:
     def storage(self, user: str) -> UserTokens:
         return self.users.setdefault(user, UserTokens(self.clock))
 
-    def forget(self) -> None:
-        self.users.clear()
+    def forget(self, user: str | None = None) -> None:
+        """Everyone's login state, or one user's."""
+        if user is None:
+            self.users.clear()
+        else:
+            self.users.pop(user, None)
 
     def provider(self, user: str, mcp_url: str) -> OAuthClientProvider:
         """The SDK's MCP-client OAuth flow for `user`, with this runtime as their browser."""
