@@ -214,7 +214,7 @@ class ExplorerSession:
 
         runner = PatternRunner(self._info(pattern_id), settings=self.settings,
                                stack=self.stack, tap=self.tap_for(pattern_id), keys=self._keys(),
-                               logins=self._logins.setdefault(pattern_id, {}))
+                               logins=self._logins.setdefault(pattern_id, {}), inbound=True)
         # its own task, so close() can cancel a start in flight (the runner then stops what
         # it started); cancelling this caller cancels it too
         self._starting = asyncio.ensure_future(runner.start())
@@ -308,6 +308,22 @@ class ExplorerSession:
             name = runner.check_user(user)
             return ToolForm(await runner.tool_schemas(), runner.world.key_for(name),
                             runner.loaded.mcp.user_credential == "api_key_argument")
+
+    async def connection(self, pattern_id: str, user: str, fresh: bool = False) -> str:
+        """How a client of your own reaches the live pattern's MCP server as `user`: its URLs,
+        what to send (logged in as the agent would be; `fresh` logs in again) and commands."""
+        from runtime import client_credentials, describe_connection
+
+        async with self.lock:
+            runner = await self._ready(pattern_id)
+            found = await client_credentials(runner, user, fresh=fresh)
+            return describe_connection(
+                runner, user, found,
+                heading=f"{runner.id} {runner.loaded.info.title}, as {user}: the explorer's "
+                        f"own MCP server, for a client of yours (the MCP Inspector, curl, your "
+                        f"code) while the explorer runs.",
+                closing="Your client's requests appear in the Wire pane as client → "
+                        "mcp-server, with what they cause (f: fresh credentials).")
 
     async def call_tool(self, pattern_id: str, user: str, tool: str,
                         arguments: dict[str, Any]) -> TurnResult:

@@ -79,6 +79,10 @@ class MainScreen(RunsMixin, PaneActions):
         Binding("D", "compare", "Compare",
                 tooltip="The same prompt or step under two patterns, hop by hop",
                 id="screen.compare"),
+        Binding("M", "connect", "Connect a client", show=False,
+                tooltip="Point the MCP Inspector, curl or your own MCP client at this "
+                        "pattern's MCP server, as the current user",
+                id="screen.connect"),
         Binding("C", "challenges", "Challenges",
                 tooltip="Attacks to perform by hand, detected from the wire and audit log",
                 id="screen.challenges"),

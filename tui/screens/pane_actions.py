@@ -234,6 +234,25 @@ class PaneActions(MainBase):
                                             form.passes_key, self.direct_call,
                                             explorer.masker))
 
+    def action_connect(self) -> None:
+        self.start_work(self._open_connect, group="connect", exclusive=True)
+
+    async def _open_connect(self) -> None:
+        from tui.screens.connect_screen import ConnectScreen
+        from tui.screens.runs import ui_errors
+
+        explorer, pattern, user = self.explorer, self.pattern, self.user
+
+        def fetch(fresh: bool) -> Awaitable[str]:
+            return explorer.call(explorer.session.connection(pattern, user, fresh))
+
+        try:
+            text = await fetch(False)
+        except ui_errors() as exc:
+            self.notify(str(exc), title="Connect a client", severity="error")
+            return
+        self.app.push_screen(ConnectScreen(text, fetch, explorer.masker))
+
     def action_compare(self) -> None:
         from tui.screens.compare_screen import CompareScreen
 
