@@ -99,3 +99,19 @@ class Served:
         if self.master is not None:
             os.close(self.master)
         return self.process.returncode, err
+
+
+async def mcp_call(url: str, headers: dict[str, str], tool: str = "read_data",
+                   arguments: dict[str, Any] | None = None) -> str:
+    """One MCP tool call with the `mcp` SDK's own client (a client nobody here wrote, as far
+    as the server can tell), the tool's text content joined."""
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
+            streamable_http_client(url, http_client=http) as streams, \
+            ClientSession(streams[0], streams[1]) as session:
+        await session.initialize()
+        result = await session.call_tool(tool, arguments or {"kind": "expenses"})
+        return "".join(getattr(part, "text", "") for part in result.content)

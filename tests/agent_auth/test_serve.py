@@ -20,11 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from background import Served
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from background import Served, mcp_call
 
 
 @pytest.fixture
@@ -35,14 +32,6 @@ def p06() -> Iterator[tuple[Served, dict[str, Any]]]:
     if served.process.poll() is None:
         served.stop()
 
-
-async def _call(url: str, headers: dict[str, str], arguments: dict[str, Any]) -> str:
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
-            streamable_http_client(url, http_client=http) as streams, \
-            ClientSession(streams[0], streams[1]) as session:
-        await session.initialize()
-        result = await session.call_tool("read_data", arguments)
-        return "".join(getattr(part, "text", "") for part in result.content)
 
 
 async def test_under_p06_it_serves_a_protected_mcp_server_and_the_credentials_for_it(p06):
@@ -61,7 +50,7 @@ async def test_under_p06_it_serves_a_protected_mcp_server_and_the_credentials_fo
     assert set(first["headers"]) == {"Authorization"} and not first["arguments"]
     assert first["expires_at"] > time.time()
 
-    answer = await _call(url, first["headers"], {"kind": "expenses"})
+    answer = await mcp_call(url, first["headers"])
     assert "External 4K monitor" in answer and "Taxi to customer" not in answer  # alice's only
     hops: list[dict[str, Any]] = []
     while not any(h["source"] == "client" and h["summary"] == "tools/call read_data"
@@ -89,9 +78,10 @@ async def test_under_p04_the_users_key_goes_as_a_tool_argument():
         assert first["resource_metadata"] is None and first["headers"] == {}
         key = first["arguments"]["api_key"]
         assert key.startswith("ak_bob_")
-        answer = await _call(first["mcp_url"], {}, {"kind": "expenses", "api_key": key})
+        url = first["mcp_url"]
+        answer = await mcp_call(url, {}, "read_data", {"kind": "expenses", "api_key": key})
         assert "Taxi to customer" in answer            # bob's own expense
-        refused = await _call(first["mcp_url"], {}, {"kind": "expenses", "api_key": "ak_x"})
+        refused = await mcp_call(url, {}, "read_data", {"kind": "expenses", "api_key": "ak_x"})
         assert "Taxi to customer" not in refused
     finally:
         code, err = served.stop()

@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import re
 
-import httpx2
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
+from background import mcp_call
 from tui_helpers import until
 
 from tui.screens.connect_screen import ConnectScreen
-
-
-async def _call(url: str, headers: dict[str, str]) -> str:
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
-            streamable_http_client(url, http_client=http) as streams, \
-            ClientSession(streams[0], streams[1]) as session:
-        await session.initialize()
-        result = await session.call_tool("read_data", {"kind": "expenses"})
-        return "".join(getattr(part, "text", "") for part in result.content)
 
 
 async def test_a_client_of_your_own_calls_the_live_pattern_and_is_on_the_wire(make_app):
@@ -36,7 +25,7 @@ async def test_a_client_of_your_own_calls_the_live_pattern_and_is_on_the_wire(ma
         url = re.search(r"MCP server \(streamable HTTP\)\s+(\S+)", text)
         token = re.search(r"^  AUTHORIZATION='(Bearer [^']+)'$", text, re.M)
         assert url and token, text
-        assert "External 4K monitor" in await _call(url[1], {"Authorization": token[1]})
+        assert "External 4K monitor" in await mcp_call(url[1], {"Authorization": token[1]})
 
         await pilot.press("f")                            # log in again
         await until(pilot, lambda: screen.text != text, "fresh credentials")
