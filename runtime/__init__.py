@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "StepResult": "runtime.script",
     "HOP_KINDS": "runtime.wire",
     "Hop": "runtime.wire",
+    "HopLog": "runtime.wire",
     "Redactor": "runtime.wire",
     "WireTap": "runtime.wire",
     "PatternError": "runtime.pattern_loader",
@@ -139,6 +140,7 @@ __all__ = [
     "ExplorerError",
     "HOP_KINDS",
     "Hop",
+    "HopLog",
     "HttpRequest",
     "Identity",
     "InputError",
@@ -312,7 +314,7 @@ if TYPE_CHECKING:
         located_tokens,
         printable,
     )
-    from runtime.wire import HOP_KINDS, Hop, Redactor, WireTap
+    from runtime.wire import HOP_KINDS, Hop, HopLog, Redactor, WireTap
     from stack.errors import ExplorerError
 
 

@@ -210,7 +210,6 @@ def align(left: Sequence[Hop], right: Sequence[Hop]) -> tuple[Row, ...]:
 async def run_side(runner: PatternRunner, user: str, prompt: str | None,
                    step: str | None) -> Side:
     """Run the prompt (as `user`) or the step under a started runner; its hops and outcome."""
-    start = len(runner.tap.hops)
     if step is not None:
         result = await runner.run_step(step)
         traces = set(result.trace_ids)
@@ -218,7 +217,7 @@ async def run_side(runner: PatternRunner, user: str, prompt: str | None,
     else:
         turn = await runner.run_as(user, prompt or "")
         traces, outcome = {turn.trace_id}, turn.answer
-    hops = tuple(h for h in runner.tap.hops[start:] if h.trace_id in traces)
+    hops = tuple(h for h in runner.tap.hops if h.trace_id in traces)   # fresh trace ids
     return Side(runner.id, hops, outcome)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,7 @@ def hop_to_dict(hop: Hop) -> dict[str, Any]:
     return data
 
 
-def to_jsonl(hops: list[Hop], pattern: str | None = None) -> str:
+def to_jsonl(hops: Sequence[Hop], pattern: str | None = None) -> str:
     """One hop per line; with `pattern`, each line names it (`agent-auth replay` reads it)."""
     tag = {"pattern": pattern} if pattern else {}
     return "".join(json.dumps({**tag, **hop_to_dict(h)}, default=str) + "\n" for h in hops)
@@ -98,7 +99,7 @@ def is_http(hop: Hop) -> bool:
     return bool(hop.method and hop.url)
 
 
-def to_har(hops: list[Hop]) -> dict[str, Any]:
+def to_har(hops: Sequence[Hop]) -> dict[str, Any]:
     http = [h for h in hops if is_http(h)]
     events = [hop_to_dict(h) for h in hops if not is_http(h)]
     return {

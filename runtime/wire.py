@@ -14,9 +14,9 @@ import itertools
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from runtime.tokens import DecodedToken, find_tokens
 
@@ -74,6 +74,85 @@ class Hop:
     @property
     def ok(self) -> bool:
         return self.status is None or self.status < 400
+
+
+# The record of hops is bounded. A lab's MCP server answers anyone on the host (refused at its
+# gate or not, every request is a hop), and a hop keeps up to 64 KB of each body: without a
+# bound, another local user could grow a student's session until the host runs out of memory.
+# Far above what a session shows (the whole script under one pattern is ~300 hops, ~1 MB).
+HOP_LOG_HOPS = 10_000
+HOP_LOG_BYTES = 16 * 1024 * 1024
+
+
+def hop_size(hop: Hop) -> int:
+    """Roughly what a hop holds, in characters (its texts; a fixed allowance for the rest)."""
+    headers = sum(len(k) + len(v) for k, v in hop.request_headers + hop.response_headers)
+    return (headers + len(hop.request_body) + len(hop.response_body) + len(hop.summary)
+            + len(hop.url) + 512)
+
+
+class HopLog(Sequence[Hop]):
+    """Hops in the order recorded; past its budget the oldest quarter is dropped at once (so
+    dropping costs little per hop), and `dropped` counts what went."""
+
+    def __init__(self, hops: Iterable[Hop] = (), *, max_hops: int | None = None,
+                 max_bytes: int | None = None) -> None:
+        self.max_hops = max_hops if max_hops is not None else HOP_LOG_HOPS
+        self.max_bytes = max_bytes if max_bytes is not None else HOP_LOG_BYTES
+        self._hops: list[Hop] = []
+        self._sizes: list[int] = []
+        self._bytes = 0
+        self.dropped = 0
+        self.extend(hops)
+
+    def append(self, hop: Hop) -> int:
+        """Add `hop`; the number of old hops this dropped (0 nearly always)."""
+        size = hop_size(hop)
+        self._hops.append(hop)
+        self._sizes.append(size)
+        self._bytes += size
+        if len(self._hops) > self.max_hops or self._bytes > self.max_bytes:
+            return self._trim()
+        return 0
+
+    def extend(self, hops: Iterable[Hop]) -> int:
+        return sum(self.append(h) for h in hops)
+
+    def _trim(self) -> int:
+        goal_hops, goal_bytes = self.max_hops * 3 // 4, self.max_bytes * 3 // 4
+        cut, kept_bytes = 0, self._bytes
+        while cut < len(self._hops) - 1 and (len(self._hops) - cut > goal_hops
+                                              or kept_bytes > goal_bytes):
+            kept_bytes -= self._sizes[cut]
+            cut += 1
+        del self._hops[:cut], self._sizes[:cut]
+        self._bytes, self.dropped = kept_bytes, self.dropped + cut
+        return cut
+
+    def clear(self) -> None:
+        self._hops.clear()
+        self._sizes.clear()
+        self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._hops)
+
+    def __iter__(self) -> Iterator[Hop]:
+        return iter(self._hops)
+
+    @overload
+    def __getitem__(self, index: int) -> Hop: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Hop]: ...
+    def __getitem__(self, index: int | slice) -> Hop | list[Hop]:
+        return self._hops[index]
+
+    def __repr__(self) -> str:
+        return f"HopLog({len(self)} hops, {self._bytes} chars, {self.dropped} dropped)"
 
 
 def new_trace_id() -> str:
@@ -155,7 +234,7 @@ class WireTap:
     """Collects hops in order and fans them out to listeners (the TUI, the CLI, tests)."""
 
     def __init__(self, redactor: Redactor | None = None, clock: Callable[[], float] = time.time):
-        self.hops: list[Hop] = []
+        self.hops = HopLog()
         self.redact = redactor or Redactor()
         self._listeners: list[Listener] = []
         self._seq = itertools.count(1)
@@ -214,7 +293,9 @@ class WireTap:
             user=user,
             **fields,
         )
-        self.hops.append(hop)
+        if self.hops.append(hop):   # old hops dropped: forget the traces none of them keeps
+            kept = {h.trace_id for h in self.hops}
+            self._trace_users = {t: u for t, u in self._trace_users.items() if t in kept}
         for listener in list(self._listeners):
             listener(hop)
         return hop

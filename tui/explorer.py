@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from runtime import Hop, PatternInfo, Progress, Settings, discover, progress_path
+from runtime import Hop, HopLog, PatternInfo, Progress, Settings, discover, progress_path
 from tui.bridge import RuntimeBridge
 from tui.chat_history import ChatHistory
 from tui.exporter import Exporter
@@ -75,7 +75,7 @@ class Explorer:
         self.session = ExplorerSession(settings, self.inbox.put, self.patterns,
                                        progress=self.progress, on_solved=self._solved)
         self.history = ChatHistory()
-        self.hops: dict[str, list[Hop]] = {}
+        self.hops: dict[str, HopLog] = {}   # per pattern, bounded as the runtime's own
         # A lab session's exports are its own temporary folder, whatever the environment
         # says: one AGENT_AUTH_EXPORT_DIR for every student would mix their files.
         self.exporter = Exporter(settings.lab,

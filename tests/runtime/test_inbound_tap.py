@@ -9,7 +9,7 @@ import json
 import httpx
 
 from runtime.http import MAX_BODY_SHOWN, OWN_REQUEST, EndpointMap, InboundTap, make_client
-from runtime.wire import WireTap
+from runtime.wire import HOP_LOG_BYTES, WireTap
 
 
 async def _echo_length(scope, receive, send) -> None:
@@ -75,3 +75,18 @@ async def test_the_runtimes_own_requests_are_left_to_the_client_that_sent_them()
     [mine] = client_tap.hops
     assert mine.source == "agent" and mine.status == 201
     assert all(name.lower() != OWN_REQUEST for name, _ in mine.request_headers)
+
+
+async def test_a_flood_from_another_local_user_keeps_the_record_within_its_budget():
+    """Every request to a served MCP server is a hop, refused or not; 400 requests of 60 KB
+    (24 MB) leave the tap at most its budget, the newest kept."""
+    tap = WireTap()
+    app = InboundTap(_echo_length, tap, "mcp-server")
+    body = b"z" * 60_000
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://mcp.test") as client:
+        for n in range(400):
+            await client.post(f"/mcp?n={n}", content=body)
+    assert tap.hops.dropped > 0 and tap.hops.size <= HOP_LOG_BYTES
+    assert len(tap.hops) + tap.hops.dropped == 400
+    assert tap.hops[-1].url.endswith("?n=399")

@@ -4,10 +4,13 @@ import json
 from runtime.tokens import claims_diff, decode_unverified, find_tokens
 from runtime.wire import (
     REDACTED,
+    Hop,
+    HopLog,
     Redactor,
     WireTap,
     current_trace,
     current_user,
+    hop_size,
     new_trace_id,
     trace_from_traceparent,
     traceparent,
@@ -87,3 +90,42 @@ def test_claims_diff_shows_what_an_exchange_changed():
     after = {"aud": "records-service", "azp": "mcp-server", "sub": "a", "act": {"sub": "agent"}}
     rows = {row[0]: row[1] for row in claims_diff(before, after)}
     assert rows == {"act": "added", "aud": "changed", "azp": "changed"}
+
+
+def _hop(seq: int, body: str = "", trace: str = "t") -> Hop:
+    return Hop(seq=seq, trace_id=trace, kind="mcp", source="client", target="mcp-server",
+               summary=f"POST /mcp #{seq}", request_body=body)
+
+
+def test_the_hop_log_drops_its_oldest_quarter_past_its_count_and_keeps_the_order():
+    log = HopLog(max_hops=8, max_bytes=10**9)
+    dropped = [log.append(_hop(n)) for n in range(1, 21)]
+    assert len(log) <= 8 and log.dropped == 20 - len(log) == sum(dropped)
+    assert [h.seq for h in log] == list(range(21 - len(log), 21))   # the newest, in order
+    assert log[-1].seq == 20 and [h.seq for h in log[:2]] == [21 - len(log), 22 - len(log)]
+
+
+def test_the_hop_log_is_bounded_in_size_whatever_the_count():
+    big = "x" * 10_000
+    log = HopLog(max_hops=10**6, max_bytes=50_000)
+    for n in range(1, 101):
+        log.append(_hop(n, big))
+        assert log.size <= 50_000 + hop_size(_hop(n, big))
+    assert log.size == sum(hop_size(h) for h in log) <= 50_000
+    assert log.dropped == 100 - len(log) and log[-1].seq == 100
+
+
+def test_a_hop_larger_than_the_whole_budget_is_still_kept_as_the_newest():
+    log = HopLog([_hop(1)], max_hops=10, max_bytes=1_000)
+    log.append(_hop(2, "y" * 5_000))
+    assert [h.seq for h in log] == [2] and log.dropped == 1
+
+
+def test_the_tap_forgets_the_users_of_traces_whose_hops_were_all_dropped(monkeypatch):
+    monkeypatch.setattr("runtime.wire.HOP_LOG_HOPS", 40)
+    tap = WireTap()
+    for n in range(200):   # a new trace, and its user, per request: a flood from outside
+        with tracing(f"{n:032x}", f"user{n}"):
+            tap.record("mcp", "client", "mcp-server", "POST /mcp")
+    assert len(tap.hops) <= 40 and tap.hops.dropped == 200 - len(tap.hops)
+    assert set(tap._trace_users) == {h.trace_id for h in tap.hops}

@@ -84,3 +84,19 @@ async def test_typed_filter_with_negation_and_alternatives(make_app):
         assert {h.kind for h in wire.shown} == {"llm", "mcp"}
         await pilot.press("slash", "ctrl+u", "up", "up", "enter")  # the filter history
         assert {h.kind for h in wire.shown} == kinds
+
+
+async def test_the_wire_keeps_a_bounded_record_and_says_how_many_older_hops_went(
+        make_app, monkeypatch):
+    monkeypatch.setattr("runtime.wire.HOP_LOG_HOPS", 8)   # ~a prompt's worth of hops
+    app = make_app(patterns=("p01",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        wire = await wire_after_prompt(pilot, app, "What are my expenses?")
+        await wire_after_prompt(pilot, app, "What are my expenses?")
+        kept = app.explorer.hops["p01"]
+        assert kept.dropped > 0 and len(kept) <= 8
+        assert [h.seq for h in wire.hops] == [h.seq for h in kept]   # the same newest ones
+        assert wire.table.row_count == len(wire.shown) == len(kept)
+        subtitle = str(main_screen(app).query_one("#pane-wire").border_subtitle)
+        assert f"{wire.hops.dropped:,} older hops dropped" in subtitle
+        assert wire.selected is kept[-1]   # still following the newest

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Footer, Tab, Tabs
 
-from runtime import USERS
+from runtime import USERS, HopLog
 from tui.chat_history import entries_from_hop
 from tui.explorer import ChallengeSolved, Explorer, HopInbox
 from tui.screens.pane_actions import PaneActions
@@ -184,7 +184,7 @@ class MainScreen(RunsMixin, PaneActions):
         chat.set_user(self.user)
         chat.load(explorer.history.get(self.key), masker,
                   EMPTY_CHAT.format(user=self.user, pattern=title))
-        self.query_one(WireView).set_hops(explorer.hops.get(self.pattern, []), masker)
+        self.query_one(WireView).set_hops(explorer.hops.get(self.pattern, HopLog()), masker)
         self.query_one(UserPane).show_message(f"loading {self.user}…")
 
     def on_pattern_list_pattern_selected(self, event: PatternList.PatternSelected) -> None:
@@ -240,7 +240,7 @@ class MainScreen(RunsMixin, PaneActions):
         shown = []
         chat = self.query_one(ChatPane)
         for pattern_id, hop in explorer.inbox.drain():
-            explorer.hops.setdefault(pattern_id, []).append(hop)
+            explorer.hops.setdefault(pattern_id, HopLog()).append(hop)
             if pattern_id == self.pattern:
                 shown.append(hop)
             if self._job is not None and self._job[0] == pattern_id:

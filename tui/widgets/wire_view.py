@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.actions import SkipAction
@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
-from runtime import Hop, printable
+from runtime import Hop, HopLog, printable
 from tui.hop_filter import SYNTAX, FilterError, HopFilter, parse_filter
 from tui.hop_links import Related, call_of, related_hop
 from tui.masking import Masker
@@ -22,6 +22,7 @@ from tui.no_color import shown
 from tui.widgets.history_input import HistoryInput
 from tui.widgets.hop_detail import HopDetail
 from tui.widgets.hop_table import HopTable
+from tui.widgets.pane import Pane
 
 # The kind is its own word; the attacker and errors also stand out without colour.
 KIND_STYLE = {"prompt": "cyan", "answer": "green", "llm": "blue", "mcp": "yellow",
@@ -98,7 +99,7 @@ class WireView(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
-        self.hops: list[Hop] = []
+        self.hops = HopLog()
         self.shown: list[Hop] = []
         self.filter = HopFilter()
         self.masker = Masker()
@@ -143,9 +144,12 @@ class WireView(Vertical):
     def table(self) -> DataTable[Text]:
         return self.query_one("#wire-table", DataTable)
 
-    def set_hops(self, hops: list[Hop], masker: Masker) -> None:
+    def set_hops(self, hops: Sequence[Hop], masker: Masker) -> None:
         """Replace everything shown (pattern switch, filter or reveal change)."""
-        self.hops, self.masker = list(hops), masker
+        dropped = hops.dropped if isinstance(hops, HopLog) else 0
+        self.hops, self.masker = HopLog(hops), masker
+        self.hops.dropped += dropped
+        self._title()
         self.shown = [h for h in self.hops if self.filter.matches(h)]
         self.table.clear()
         self._fill(len(self.shown) - 1)
@@ -155,13 +159,24 @@ class WireView(Vertical):
     def add_hops(self, hops: list[Hop]) -> None:
         table = self.table
         following = not self.shown or table.cursor_row >= len(self.shown) - 1
-        self.hops += hops
+        if self.hops.extend(hops):   # the oldest went: show what is kept, from the top
+            self.set_hops(self.hops, self.masker)
+            return
         fresh = [h for h in hops if self.filter.matches(h)]
         for hop in fresh:
             table.add_row(*self._row(hop), key=str(hop.seq))
         self.shown += fresh
         if fresh and following:
             table.move_cursor(row=len(self.shown) - 1, animate=False)
+
+    def _title(self) -> None:
+        """Say so on the pane's border when the oldest hops were dropped (the record is
+        bounded, see `runtime.wire.HopLog`)."""
+        if isinstance(self.parent, Pane):
+            dropped = self.hops.dropped
+            self.parent.border_subtitle = (f"{dropped:,} older hops dropped: "
+                                           f"the last {len(self.hops):,} are kept"
+                                           if dropped else "")
 
     @property
     def selected(self) -> Hop | None:
