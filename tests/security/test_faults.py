@@ -113,6 +113,20 @@ async def _legit(a: Arena, tries: int = 3) -> tuple[str, Credential]:
     raise AssertionError("unreachable")
 
 
+async def _recovered(a: Arena, fault: str, login: str, cred: Credential,
+                     tries: int = 3) -> list[Row]:
+    """The probe once the dependency is back: every path answers 200. As for `_legit`, a
+    path that timed out (the 0.3 s budget against a paused loop) is probed again, up to
+    three times; any other refusal fails at once."""
+    for attempt in range(tries):
+        rows = await _probe(a, fault, login, cred)
+        timed_out = [r for r in rows if r.status != 200 and "Timeout" in r.reason]
+        if not timed_out or attempt == tries - 1:
+            break
+    assert {r.status for r in rows} == {200}, rows
+    return rows
+
+
 async def _warm(a: Arena) -> None:
     """Each runner's cold paths, once, before any test; then the tokens are dropped."""
     await _legit(a)
@@ -168,8 +182,7 @@ async def test_idp_down_or_slow_denies_everything_then_recovers(arenas, mode, ca
     for a in arenas.values():   # recovery, same processes, no restart
         a.runner.reset()
         login, direct = await _legit(a)
-        recovered = await _probe(a, "IdP back", login, direct)
-        assert {r.status for r in recovered} == {200}, recovered
+        recovered = await _recovered(a, "IdP back", login, direct)
         turn = await a.runner.run_as("bob", "What are my expenses?")
         assert turn.error is None and "expenses" in turn.answer
         rows += recovered
@@ -198,8 +211,7 @@ async def test_opa_faults_deny_everything_then_recover(arenas, fault, statuses, 
         opa.fault = None  # type: ignore[union-attr]
     for pattern, a in policy.items():
         a.runner.world.audit.clear()
-        recovered = await _probe(a, "OPA back", *before[pattern])
-        assert {r.status for r in recovered} == {200}, recovered
+        recovered = await _recovered(a, "OPA back", *before[pattern])
         rows += recovered
     _print(rows, capsys)
 
