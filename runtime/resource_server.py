@@ -4,7 +4,8 @@ Wraps the MCP app when the pattern's `auth_handler` defines `authenticate(token,
 
 - `GET /.well-known/oauth-protected-resource/mcp` (and the root form) serves the RFC 9728
   metadata: the resource identifier (the MCP URL), the realm as authorization server, and
-  the scopes the handler names;
+  the scopes the handler names; any other path under that prefix is 404, since the
+  metadata there would be for a resource this server is not (RFC 9728 section 3.1);
 - every MCP request, `initialize` included, needs `Authorization: Bearer <token>` that the
   handler accepts: none gets 401 with a bare challenge naming the metadata, a refused one
   401 `invalid_token`, a missing scope 403 `insufficient_scope` (RFC 6750 section 3.1).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.shared.auth import ProtectedResourceMetadata
@@ -42,10 +44,12 @@ class ResourceServer:
         self.issuer, self.scopes = issuer, scopes
         self.metadata_url = ""
         self.metadata: dict[str, Any] = {}
+        self.metadata_paths = frozenset({METADATA_PREFIX})
 
     def bind(self, resource: str) -> None:
         """The MCP endpoint's URL: the resource identifier the metadata names."""
         self.metadata_url = str(build_resource_metadata_url(AnyHttpUrl(resource)))
+        self.metadata_paths = frozenset({METADATA_PREFIX, urlsplit(self.metadata_url).path})
         self.metadata = ProtectedResourceMetadata(
             resource=AnyHttpUrl(resource), authorization_servers=[AnyHttpUrl(self.issuer)],
             scopes_supported=list(self.scopes) or None, bearer_methods_supported=["header"],
@@ -58,7 +62,12 @@ class ResourceServer:
             return
         path: str = scope.get("path", "")
         if path == METADATA_PREFIX or path.startswith(METADATA_PREFIX + "/"):
-            await _send_json(send, 200, self.metadata, [])
+            if path in self.metadata_paths:
+                await _send_json(send, 200, self.metadata, [])
+            else:
+                await _send_json(send, 404, {"error": "not_found", "error_description":
+                                             "no protected resource here; its metadata is at "
+                                             + self.metadata_url}, [])
             return
         refusal = await self._check(_headers(scope, b"authorization"))
         if refusal is None:

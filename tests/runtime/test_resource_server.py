@@ -55,6 +55,20 @@ async def test_the_metadata_names_the_resource_the_realm_and_the_scope(stack):
     assert metadata["bearer_methods_supported"] == ["header"]
 
 
+@pytest.mark.parametrize("suffix", ["/other", "/mcp%00", "/mcp/", "/../mcp", "/mcp/extra"])
+async def test_metadata_is_served_for_this_resource_only(stack, suffix):
+    """RFC 9728 section 3.1: the metadata of resource https://host/mcp is at
+    /.well-known/oauth-protected-resource/mcp (and, for clients that try it, the root
+    form); under any other path it would describe a resource that is not there."""
+    async with PatternRunner("p06", stack=stack) as runner, httpx.AsyncClient() as client:
+        base = runner.mcp_url.removesuffix("/mcp")
+        root = await client.get(f"{base}/.well-known/oauth-protected-resource")
+        other = await client.get(f"{base}/.well-known/oauth-protected-resource{suffix}")
+    assert root.status_code == 200 and root.json()["resource"] == runner.mcp_url
+    assert other.status_code in (401, 404), other.text   # never this resource's metadata
+    assert "resource" not in other.json()
+
+
 async def test_a_bad_token_is_invalid_token_and_says_why(stack):
     async with PatternRunner("p06", stack=stack) as runner:
         response = await _initialize(runner, "not-a-token")
