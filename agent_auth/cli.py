@@ -96,7 +96,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     serve(sub, common)
     lab(sub, common)
     battery = sub.add_parser("battery", parents=[common],
-                             help="attack battery against the secure patterns (p05-p08)")
+                             help="attack battery against the token patterns (p05-p10)")
     if command == "battery":      # its module loads the runtime: only when it runs
         from runtime.battery.run import add_arguments
 

@@ -24,6 +24,7 @@ from runtime import event_loop
 from runtime.battery.catalogue import CATALOGUE
 from runtime.battery.core import Actual, Arena, Attack, Kit, Outcome, Skip, Verdict
 from runtime.battery.servers import AttackerServer
+from runtime.errors import InputError
 from runtime.settings import Settings
 
 DEFAULT_PATTERNS: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10")
@@ -92,15 +93,33 @@ class BatteryResult:
 ProgressFn = Callable[[BatteryCell], None]
 
 
-def select(attacks: Iterable[str] | None = None, families: Iterable[str] | None = None
+def families() -> list[str]:
+    return sorted({a.family for a in CATALOGUE}, key=str.lower)
+
+
+def select(attacks: Iterable[str] | None = None, families_: Iterable[str] | None = None
            ) -> list[Attack]:
-    """Catalogue entries by id prefix and/or family (case-insensitive); all by default."""
+    """Catalogue entries by id prefix and/or family (case-insensitive); all by default.
+
+    A family or prefix that names nothing is an InputError, not an empty run: a typo must
+    not pass for a battery in which every cell held."""
     chosen = list(CATALOGUE)
-    if families:
-        wanted = {f.lower() for f in families}
+    if families_:
+        known = {f.lower(): f for f in families()}
+        unknown = [f for f in families_ if f.lower() not in known]
+        if unknown:
+            raise InputError(f"no attack family {', '.join(map(repr, unknown))} "
+                             f"(families: {', '.join(known.values())})")
+        wanted = {f.lower() for f in families_}
         chosen = [a for a in chosen if a.family.lower() in wanted]
     if attacks:
         prefixes = tuple(attacks)
+        unmatched = [p for p in prefixes if not any(a.id.startswith(p) for a in chosen)]
+        if unmatched:
+            groups = sorted({a.id.split(".")[0] + "." for a in chosen})
+            raise InputError(f"no attack{' in those families' if families_ else ''} has an id "
+                             f"starting with {', '.join(map(repr, unmatched))} (the ids start "
+                             f"with {', '.join(groups)}; `agent-auth battery` lists them all)")
         chosen = [a for a in chosen if a.id.startswith(prefixes)]
     return chosen
 
@@ -224,9 +243,10 @@ def render(result: BatteryResult, *, details: bool = False) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--patterns", nargs="*", help="patterns (default p05 p06 p07 p08)")
-    parser.add_argument("--family", nargs="*", help="only these families (JWT, OAuth, DPoP, "
-                        "Injection, control)")
+    parser.add_argument("--patterns", nargs="*",
+                        help=f"patterns (default {' '.join(DEFAULT_PATTERNS)})")
+    parser.add_argument("--family", nargs="*",
+                        help=f"only these families ({', '.join(families())})")
     parser.add_argument("--attack", nargs="*", help="only attacks whose id starts with these")
     parser.add_argument("--details", action="store_true", help="status and reason per cell")
     return parser
@@ -249,6 +269,9 @@ def cli_main(args: Sequence[str] | argparse.Namespace | None, settings: Settings
     patterns = tuple(getattr(opts, "patterns", None) or DEFAULT_PATTERNS)
     chosen = select(getattr(opts, "attack", None), getattr(opts, "family", None))
     result = event_loop.run(run_battery(settings, patterns=patterns, attacks=chosen))
+    if not result.cells:
+        raise InputError(f"none of the {len(chosen)} attacks chosen applies to "
+                         f"{', '.join(patterns)}: nothing was tried")
     if getattr(opts, "json", False):
         print(json.dumps(result.to_json(), indent=2))
     else:

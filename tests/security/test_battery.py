@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 
@@ -24,6 +25,7 @@ from runtime.battery import (
 from runtime.battery.core import PATTERNS_03_10 as BATTERY_PATTERNS
 from runtime.battery.core import Attack, Outcome
 from runtime.contract import expected as matrix_expected
+from runtime.errors import InputError
 from runtime.settings import Settings
 
 CASES = [(a.id, p) for a in CATALOGUE for p in BATTERY_PATTERNS if a.applies(p)]
@@ -133,6 +135,27 @@ async def test_cli_json_for_a_family_exits_0_when_all_cells_match(
     assert {c["attack"] for c in data["cells"]} == {a.id for a in select(["dpop.htu",
                                                                             "dpop.iat"])}
     assert all(c["actual"] == "DENY" and c["pattern"] == "p08" for c in data["cells"])
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--family", "jwt", "dpoop"], "no attack family 'dpoop' (families: control, Delegation"),
+    (["--attack", "jwt.none"], "no attack has an id starting with 'jwt.none' (the ids start "
+                               "with chain., control., dpop."),
+    (["--family", "DPoP", "--attack", "jwt."], "no attack in those families has an id"),
+    (["--patterns", "p02", "--attack", "jwt.alg-none"],
+     "none of the 4 attacks chosen applies to p02: nothing was tried"),
+])
+async def test_a_selection_that_names_nothing_is_an_error_not_an_empty_pass(args, says):
+    """A typo in a family or an id must not run zero cells and exit 0 as if all held."""
+    with pytest.raises(InputError, match=re.escape(says)):
+        await _in_thread(lambda: cli_main(args, Settings()))
+
+
+def test_the_help_names_every_family_and_the_default_patterns() -> None:
+    text = add_arguments(argparse.ArgumentParser()).format_help().replace("\n", " ")
+    text = " ".join(text.split())
+    assert all(family in text for family in {a.family for a in CATALOGUE})
+    assert "default p05 p06 p07 p08 p09 p10" in text
 
 
 async def _in_thread(fn):  # type: ignore[no-untyped-def]
