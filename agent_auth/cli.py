@@ -24,6 +24,17 @@ from runtime import Settings, event_loop, pause_collector, settle_heap
 from stack.errors import ExplorerError
 
 
+def _workers(text: str) -> int:
+    """`--workers N`: a count of processes, 1 to 64."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{count} processes: choose 1 to 64")
+    return count
+
+
 def _common() -> argparse.ArgumentParser:
     """Flags accepted before or after the subcommand (`agent-auth matrix --stack external`)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -73,7 +84,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     matrix = sub.add_parser("matrix", parents=[common], help="run the script under every pattern")
     matrix.add_argument("--json", action="store_true")
     matrix.add_argument("--patterns", nargs="*", help="only these patterns")
-    matrix.add_argument("--workers", type=int, default=0, metavar="N",
+    matrix.add_argument("--workers", type=_workers, default=0, metavar="N",
                         help="processes to run the patterns in (default: one per core, up "
                         "to 4)")
 

@@ -57,6 +57,16 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(capsys, monkeypatch, argv, 
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(("workers", "message"), [
+    ("0", "0 processes: choose 1 to 64"), ("-3", "-3 processes: choose 1 to 64"),
+    ("x", "'x' is not a whole number"), ("65", "65 processes")])
+def test_matrix_workers_must_be_a_count_of_processes(capsys, workers, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["matrix", f"--workers={workers}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument --workers: {message}" in err
+
+
 def test_bad_settings_are_a_clear_error(capsys, monkeypatch):
     monkeypatch.setenv("AGENT_AUTH_TIMEOUT", "soon")
     assert main(["doctor"]) == 2
