@@ -145,3 +145,17 @@ async def test_an_authenticated_bad_body_is_a_422_with_the_field_named(stack):
                                      headers={"X-API-Key": runner.world.key_for("alice")})
     assert response.status_code == 422
     assert response.json()["detail"]["reason"].startswith("text:")
+
+
+async def test_a_flood_of_refused_requests_keeps_the_audit_log_bounded(stack, monkeypatch):
+    """Anyone on the host can reach a service on 127.0.0.1, and each refusal is audited: the
+    log keeps its newest records, as the wire keeps its newest hops."""
+    monkeypatch.setattr("runtime.services.world.MAX_AUDIT", 40)
+    async with PatternRunner("p06", stack=stack) as runner, httpx.AsyncClient() as http:
+        url = runner.service_urls["records"] + "/expenses"
+        for n in range(100):
+            response = await http.get(url, headers={"Authorization": f"Bearer junk{n}"})
+            assert response.status_code == 401
+        audit = runner.world.audit
+        assert len(audit) <= 40 and audit.dropped == 100 - len(audit) > 0
+        assert all(not r.allowed and r.status == 401 for r in audit)
