@@ -356,3 +356,27 @@ async def test_hand_in_from_the_challenges_board(make_app, tmp_path):
                     "the hand-in")
         handed = list(drop.iterdir())
         assert len(handed) == 1 and json.loads(handed[0].read_text())["solved"]
+
+
+async def test_the_board_shows_every_patterns_column_at_80_columns_and_the_kind_when_wider(
+        make_app):
+    """A student over SSH at the lab's minimum 80x24 sees all ten columns (the kind is in
+    the detail); resizing wider brings the kind column back, the cursor on its pattern."""
+    from tui.screens.challenges_screen import ChallengesScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("C")
+        board = await screen_opened(pilot, app, ChallengesScreen)
+        table = board.query_one(DataTable)
+        keys = [c.key.value for c in table.ordered_columns]
+        assert keys == ["title"] + [p.id for p in app.explorer.patterns] and "p10" in keys
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        table.move_cursor(row=2, column=keys.index("p07"))
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: "kind" in [c.key.value for c in table.ordered_columns],
+                    "the kind column")
+        keys = [c.key.value for c in table.ordered_columns]
+        assert keys[:2] == ["title", "kind"]
+        assert table.cursor_coordinate == (2, keys.index("p07"))
+        assert "p07 stops this attack" in shown_text(app, "#challenges-detail")

@@ -53,6 +53,7 @@ class ChallengesScreen(Screen[None]):
         self.patterns, self.progress, self._switch = patterns, progress, switch
         self.hand_in_folder = hand_in
         self.hints_shown: dict[str, int] = {}
+        self.lead: tuple[str, ...] = ()   # the columns before the patterns' own
 
     def compose(self) -> ComposeResult:
         yield Static("", id="challenges-title")
@@ -61,18 +62,39 @@ class ChallengesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._build(self.size.width)
+        self.query_one(DataTable).focus()
+        self.refresh_marks()
+
+    def on_resize(self) -> None:
+        if self._lead_for(self.size.width) != self.lead:
+            self._build(self.size.width)
+
+    def _lead_for(self, width: int) -> tuple[str, ...]:
+        """The kind column only where every pattern's column still fits beside it (the
+        detail below names the kind anyway): at 80 columns, all ten patterns show."""
+        title = max(len(c.title) for c in CHALLENGES) + 2
+        patterns = len(self.patterns) * (3 + 2)
+        return ("title", "kind") if title + 10 + patterns + 2 <= width else ("title",)
+
+    def _build(self, width: int) -> None:
         table = self.query_one(DataTable)
+        row, column = table.cursor_coordinate
+        at = column - len(self.lead) if self.lead else 0
+        self.lead = self._lead_for(width)
+        table.clear(columns=True)
         table.add_column("challenge", key="title")
-        table.add_column("kind", key="kind")
+        if "kind" in self.lead:
+            table.add_column("kind", key="kind")
         for pattern in self.patterns:
             table.add_column(pattern, key=pattern, width=3)
         for challenge in CHALLENGES:
-            table.add_row(Text(challenge.title, style="bold"), Text(challenge.kind),
+            kind = (Text(challenge.kind),) if "kind" in self.lead else ()
+            table.add_row(Text(challenge.title, style="bold"), *kind,
                           *[cell(challenge, p, self.progress) for p in self.patterns],
                           key=challenge.id)
-        table.focus()
-        table.move_cursor(row=0, column=2 if self.patterns else 0)
-        self.refresh_marks()
+        first = len(self.lead) if self.patterns else 0
+        table.move_cursor(row=row, column=first + max(at, 0), animate=False)
 
     def on_screen_resume(self) -> None:
         self.refresh_marks()
@@ -88,7 +110,7 @@ class ChallengesScreen(Screen[None]):
         possible = sum(len(c.solvable & set(self.patterns)) for c in CHALLENGES)
         title = Text.assemble(("Challenges ", "bold"),
                               f"{solved} of {possible} solved, as {self.progress.user}   ",
-                              ("✓ solved · to solve; blank: this pattern stops it", "dim"))
+                              ("✓ solved  · to solve  blank: stopped here", "dim"))
         if self.progress.problem:
             title.append(f"   ({self.progress.problem})", style="bold")
         self.query_one("#challenges-title", Static).update(title)
@@ -98,7 +120,7 @@ class ChallengesScreen(Screen[None]):
         table = self.query_one(DataTable)
         row, column = table.cursor_coordinate
         challenge = CHALLENGES[min(row, len(CHALLENGES) - 1)]
-        index = column - 2
+        index = column - len(self.lead)
         return challenge, self.patterns[index] if 0 <= index < len(self.patterns) else None
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
