@@ -4,9 +4,12 @@ hop and from a service call to its policy decision and audit record."""
 from __future__ import annotations
 
 import pytest
+from textual.app import App, ComposeResult
 from tui_helpers import main_screen, shown_row, wire_after_prompt
 
+from runtime.wire import Hop
 from tui.widgets.hop_detail import HopDetail
+from tui.widgets.pane import Pane
 from tui.widgets.wire_view import WireView
 
 
@@ -86,17 +89,50 @@ async def test_typed_filter_with_negation_and_alternatives(make_app):
         assert {h.kind for h in wire.shown} == kinds
 
 
-async def test_the_wire_keeps_a_bounded_record_and_says_how_many_older_hops_went(
-        make_app, monkeypatch):
+
+async def test_the_session_keeps_a_bounded_record_of_each_patterns_hops(make_app, monkeypatch):
     monkeypatch.setattr("runtime.wire.HOP_LOG_HOPS", 8)   # ~a prompt's worth of hops
     app = make_app(patterns=("p01",))
     async with app.run_test(size=(160, 48)) as pilot:
-        wire = await wire_after_prompt(pilot, app, "What are my expenses?")
+        await wire_after_prompt(pilot, app, "What are my expenses?")
         await wire_after_prompt(pilot, app, "What are my expenses?")
         kept = app.explorer.hops["p01"]
         assert kept.dropped > 0 and len(kept) <= 8
-        assert [h.seq for h in wire.hops] == [h.seq for h in kept]   # the same newest ones
-        assert wire.table.row_count == len(wire.shown) == len(kept)
-        subtitle = str(main_screen(app).query_one("#pane-wire").border_subtitle)
-        assert f"{wire.hops.dropped:,} older hops dropped" in subtitle
-        assert wire.selected is kept[-1]   # still following the newest
+        assert [h.seq for h in kept] == sorted(h.seq for h in kept)   # the newest, in order
+        assert kept[-1].kind == "answer"
+
+
+def _hop(seq: int) -> Hop:
+    return Hop(seq=seq, trace_id="t", kind="mcp", source="client", target="mcp-server",
+               summary=f"POST /mcp #{seq}", method="POST", url="http://127.0.0.1:9/mcp",
+               status=401)
+
+
+class _WireApp(App[None]):
+    def compose(self) -> ComposeResult:
+        with Pane("4 Wire", id="pane-wire"):
+            yield WireView(id="wire")
+
+
+async def test_the_pane_shows_its_newest_rows_and_keeps_the_hop_being_read(monkeypatch):
+    """The Wire pane shows at most WIRE_ROWS hops (the session's record keeps more, for
+    export): past that the oldest quarter goes, the border says how many, a hop being read
+    stays under the cursor, and a cursor following the newest keeps following."""
+    monkeypatch.setattr("tui.widgets.wire_view.WIRE_ROWS", 12)
+    app = _WireApp()
+    async with app.run_test(size=(160, 40)) as pilot:
+        wire = app.query_one(WireView)
+        for seq in range(1, 11):
+            wire.add_hops([_hop(seq)])
+        assert wire.select_seq(9)                        # reading an older hop
+        wire.add_hops([_hop(seq) for seq in range(11, 16)])
+        await pilot.pause()
+        # at the 13th the oldest quarter went (down to 9), then two more came
+        assert [h.seq for h in wire.hops] == list(range(5, 16))
+        assert wire.table.row_count == 11 and wire.selected.seq == 9
+        border = str(app.query_one(Pane).border_subtitle)
+        assert border == "4 older hops not shown: the newest 11 are"
+        assert wire.select_seq(15)                       # following the newest
+        wire.add_hops([_hop(seq) for seq in range(16, 20)])
+        await pilot.pause()
+        assert wire.selected.seq == 19 and len(wire.hops) <= 12
