@@ -21,10 +21,12 @@ from .code_grant import authorization_code_grant
 from .core import TOKEN_EXCHANGE, IdentityProvider, TokenRequest
 from .errors import NO_STORE, OAuthError, invalid_request, realm_not_found
 from .exchange import EXPLANATION_HEADER, token_exchange_grant
-from .forms import authenticate_client, read_form
+from .forms import authenticate_client, read_body, read_form
 from .grants import client_credentials_grant, password_grant, refresh_token_grant
 from .login_flow import LoginFlow
 from .pkce import METHODS as PKCE_METHODS
+from .registration import MAX_BODY as MAX_METADATA
+from .registration import register
 from .resource import introspect, userinfo
 
 GRANTS: dict[str, Callable[[IdentityProvider, TokenRequest], dict[str, Any]]] = {
@@ -35,6 +37,7 @@ GRANTS: dict[str, Callable[[IdentityProvider, TokenRequest], dict[str, Any]]] = 
     TOKEN_EXCHANGE: token_exchange_grant,
 }
 OIDC = "/realms/{realm}/protocol/openid-connect"
+JSON_TYPE = "application/json"
 
 
 class IdPApp:
@@ -58,7 +61,8 @@ class IdPApp:
     async def discovery(self, request: Request) -> Response:
         iss = self.issuer(request)
         oidc = f"{iss}/protocol/openid-connect"
-        # Keycloak always creates (and lists) offline_access; no client here may ask for it
+        # Keycloak always creates (and lists) offline_access; of this realm's clients only
+        # those registered at run time (RFC 7591) may ask for it
         scopes = [
             "openid",
             "offline_access",
@@ -70,6 +74,7 @@ class IdPApp:
                 "authorization_endpoint": f"{oidc}/auth",
                 "token_endpoint": f"{oidc}/token",
                 "introspection_endpoint": f"{oidc}/token/introspect",
+                "registration_endpoint": f"{iss}/clients-registrations/openid-connect",
                 "userinfo_endpoint": f"{oidc}/userinfo",
                 "jwks_uri": f"{oidc}/certs",
                 "grant_types_supported": list(GRANTS),
@@ -154,6 +159,21 @@ class IdPApp:
             headers[EXPLANATION_HEADER] = "; ".join(req.explanation)
         return JSONResponse(body, headers=headers)
 
+    async def register(self, request: Request) -> Response:
+        """RFC 7591 dynamic client registration, anonymous only (registration.py)."""
+        self.issuer(request)
+        if "authorization" in request.headers:
+            raise OAuthError(401, "invalid_token", "the embedded IdP registers anonymous "
+                             "clients only (no initial access or bearer tokens)")
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON_TYPE:
+            raise OAuthError(400, "invalid_client_metadata", "send the metadata as "
+                             "application/json")
+        body = await read_body(request, MAX_METADATA)
+        remote = request.client.host if request.client else ""
+        answer = register(self.idp.realm, self.idp.clients, body, remote,
+                          int(self.idp.clock.now()))
+        return JSONResponse(answer, status_code=201, headers=NO_STORE)
+
     async def userinfo(self, request: Request) -> Response:
         iss = self.issuer(request)
         url = f"{iss}/protocol/openid-connect/userinfo"
@@ -214,6 +234,7 @@ def build_app(idp: IdentityProvider, frontend_url: str | None = None) -> Starlet
             route(f"{OIDC}/token", h.token, ["POST"]),
             route(f"{OIDC}/token/introspect", h.introspect, ["POST"]),
             route(f"{OIDC}/userinfo", h.userinfo, ["GET", "POST"]),
+            route("/realms/{realm}/clients-registrations/openid-connect", h.register, ["POST"]),
         ],
         exception_handlers={
             OAuthError: _oauth_error,

@@ -4,6 +4,7 @@ the token response."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from .forms import Form
 from .keyring import KeyRing
 from .login_sessions import CodeStore, LoginSessionStore
 from .realm import Client, ClientScope, Realm
+from .registration import ClientRegistry
 from .sessions import SessionStore
 from .tokens import Grant, TokenIssuer
 
@@ -85,7 +87,9 @@ class TokenRequest:
 
 class IdentityProvider:
     def __init__(self, realm: Realm, clock: Clock) -> None:
-        self.realm = realm
+        # this IdP's own client list: the realm's, then any registered at run time (RFC 7591)
+        self.clients = ClientRegistry(realm.clients)
+        self.realm = realm = dataclasses.replace(realm, clients=self.clients)
         self.clock = clock
         self.keys = KeyRing(clock)
         self.sessions = SessionStore(clock, realm.sso_idle_timeout, realm.sso_max_lifespan)

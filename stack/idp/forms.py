@@ -37,21 +37,27 @@ class Form:
                 raise invalid_request("duplicated parameter")
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, read up to `limit` bytes; 400 invalid_request beyond."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise invalid_request(f"Request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_form(request: Request) -> Form:
     """The url-encoded body as a Form (empty for any other content type, as Keycloak reads
     it: the request then fails on its first missing parameter); 400 when too big."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != FORM_TYPE:
         return Form({})
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise invalid_request(f"Request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    body = await read_body(request)
     try:
-        text = b"".join(chunks).decode("utf-8")
+        text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError:
         raise invalid_request("Request body is not UTF-8") from None

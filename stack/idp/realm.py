@@ -110,6 +110,23 @@ class User:
 
 
 @dataclass(frozen=True)
+class RegistrationPolicy:
+    """One client registration policy of the realm (a Keycloak `ClientRegistrationPolicy`
+    component), e.g. provider `trusted-hosts` with config `trusted-hosts: [127.0.0.1]`."""
+
+    name: str
+    provider: str
+    config: Mapping[str, tuple[str, ...]]
+
+    def values(self, key: str) -> tuple[str, ...]:
+        return self.config.get(key, ())
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.config.get(key)
+        return default if not value else value[0].lower() == "true"
+
+
+@dataclass(frozen=True)
 class Realm:
     name: str
     enabled: bool
@@ -124,6 +141,11 @@ class Realm:
     display_name: str | None = None
     access_code_lifespan: int = 60  # an authorization code lives this long (Keycloak's default)
     login_lifespan: int = 1800  # a login form waits this long (accessCodeLifespanLogin)
+    #: what a client registered at run time gets (defaultDefaultClientScopes and
+    #: defaultOptionalClientScopes) and the policies an anonymous registration must pass
+    default_default_scopes: tuple[str, ...] = ()
+    default_optional_scopes: tuple[str, ...] = ()
+    anonymous_registration: tuple[RegistrationPolicy, ...] = ()
 
     def user_by_login(self, login: str) -> User | None:
         user = self.users.get(login.lower())

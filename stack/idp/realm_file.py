@@ -20,8 +20,12 @@ from .realm import (
     ProtocolMapper,
     Realm,
     RealmError,
+    RegistrationPolicy,
     User,
 )
+
+OFFLINE_ACCESS = "offline_access"
+REGISTRATION_POLICY = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"
 
 
 def _get(
@@ -127,6 +131,27 @@ def _user(raw: Any, index: int) -> User:
     )
 
 
+def _registration_policies(data: Mapping[str, Any]) -> tuple[RegistrationPolicy, ...]:
+    """The realm's anonymous client registration policies, in file order."""
+    components = _get(data, "components", dict, {}, "realm")
+    policies = []
+    for i, raw in enumerate(_get(components, REGISTRATION_POLICY, list, [], "components")):
+        where = f"components[{REGISTRATION_POLICY}][{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("providerId"), str):
+            raise RealmError(f"{where}: needs a string 'providerId'")
+        if _get(raw, "subType", str, "", where) != "anonymous":
+            continue
+        config = _get(raw, "config", dict, {}, where)
+        values = {}
+        for key, value in config.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RealmError(f"{where}: config {key!r} must be a list of strings")
+            values[str(key)] = tuple(value)
+        name = _get(raw, "name", str, raw["providerId"], where)
+        policies.append(RegistrationPolicy(name=name, provider=raw["providerId"], config=values))
+    return tuple(policies)
+
+
 def parse_realm(data: Any) -> Realm:
     """Build a Realm from the parsed JSON of a realm export."""
     if not isinstance(data, dict) or not isinstance(data.get("realm"), str) or not data["realm"]:
@@ -136,6 +161,11 @@ def parse_realm(data: Any) -> Realm:
         for s in (_scope(r, i) for i, r in enumerate(_get(data, "clientScopes", list, [], "realm")))
     }
     default_scopes = _strings(data, "defaultDefaultClientScopes", "realm")
+    optional_scopes = _strings(data, "defaultOptionalClientScopes", "realm")
+    if OFFLINE_ACCESS not in scopes:  # Keycloak creates it on import, as a realm default
+        scopes[OFFLINE_ACCESS] = ClientScope(OFFLINE_ACCESS, include_in_token_scope=True,
+                                             mappers=())   # optional scope (what DCR gets)
+        optional_scopes = tuple(dict.fromkeys((*optional_scopes, OFFLINE_ACCESS)))
     clients: dict[str, Client] = {}
     for i, raw in enumerate(_get(data, "clients", list, [], "realm")):
         client = _client(raw, i, default_scopes)
@@ -183,6 +213,9 @@ def parse_realm(data: Any) -> Realm:
         display_name=_get(data, "displayName", str, None, "realm"),
         access_code_lifespan=_get(data, "accessCodeLifespan", int, 60, "realm"),
         login_lifespan=_get(data, "accessCodeLifespanLogin", int, 1800, "realm"),
+        default_default_scopes=default_scopes,
+        default_optional_scopes=optional_scopes,
+        anonymous_registration=_registration_policies(data),
     )
 
 

@@ -458,3 +458,101 @@ async def test_userinfo_and_introspection_accept_a_fresh_token(idp):
 async def test_userinfo_refuses_a_bad_token(idp):
     r = await idp.http.get(f"{idp.oidc}/userinfo", headers={"Authorization": "Bearer a.b.c"})
     assert r.status_code == 401 and "www-authenticate" in r.headers
+
+
+# Dynamic client registration (RFC 7591), anonymous, under the realm's policies: what a client
+# of your own (the MCP Inspector's OAuth flow) does before it can log a user in.
+INSPECTOR_CALLBACK = "http://localhost:6274/oauth/callback"
+
+
+async def register(idp: Idp, **metadata: Any) -> httpx.Response:
+    body = {"client_name": "a client of your own", "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"],
+            "response_types": ["code"], "scope": MCP_TOOLS, **metadata}
+    return await idp.http.post(f"{idp.issuer}/clients-registrations/openid-connect",
+                               json={k: v for k, v in body.items() if v is not None})
+
+
+async def test_discovery_names_the_registration_endpoint(idp):
+    doc = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
+    assert doc["registration_endpoint"] == f"{idp.issuer}/clients-registrations/openid-connect"
+
+
+@pytest.mark.parametrize("redirect", [REDIRECT, INSPECTOR_CALLBACK])
+async def test_a_registered_public_client_logs_a_user_in_and_its_token_can_be_exchanged(
+    idp, redirect
+):
+    r = await register(idp, redirect_uris=[redirect])
+    assert r.status_code == 201, r.text
+    info = r.json()
+    client_id = info["client_id"]
+    assert client_id not in {"explorer-cli", "agent", "mcp-server"} and "client_secret" not in info
+    assert info["redirect_uris"] == [redirect] and info["token_endpoint_auth_method"] == "none"
+    response, pkce = await idp.authorize("alice", client_id=client_id, redirect_uri=redirect)
+    r = await idp.redeem(response.code, pkce.code_verifier, client_id=client_id,
+                         redirect_uri=redirect)
+    assert r.status_code == 200, r.text
+    claims = await idp.verify(r.json()["access_token"], "mcp-server")
+    assert claims["azp"] == client_id and claims["sub"] == ALICE
+    assert auds(claims) == {"mcp-server"}  # what it asked for: no service audience, no may_act
+    assert "may_act" not in claims and "role" not in claims
+    # pattern 06's exchange takes it as a subject token like the explorer's own
+    r = await idp.exchange(r.json()["access_token"], audience="records-service",
+                           requested_token_type=ACCESS)
+    assert r.status_code == 200, r.text
+    exchanged = await idp.verify(r.json()["access_token"], "records-service")
+    assert exchanged["sub"] == ALICE and exchanged["role"] == "admin"
+
+
+async def test_a_registered_confidential_client_gets_a_secret_and_must_use_it(idp):
+    r = await register(idp, token_endpoint_auth_method="client_secret_post")
+    assert r.status_code == 201, r.text
+    info = r.json()
+    assert info["client_secret"] and info["client_secret_expires_at"] == 0
+    response, pkce = await idp.authorize("bob", client_id=info["client_id"])
+    r = await idp.redeem(response.code, pkce.code_verifier, client_id=info["client_id"])
+    assert r.status_code == 401 and r.json()["error"] in {"unauthorized_client", "invalid_client"}
+
+
+@pytest.mark.parametrize("redirect", ["https://attacker.example/callback",
+                                      "http://192.168.1.10/callback"])
+async def test_a_redirect_uri_outside_the_trusted_hosts_is_refused(idp, redirect):
+    r = await register(idp, redirect_uris=[REDIRECT, redirect])
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope", r.text
+    assert "Trusted Hosts" in r.json()["error_description"]
+
+
+@pytest.mark.parametrize("scope", ["openid agent:delegate", "tool-services-audience",
+                                   "openid agentauth-claims", "delegate:summarizer"])
+async def test_a_scope_outside_the_allowed_client_scopes_is_refused(idp, scope):
+    r = await register(idp, scope=scope)
+    assert r.status_code == 403 and r.json()["error"] == "insufficient_scope", r.text
+    assert "Allowed Client Scopes" in r.json()["error_description"]
+
+
+async def test_a_registration_naming_its_own_client_id_is_refused(idp):
+    r = await register(idp, client_id="explorer-cli")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
+
+
+async def test_a_registered_client_cannot_use_the_scopes_it_did_not_register(idp):
+    r = await register(idp, scope="openid")
+    assert r.status_code == 201, r.text
+    with pytest.raises(LoginFailed) as failed:
+        await idp.authorize("alice", client_id=r.json()["client_id"])  # asks mcp:tools
+    assert failed.value.error == "invalid_scope"
+
+
+async def test_a_registered_client_may_ask_for_offline_access_as_spec_following_sdks_do(idp):
+    # SEP-2207: an MCP client with refresh_token in its grant types adds offline_access when
+    # the metadata lists it; Keycloak's realm default optional scope allows it here
+    r = await register(idp, scope="openid mcp:tools offline_access", grant_types=None)
+    assert r.status_code == 201, r.text
+    info = r.json()
+    assert set(info["scope"].split()) == {"mcp:tools", "offline_access"}
+    assert set(info["grant_types"]) == {"authorization_code", "refresh_token"}
+    response, pkce = await idp.authorize("dave", client_id=info["client_id"],
+                                         scope="openid mcp:tools offline_access")
+    r = await idp.redeem(response.code, pkce.code_verifier, client_id=info["client_id"])
+    assert r.status_code == 200, r.text
+    assert "offline_access" in r.json()["scope"].split() and r.json()["refresh_token"]

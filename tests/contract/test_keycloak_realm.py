@@ -169,11 +169,33 @@ def test_the_mcp_tools_scope_is_an_audience_scope_shown_in_the_token(realm: dict
     scope = _scopes(realm)["mcp:tools"]
     assert scope["protocol"] == "openid-connect"
     assert scope["attributes"]["include.in.token.scope"] == "true"
-    (mapper,) = scope["protocolMappers"]
+    mapper, username = scope["protocolMappers"]
     assert mapper["protocolMapper"] == "oidc-audience-mapper"
     assert mapper["config"]["included.client.audience"] == "mcp-server"
     assert mapper["config"]["access.token.claim"] == "true"
     assert mapper["config"]["id.token.claim"] == "false"
+    # the MCP server names the user whether or not a client of its own asked for `profile`
+    assert username["protocolMapper"] == "oidc-usermodel-attribute-mapper"
+    assert username["config"]["user.attribute"] == "username"
+    assert username["config"]["claim.name"] == "preferred_username"
+    assert username["config"]["access.token.claim"] == "true"
+
+
+def test_anonymous_client_registration_is_for_loopback_clients_of_the_mcp_server(
+    realm: dict[str, Any]
+) -> None:
+    # Keycloak adds its own defaults only when the file has none; these replace them
+    policies = realm["components"][
+        "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"]
+    anonymous = {p["providerId"]: p["config"] for p in policies if p["subType"] == "anonymous"}
+    assert set(anonymous) == {"trusted-hosts", "max-clients", "scope",
+                              "allowed-protocol-mappers", "allowed-client-templates"}
+    assert anonymous["trusted-hosts"]["trusted-hosts"] == ["127.0.0.1", "localhost"]
+    assert anonymous["trusted-hosts"]["client-uris-must-match"] == ["true"]
+    assert anonymous["trusted-hosts"]["host-sending-registration-request-must-match"] == ["true"]
+    assert anonymous["allowed-client-templates"]["allowed-client-scopes"] == ["openid",
+                                                                            "mcp:tools"]
+    assert {p["subType"] for p in policies} == {"anonymous", "authenticated"}
 
 
 def test_explorer_cli_tokens_say_the_agent_may_act_for_the_user(realm: dict[str, Any]) -> None:

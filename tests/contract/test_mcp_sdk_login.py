@@ -34,6 +34,7 @@ from stack.browser import LoginFailed, log_in
 
 EXTERNAL = os.environ.get("AGENT_AUTH_STACK") == "external"
 REDIRECT = "http://127.0.0.1/callback"
+ALICE = "8a1f6c1e-0000-4000-8000-00000000a11c"
 
 
 def protected_resource(issuer: str, base: list[str]) -> Starlette:
@@ -99,8 +100,23 @@ class PresetClient:
         raise AssertionError("the client is registered in the realm; no registration")
 
 
+class RegisteringClient(PresetClient):
+    """Token storage with no client: the SDK registers one (RFC 7591) and keeps it here."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:  # type: ignore[override]
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
 async def sdk_get(
-    resource: str, user: str, grant_types: list[str], redirects: list[AuthorizationCodeResult]
+    resource: str, user: str, grant_types: list[str], redirects: list[AuthorizationCodeResult],
+    storage: PresetClient | None = None,
 ) -> tuple[httpx2.Response, PresetClient]:
     """GET the resource through the SDK's OAuth client, the user logging in on the way."""
     async with httpx.AsyncClient(timeout=15) as browser_http:
@@ -114,7 +130,7 @@ async def sdk_get(
         async def callback() -> AuthorizationCodeResult:
             return redirects[-1]
 
-        storage = PresetClient()
+        storage = storage or PresetClient()
         provider = OAuthClientProvider(
             server_url=resource,
             client_metadata=OAuthClientMetadata(
@@ -156,3 +172,24 @@ async def test_with_refresh_token_in_its_grant_types_the_sdk_asks_for_offline_ac
     assert failed.value.error == "invalid_scope"
     assert failed.value.error_description is not None
     assert "offline_access" in failed.value.error_description.split()
+
+
+async def test_a_client_of_its_own_registers_dynamically_and_logs_the_user_in(resource):
+    # What the MCP Inspector's OAuth flow does: no client id given, so the SDK registers one
+    # at the metadata's registration_endpoint (RFC 7591), anonymously, under the realm's
+    # policies (loopback only), then runs the same code + PKCE login with it.
+    storage = RegisteringClient()
+    # with refresh_token the SDK registers and asks for offline_access too (SEP-2207)
+    r, _ = await sdk_get(resource, "alice", ["authorization_code", "refresh_token"], [], storage)
+    assert r.status_code == 200, r.text
+    info = storage.client_info
+    assert info is not None and info.client_id and info.client_id != "explorer-cli"
+    assert info.token_endpoint_auth_method == "none" and info.client_secret is None
+    claims = r.json()
+    assert claims["azp"] == info.client_id and claims["sub"] == ALICE
+    audiences = {claims["aud"]} if isinstance(claims["aud"], str) else set(claims["aud"])
+    assert "mcp-server" in audiences
+    # only what the registration asked for and the realm's defaults: no service audiences,
+    # no may_act (nobody said the agent may act for alice through this client)
+    assert not audiences & {"records-service", "directory-service", "knowledge-service"}
+    assert "may_act" not in claims
