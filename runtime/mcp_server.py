@@ -40,6 +40,7 @@ from runtime.pattern_api import (
 from runtime.plugin import McpPlugin, PluginError
 from runtime.resource_server import ResourceServer
 from runtime.wire import WireTap
+from stack.cors import LoopbackCors
 from stack.errors import ExplorerError
 
 ApiKey = Annotated[
@@ -332,4 +333,8 @@ def build_mcp_app(backend: ToolBackend, issuer: str) -> tuple[ASGIApp, ResourceS
         gate = ResourceServer(app, issuer=issuer, scopes=backend.plugin.scopes,
                               authenticate=authenticate, tap=backend.tap)
         app = gate
+    # a browser client (the Inspector's UI) reads the challenge and the metadata from the page;
+    # preflights are answered here, before the gate (they carry no credential)
+    app = LoopbackCors(app, ["GET", "POST", "DELETE"],
+                       expose=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"])
     return TraceMiddleware(app), gate

@@ -10,10 +10,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from stack.cors import LoopbackCors
 from stack.jose.dpop import ALLOWED_ALGS
 
 from .authz_request import SERVED_MODES
@@ -236,6 +238,8 @@ def build_app(idp: IdentityProvider, frontend_url: str | None = None) -> Starlet
             route(f"{OIDC}/userinfo", h.userinfo, ["GET", "POST"]),
             route("/realms/{realm}/clients-registrations/openid-connect", h.register, ["POST"]),
         ],
+        # the Inspector's UI discovers, registers and redeems its code from the page
+        middleware=[Middleware(LoopbackCors, methods=["GET", "POST"])],
         exception_handlers={
             OAuthError: _oauth_error,
             HTTPException: _http_error,

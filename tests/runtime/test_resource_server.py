@@ -109,3 +109,37 @@ async def test_the_user_logs_in_through_the_mcp_flow_and_the_wire_shows_each_hop
     assert [h[2] for h in browser] == [200, 302]     # the login page, then the redirect back
     assert "/protocol/openid-connect/auth" in browser[0][3]
     assert any(h[0] == "agent" and h[1] == "idp" and h[3].endswith("/token") for h in hops)
+
+
+INSPECTOR = "http://localhost:6274"   # the MCP Inspector's UI, which fetches from the page
+
+
+async def test_a_browser_client_on_loopback_gets_the_challenge_and_the_metadata(stack):
+    async with PatternRunner("p06", stack=stack) as runner, httpx.AsyncClient() as client:
+        preflight = await client.options(runner.mcp_url, headers={
+            "Origin": INSPECTOR, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version"})
+        challenged = await client.post(runner.mcp_url, json=INITIALIZE,
+                                       headers={**HEADERS, "Origin": INSPECTOR})
+        metadata = await client.get(_metadata_url(runner), headers={"Origin": INSPECTOR})
+    # the preflight carries no credential: answered before the gate, not refused by it
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == INSPECTOR
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert challenged.status_code == 401
+    assert challenged.headers["access-control-allow-origin"] == INSPECTOR
+    exposed = challenged.headers["access-control-expose-headers"].lower()
+    assert "www-authenticate" in exposed and "mcp-session-id" in exposed
+    assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"]
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost.evil.example",
+                                    "null", "http://127.0.0.1.evil.example:6274"])
+async def test_a_page_from_anywhere_else_gets_no_cors_answer(stack, origin):
+    async with PatternRunner("p06", stack=stack) as runner, httpx.AsyncClient() as client:
+        preflight = await client.options(runner.mcp_url, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        metadata = await client.get(_metadata_url(runner), headers={"Origin": origin})
+    assert "access-control-allow-origin" not in preflight.headers
+    assert preflight.status_code == 400              # Starlette refuses the preflight
+    assert "access-control-allow-origin" not in metadata.headers

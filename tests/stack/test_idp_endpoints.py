@@ -190,3 +190,29 @@ async def test_the_issuer_follows_the_url_the_idp_is_reached_at():
     async with IdPTestClient.embedded(base_url="http://other.host:9999") as kc:
         token = await kc.login("alice")
     assert claims_of(token)["iss"] == "http://other.host:9999/realms/agentauth"
+
+
+INSPECTOR = "http://localhost:6274"   # the MCP Inspector's UI runs the OAuth flow in the page
+
+
+@pytest.mark.parametrize("path", [".well-known/openid-configuration",
+                                  "clients-registrations/openid-connect",
+                                  "protocol/openid-connect/token"])
+async def test_a_browser_client_on_loopback_may_discover_register_and_redeem(kc, path):
+    r = await kc.http.options(kc.path(path), headers={
+        "Origin": INSPECTOR, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == INSPECTOR
+    r = await kc.http.get(kc.path(".well-known/openid-configuration"),
+                          headers={"Origin": INSPECTOR})
+    assert r.headers["access-control-allow-origin"] == INSPECTOR
+    assert "access-control-allow-credentials" not in r.headers
+
+
+async def test_a_page_from_elsewhere_gets_no_cors_answer_from_the_idp(kc):
+    r = await kc.http.options(kc.path("clients-registrations/openid-connect"), headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+    r = await kc.http.get(kc.path(".well-known/openid-configuration"),
+                          headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
