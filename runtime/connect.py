@@ -14,6 +14,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 
+from runtime.demo_realm import demo_realm
 from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.runner import PatternRunner
 from runtime.tokens import decode_unverified
@@ -58,6 +59,12 @@ async def client_credentials(runner: PatternRunner, user: str, *,
         found.headers[ACTOR_TOKEN_HEADER] = await runner.agent.identity.token()
         found.notes.append(f"{ACTOR_TOKEN_HEADER}: the agent's own token (the actor), got "
                            f"with a client secret only the agent holds")
+    if plugin.user_credential == "bearer_token" and ACTOR_TOKEN_HEADER not in found.headers:
+        password = demo_realm().passwords.get(user, "?")
+        found.notes.append(f"or let your client run the OAuth flow itself (the Inspector's "
+                           f"UI): it registers at the IdP (RFC 7591, redirect URIs on "
+                           f"localhost) and {user} signs in at the IdP's form ({user} / "
+                           f"{password}); its token is for this MCP server only")
     if not found.headers and not found.arguments:
         found.notes.append("nothing: under this pattern the MCP server asks no credential "
                            "of its client")

@@ -2,7 +2,9 @@
 
 From pattern 05 on the MCP server is an OAuth protected resource: every MCP request needs a
 token issued for it. The MCP client (the agent) must in turn only authorize for the server
-it talks to: metadata naming another resource is refused before the user logs in.
+it talks to: metadata naming another resource is refused before the user logs in. A client
+of its own registers at the IdP (RFC 7591) only for loopback redirect URIs and the MCP
+server's scope: codes cannot be sent elsewhere, nor the broad audiences be had that way.
 """
 
 from __future__ import annotations
@@ -91,6 +93,34 @@ async def metadata_elsewhere(a: Arena) -> Outcome:
     return Outcome(False, 401, refused or "the agent did not authorize")
 
 
+async def _register(a: Arena, **metadata: Any) -> Outcome:
+    """An anonymous registration (RFC 7591): a client id is the attack succeeding."""
+    issuer = a.runner.stack.endpoints.issuer  # type: ignore[union-attr]
+    body = {"client_name": "attacker", "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"],
+            "scope": "openid mcp:tools", **metadata}
+    with a.attacker_trace():
+        response = await a.client.post(f"{issuer}/clients-registrations/openid-connect",
+                                       json=body)
+    if response.status_code == 201:
+        return Outcome(True, 201, f"registered as {response.json().get('client_id')}")
+    try:
+        detail = str(response.json().get("error_description", ""))
+    except ValueError:
+        detail = response.text[:200]
+    return Outcome(False, response.status_code, detail)
+
+
+async def register_redirect_elsewhere(a: Arena) -> Outcome:
+    """A client whose redirect URI is the attacker's site: alice's codes would go there."""
+    return await _register(a, redirect_uris=["https://attacker.example/callback"])
+
+
+async def register_broad_scopes(a: Arena) -> Outcome:
+    """A client that asks for the scopes of the broad login token and of delegation."""
+    return await _register(a, scope="openid tool-services-audience agent:delegate")
+
+
 def _attack(id_: str, name: str, run: Callable[[Arena], Any], *, status: int = 401,
             patterns: tuple[str, ...] = ("p05", "p06", "p07", "p08", "p09", "p10"), ref: str = "",
             oracle: bool = False) -> Attack:
@@ -109,4 +139,8 @@ ATTACKS: tuple[Attack, ...] = (
             "MCP server (no mcp:tools)", login_token_not_for_mcp, ref="RFC 8707"),
     _attack("metadata-elsewhere", "a rogue MCP server's metadata names another resource: "
             "does the agent log alice in for it?", metadata_elsewhere, ref="RFC 9728 3.3"),
+    _attack("register.redirect-elsewhere", "register a client whose redirect URI is the "
+            "attacker's site", register_redirect_elsewhere, status=403, ref="RFC 7591 5"),
+    _attack("register.broad-scopes", "register a client for the broad login token's and "
+            "delegation's scopes", register_broad_scopes, status=403, ref="RFC 7591 2"),
 )

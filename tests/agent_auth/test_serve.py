@@ -96,6 +96,7 @@ def test_for_people_it_prints_commands_to_paste_and_enter_gives_fresh_credential
         assert "protected resource metadata" in text and "curl -si -X POST" in text
         assert '--header "Authorization: $AUTHORIZATION"' in text
         assert '--header "X-Actor-Token: $X_ACTOR_TOKEN"' in text     # p07: the actor too
+        assert "RFC 7591" not in text        # a client of its own has no actor token to send
         first = next(line for line in shown if line.startswith("  AUTHORIZATION="))
         assert served.master is not None
         os.write(served.master, b"\n")
@@ -109,6 +110,16 @@ def test_for_people_it_prints_commands_to_paste_and_enter_gives_fresh_credential
     finally:
         code, err = served.stop()
     assert code == 0 and "stopped" in err and "Traceback" not in err
+
+
+def test_under_p06_it_says_a_client_may_run_the_oauth_flow_itself():
+    served = Served("-p", "p06", "-u", "bob", tty_stdin=True)
+    try:
+        text = "\n".join(served.until("Your client's requests"))
+    finally:
+        code, err = served.stop()
+    assert "registers at the IdP (RFC 7591" in text and "(bob / bob-pass)" in text
+    assert code == 0 and "Traceback" not in err
 
 
 def test_a_bad_pattern_or_user_is_one_line_and_exit_code_2():

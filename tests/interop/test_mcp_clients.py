@@ -5,6 +5,9 @@
   spec's challenge without a token, and works with a bearer token it is given.
 - The `mcp` Python client with its OAuth provider completes discovery and a call under p06
   (the agent is that client; here it is driven directly, with no model).
+- A client of your own that runs the OAuth flow itself, as the Inspector's UI does: it
+  registers at the IdP (RFC 7591, no client id given), logs the user in, and calls under p06
+  through `agent-auth serve`, its requests on the served wire as `client` hops.
 - `agent-auth serve` under p07 prints what the Inspector needs (the user's token and the
   agent's actor token), and with it the Inspector's call goes through on behalf of the user.
 
@@ -20,6 +23,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from background import Live, Served
@@ -130,6 +134,77 @@ def test_the_inspector_calls_under_p07_with_what_agent_auth_serve_prints():
         seen = []
         while not any("ALLOW read_expenses by bob (actor agent)" in line for line in seen):
             seen.append(json.loads(served.next_line())["summary"])
+    finally:
+        code, err = served.stop()
+    assert code == 0, err
+
+
+class _RegisteringStorage:
+    """The SDK's token storage for a client that has no client id yet."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client_info: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client_info
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client_info = client_info
+
+
+async def test_a_client_of_your_own_registers_itself_and_calls_under_p06():
+    """RFC 9728 -> RFC 8414 -> RFC 7591 registration -> code + PKCE login -> MCP call."""
+    import httpx
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.auth.oauth2 import OAuthClientProvider
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+    from stack.browser import log_in
+
+    served = Served("-p", "p06", "-u", "alice", "--json")
+    try:
+        url = json.loads(served.next_line())["mcp_url"]
+        storage = _RegisteringStorage()
+        answers: list[AuthorizationCodeResult] = []
+        async with httpx.AsyncClient(timeout=15) as browser:
+
+            async def open_browser(authorization_url: str) -> None:
+                got = await log_in(browser, authorization_url, "alice", "alice-pass")
+                answers.append(AuthorizationCodeResult(code=got.code, state=got.state,
+                                                       iss=got.iss))
+
+            async def callback() -> AuthorizationCodeResult:
+                return answers[-1]
+
+            provider = OAuthClientProvider(
+                url, OAuthClientMetadata(
+                    client_name="my own MCP client",
+                    redirect_uris=["http://localhost:6274/oauth/callback"],
+                    token_endpoint_auth_method="none",
+                    grant_types=["authorization_code", "refresh_token"],
+                    response_types=["code"]),
+                storage, redirect_handler=open_browser, callback_handler=callback)
+            async with httpx2.AsyncClient(auth=provider, timeout=15) as http, \
+                    streamable_http_client(url, http_client=http) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool("read_data", {"kind": "expenses"})
+        text = "".join(getattr(block, "text", "") for block in result.content)
+        assert not result.is_error, text
+        assert "External 4K monitor" in text and "Taxi to customer" not in text  # alice's own
+        assert storage.client_info is not None and storage.client_info.client_id
+        assert storage.client_info.client_id != "explorer-cli"
+        assert len(answers) == 1                     # one login, with the registered client
+        served.until("ALLOW read_expenses by alice")
     finally:
         code, err = served.stop()
     assert code == 0, err
