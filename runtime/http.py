@@ -30,9 +30,10 @@ from runtime.wire import (
 )
 
 _START = "agent_auth_started"
-#: Every request the runtime's own clients send to the MCP server carries this header, with a
-#: value random per process, so the server's InboundTap knows them from a client's of your
-#: own (they are recorded by the client that sent them). The wire never shows it.
+#: Every request the runtime's own clients send to the MCP server or the IdP carries this
+#: header, with a value random per process, so the server's InboundTap knows them from a
+#: client's of your own (they are recorded by the client that sent them). The wire never
+#: shows it.
 OWN_REQUEST = "x-agent-auth-own"
 _OWN_MARK = secrets.token_hex(16)
 #: A request extension: fields for its hop's `data` (a replay names the hop it replays).
@@ -103,8 +104,8 @@ class TapHooks:
         trace = current_trace()
         if trace:
             request.headers["traceparent"] = traceparent(trace)
-        if self.endpoints.classify(str(request.url)).kind == "mcp":
-            request.headers[OWN_REQUEST] = _OWN_MARK
+        if self.endpoints.classify(str(request.url)).kind in ("mcp", "idp"):
+            request.headers[OWN_REQUEST] = _OWN_MARK   # servers a client of yours also calls
         request.extensions[_START] = (time.perf_counter(), self.tap.now())
 
     async def on_response(self, response: Any) -> None:

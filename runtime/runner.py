@@ -59,7 +59,7 @@ from runtime.subagent import SUB_AGENT, SubAgent, Summarizer
 from runtime.subagent import SYSTEM_PROMPT as SUB_AGENT_PROMPT
 from runtime.tokens import brief
 from runtime.wire import Redactor, WireTap, current_trace, current_user, new_trace_id, tracing
-from stack.asgi_server import AsgiServer
+from stack.asgi_server import AsgiServer, Observable
 from stack.clock import Clock
 from stack.jose import ReplayCache
 
@@ -119,6 +119,7 @@ class PatternRunner:
         self._replayer: httpx.AsyncClient | None = None
         self._login_cache: LoginCache = logins if logins is not None else {}
         self._record_inbound = inbound
+        self._untap_idp: Callable[[], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class PatternRunner:
         try:
             stack = await self.stack.start()
             self.endpoints.add(stack.issuer.rsplit("/realms/", 1)[0], "idp", "idp")
+            self._tap_idp()
             self.endpoints.add(stack.opa_url, "opa", "opa")
             await self._start_services(stack)
             await self._start_mcp(stack)
@@ -149,6 +151,14 @@ class PatternRunner:
             raise
         self.started = True
         return self
+
+    def _tap_idp(self) -> None:
+        """With a client of your own (`inbound`), its requests to the embedded IdP too
+        (registration, login, token) go on the wire; the real Keycloak is out of reach."""
+        front = getattr(self.stack.idp, "front", None)
+        if self._record_inbound and isinstance(front, Observable):
+            self._untap_idp = front.wrap(
+                lambda app: InboundTap(app, self.tap, "idp", kind="idp"))
 
     async def _serve(self, app: Any, name: str) -> str:
         server = AsgiServer(app, name=name)
@@ -260,6 +270,9 @@ class PatternRunner:
         return Summarizer(sub, self.loaded.mcp, agent, own, self.logins, self.tap)
 
     async def stop(self) -> None:
+        if self._untap_idp is not None:
+            self._untap_idp()
+            self._untap_idp = None
         for client in self._clients:
             await client.aclose()
         self._clients.clear()

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stack.errors import ExplorerError
 
@@ -191,19 +191,52 @@ class AsgiServer:
         self._sock = None
 
 
+class Observable:
+    """An ASGI app others may wrap for a while: the runtime's InboundTap puts a client of
+    your own (the MCP Inspector's UI) on the wire. Unwrapped, requests go straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._layers: dict[object, Callable[[ASGIApp], ASGIApp]] = {}
+        self._composed = app
+
+    def wrap(self, layer: Callable[[ASGIApp], ASGIApp]) -> Callable[[], None]:
+        """Serve through `layer(app)` until the returned function is called."""
+        key = object()
+        self._layers[key] = layer
+        self._compose()
+
+        def unwrap() -> None:
+            if self._layers.pop(key, None) is not None:
+                self._compose()
+        return unwrap
+
+    def _compose(self) -> None:
+        app = self.app
+        for layer in self._layers.values():
+            app = layer(app)
+        self._composed = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._composed(scope, receive, send)
+
+
 class Served:
     """Mixin for an in-process server object that has an ASGI `app`: start/stop/async with,
-    `base_url` and `running`. Subclasses set `server_name` and may hook `_started`/`_stopped`.
+    `base_url` and `running`. Subclasses set `server_name` and may hook `_started`/`_stopped`;
+    one that sets `front` (an Observable of its app) is served through it.
     """
 
     app: ASGIApp
+    front: Observable | None = None
     server_name = "server"
     _server: AsgiServer | None = None
     _starting: AsgiServer | None = None     # the server between start() and its return
 
     async def start(self) -> str:
         if self._server is None:
-            server = self._starting = AsgiServer(self.app, name=self.server_name)
+            served = self.front if self.front is not None else self.app
+            server = self._starting = AsgiServer(served, name=self.server_name)
             try:
                 base = await server.start()
             finally:

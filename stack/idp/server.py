@@ -6,7 +6,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from stack.asgi_server import Served
+from stack.asgi_server import Observable, Served
 from stack.clock import Clock
 
 from .app import IdPApp, build_app
@@ -27,6 +27,7 @@ class EmbeddedIdP(Served):
         self._clock = clock or Clock()
         self.provider = IdentityProvider(load_realm(realm_file), self._clock)
         self.app: Starlette = build_app(self.provider)
+        self.front = Observable(self.app)   # what is served; the runtime may tap it
 
     @property
     def _handlers(self) -> IdPApp:

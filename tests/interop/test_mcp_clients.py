@@ -7,7 +7,8 @@
   (the agent is that client; here it is driven directly, with no model).
 - A client of your own that runs the OAuth flow itself, as the Inspector's UI does: it
   registers at the IdP (RFC 7591, no client id given), logs the user in, and calls under p06
-  through `agent-auth serve`, its requests on the served wire as `client` hops.
+  through `agent-auth serve`, its requests (to the MCP server and the embedded IdP) on the
+  served wire as `client` hops.
 - `agent-auth serve` under p07 prints what the Inspector needs (the user's token and the
   agent's actor token), and with it the Inspector's call goes through on behalf of the user.
 
@@ -204,7 +205,18 @@ async def test_a_client_of_your_own_registers_itself_and_calls_under_p06():
         assert storage.client_info is not None and storage.client_info.client_id
         assert storage.client_info.client_id != "explorer-cli"
         assert len(answers) == 1                     # one login, with the registered client
-        served.until("ALLOW read_expenses by alice")
+        lines = served.until("ALLOW read_expenses by alice")
+        hops = [json.loads(line) for line in lines]
+        # the client's own requests to the embedded IdP are on the wire, and only its own
+        at_idp = [(h["status"], h["summary"]) for h in hops
+                  if h["source"] == "client" and h["kind"] == "idp"]
+        assert (201, "POST /realms/agentauth/clients-registrations/openid-connect") in at_idp
+        assert (200, "token authorization_code") in at_idp
+        assert any(summary.startswith("GET /realms/agentauth/protocol/openid-connect/auth")
+                   for _, summary in at_idp)
+        assert sum("clients-registrations" in summary for _, summary in at_idp) == 1
+        exchanges = [h for h in hops if h["kind"] == "idp" and "token-exchange" in h["summary"]]
+        assert exchanges and all(h["source"] == "mcp-server" for h in exchanges)
     finally:
         code, err = served.stop()
     assert code == 0, err
