@@ -50,10 +50,11 @@ echo "== opa check / opa test with ${opa_version%%$'\n'*}"
 
 export AGENT_AUTH_STACK=external
 export KEYCLOAK_URL="http://127.0.0.1:$KEYCLOAK_PORT" OPA_URL="http://127.0.0.1:$OPA_PORT"
-echo "== contract suite against the real Keycloak ($KEYCLOAK_URL) and OPA ($OPA_URL)"
+echo "== contract and interop suites against the real Keycloak ($KEYCLOAK_URL) and OPA ($OPA_URL)"
 t0=$(date +%s)
-uv run pytest tests/contract
-echo "   contract suite took $(secs "$t0")s"
+# interop: MCP clients nobody here wrote (the Inspector CLI, the mcp SDK registering itself)
+uv run pytest tests/contract tests/interop
+echo "   contract and interop suites took $(secs "$t0")s"
 
 echo "== agent-auth matrix --stack external (must equal the expected table)"
 t0=$(date +%s)

@@ -133,7 +133,10 @@ def test_the_inspector_calls_under_p07_with_what_agent_auth_serve_prints():
         assert "Taxi to customer" not in user_only.stdout
         assert "no actor token" in user_only.stdout + user_only.stderr
         seen = []
-        while not any("ALLOW read_expenses by bob (actor agent)" in line for line in seen):
+        # the actor is the agent; on Keycloak 26.7, which issues no `act`, the requesting
+        # client mcp-server (docs/real-stack.md)
+        actor = "mcp-server" if os.environ.get("AGENT_AUTH_STACK") == "external" else "agent"
+        while not any(f"ALLOW read_expenses by bob (actor {actor})" in line for line in seen):
             seen.append(json.loads(served.next_line())["summary"])
     finally:
         code, err = served.stop()
@@ -158,6 +161,15 @@ class _RegisteringStorage:
 
     async def set_client_info(self, client_info: Any) -> None:
         self.client_info = client_info
+
+
+def check_idp_hops(at_idp: list[tuple[int, str]]) -> None:
+    """Registration, the login page and the code's redemption, each the client's own."""
+    assert (201, "POST /realms/agentauth/clients-registrations/openid-connect") in at_idp
+    assert (200, "token authorization_code") in at_idp
+    assert any(summary.startswith("GET /realms/agentauth/protocol/openid-connect/auth")
+               for _, summary in at_idp)
+    assert sum("clients-registrations" in summary for _, summary in at_idp) == 1
 
 
 async def test_a_client_of_your_own_registers_itself_and_calls_under_p06():
@@ -208,13 +220,13 @@ async def test_a_client_of_your_own_registers_itself_and_calls_under_p06():
         lines = served.until("ALLOW read_expenses by alice")
         hops = [json.loads(line) for line in lines]
         # the client's own requests to the embedded IdP are on the wire, and only its own
+        # (the real Keycloak is out of the runtime's reach: none there)
         at_idp = [(h["status"], h["summary"]) for h in hops
                   if h["source"] == "client" and h["kind"] == "idp"]
-        assert (201, "POST /realms/agentauth/clients-registrations/openid-connect") in at_idp
-        assert (200, "token authorization_code") in at_idp
-        assert any(summary.startswith("GET /realms/agentauth/protocol/openid-connect/auth")
-                   for _, summary in at_idp)
-        assert sum("clients-registrations" in summary for _, summary in at_idp) == 1
+        if os.environ.get("AGENT_AUTH_STACK") == "external":
+            assert at_idp == []
+        else:
+            check_idp_hops(at_idp)
         exchanges = [h for h in hops if h["kind"] == "idp" and "token-exchange" in h["summary"]]
         assert exchanges and all(h["source"] == "mcp-server" for h in exchanges)
     finally:
