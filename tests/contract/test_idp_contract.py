@@ -556,3 +556,19 @@ async def test_a_registered_client_may_ask_for_offline_access_as_spec_following_
     r = await idp.redeem(response.code, pkce.code_verifier, client_id=info["client_id"])
     assert r.status_code == 200, r.text
     assert "offline_access" in r.json()["scope"].split() and r.json()["refresh_token"]
+
+
+async def test_a_registered_client_cannot_exchange_its_users_token_for_a_service(idp):
+    # only mcp-server may exchange (standard token exchange is off for a registered client):
+    # a client of your own gets a token for the MCP server, never one for a service
+    r = await register(idp, token_endpoint_auth_method="client_secret_post")
+    info = r.json()
+    response, pkce = await idp.authorize("alice", client_id=info["client_id"])
+    r = await idp.redeem(response.code, pkce.code_verifier, client_id=info["client_id"],
+                         client_secret=info["client_secret"])
+    assert r.status_code == 200, r.text
+    r = await idp.exchange(r.json()["access_token"], client_id=info["client_id"],
+                           secret=info["client_secret"], audience="records-service")
+    assert r.status_code == 400 and r.json() == {
+        "error": "invalid_request",
+        "error_description": "Standard token exchange is not enabled for the requested client"}
