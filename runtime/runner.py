@@ -95,8 +95,8 @@ class PatternRunner:
         `model` is "scripted" or a model name (see Settings). Without `settings`, they come
         from the environment as the CLI reads it (OPENAI_API_KEY, OPENAI_BASE_URL, ...).
         `logins` keeps users' tokens across runners sharing one stack (`reset()` empties it).
-        `inbound` records requests to the MCP server from clients outside the runtime
-        (`agent-auth serve`, the explorer's connect screen)."""
+        `inbound` records requests to the MCP server (and the embedded IdP) from clients
+        outside the runtime (`agent-auth serve`, the explorer's connect screen)."""
         settings = settings or Settings.from_env(os.environ)
         if isinstance(stack, str) or model is not None:
             settings = settings.with_(stack=stack if isinstance(stack, str) else None,
