@@ -74,7 +74,7 @@ class MainScreen(RunsMixin, PaneActions):
                 tooltip="Edit the selected hop (claims, headers, signature) and send it again",
                 id="hop.replay"),
         Binding("T", "call_tool", "Call tool",
-                tooltip="Call read_data, write_data or manage_users yourself, no model",
+                tooltip="Call one of the MCP server's tools yourself, no model",
                 id="tool.call"),
         Binding("D", "compare", "Compare",
                 tooltip="The same prompt or step under two patterns, hop by hop",

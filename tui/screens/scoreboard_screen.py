@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, ProgressBar, Static
 
 from runtime import MATRIX_VIEWS, STEP_IDS, VIEW_TITLES, Cell, MatrixView
@@ -32,6 +33,10 @@ LEGEND: dict[MatrixView, str] = {
              "rejected = the credential was refused; "
              "- = never reached a service. Colours and marks as in the outcome view. " + MARKS,
 }
+
+
+#: Seconds between two renders of the table while the script runs.
+FLUSH_EVERY = 0.25
 
 
 class ScoreboardScreen(Screen[None]):
@@ -59,8 +64,11 @@ class ScoreboardScreen(Screen[None]):
         self.explorer = explorer
         self.patterns = [p.id for p in explorer.patterns]
         self.running = False
-        self.done = 0
+        self.done = 0   # cells on screen, the errored patterns' steps included
         self._run_on_mount = False
+        self._shown: set[tuple[str, str]] = set()
+        self._pending: dict[tuple[str, str], Cell] = {}
+        self._flush_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="scoreboard-title")
@@ -103,6 +111,8 @@ class ScoreboardScreen(Screen[None]):
             self.notify("The script is already running.", severity="warning")
             return
         self.running, self.done = True, 0
+        self._shown.clear()
+        self._pending.clear()
         self.query_one(ScoreboardTable).clear_cells()
         self.query_one(ProgressBar).update(progress=0)
         self._status(f"running the script over {len(self.patterns)} patterns…")
@@ -129,26 +139,52 @@ class ScoreboardScreen(Screen[None]):
             self.notify(str(exc), title="Script run", severity="error")
             return
         finally:
+            # the last cells' messages may still be queued: show every measured cell now
+            self._pending.update({key: cell for key, cell in run.cells.items()
+                                  if key not in self._shown})
+            self._flush()
             self.running = False
         wrong = sum(not c.ok for c in run.cells.values())
         self._status(f"done: {len(run.cells)} cells, {wrong} differ from the expected table"
                      + (f"; {len(run.errors)} patterns failed" if run.errors else ""))
 
     def on_scoreboard_screen_cell_measured(self, event: CellMeasured) -> None:
-        self.done += 1
         cell = event.cell
         if self.explorer.script_run is not None:
             self.explorer.script_run.cells[(cell.step, cell.pattern)] = cell
-        self.query_one(ScoreboardTable).show_cell(cell.step, cell.pattern, cell)
+        # Shown in batches: every change re-renders the whole table (~40 ms of the UI's
+        # time, which the runtime's thread then waits for under the GIL), so one render per
+        # cell doubled the time the script took.
+        self._pending[(cell.step, cell.pattern)] = cell
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_EVERY, self._flush)
+
+    def _flush(self) -> None:
+        """Show the cells measured since the last flush, and the progress."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if not self._pending or not self.is_mounted or self.app._closing:
+            return
+        table = self.query_one(ScoreboardTable)
+        for (step, pattern), cell in self._pending.items():
+            table.show_cell(step, pattern, cell)
+        last = list(self._pending.values())[-1]
+        self._shown.update(self._pending)
+        self._pending.clear()
+        self.done = len(self._shown)
         self.query_one(ProgressBar).update(progress=self.done)
-        self._status(f"running… {cell.pattern} {cell.step}: {cell.actual}")
+        if self.running:
+            self._status(f"running… {last.pattern} {last.step}: {last.actual}")
 
     def on_scoreboard_screen_pattern_done(self, event: PatternDone) -> None:
+        self._flush()
         table = self.query_one(ScoreboardTable)
         if event.error:
             for step in STEP_IDS:
                 table.show_cell(step, event.pattern_id, None, event.error)
-            self.done += len(STEP_IDS)
+            self._shown.update((step, event.pattern_id) for step in STEP_IDS)
+            self.done = len(self._shown)
             self.query_one(ProgressBar).update(progress=self.done)
             self.notify(event.error, title=f"{event.pattern_id} failed", severity="error")
             self.explorer.marks[event.pattern_id] = "!"
