@@ -136,7 +136,7 @@ def main() -> None:
               f"interactive {cold['interactive']:.2f}s (median of {args.runs})")
         print(f"  pattern switch: UI {warm['switch_ui_ms']:.1f}ms, runner ready "
               f"{warm['switch_ready_ms']:.0f}ms (median)")
-        print(f"  whole script (8 patterns x 11 steps): {warm['script_s']:.1f}s")
+        print(f"  whole script (every pattern, every step): {warm['script_s']:.1f}s")
         print(f"  while it runs: UI timer lag p95 {warm['ui_lag_p95_ms']:.0f}ms, max "
               f"{warm['ui_lag_max_ms']:.0f}ms; key press median "
               f"{warm['key_latency_median_ms']:.0f}ms, max {warm['key_latency_max_ms']:.0f}ms "
