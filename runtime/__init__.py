@@ -39,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "ProgressFn": "runtime.matrix",
     "run_matrix": "runtime.matrix",
     "run_matrix_forked": "runtime.matrix",
+    "ScriptWorker": "runtime.script_worker",
+    "CellDone": "runtime.script_worker",
     "run_pattern": "runtime.matrix",
     "COLUMN_NAMES": "runtime.contract",
     "Effect": "runtime.contract",
@@ -222,6 +224,8 @@ __all__ = [
     "retarget",
     "run_matrix",
     "run_matrix_forked",
+    "ScriptWorker",
+    "CellDone",
     "run_pattern",
     "shared_code",
     "short_audit",
@@ -300,6 +304,7 @@ if TYPE_CHECKING:
     )
     from runtime.runner import PatternRunner, ToolSchema
     from runtime.script import STEP_IDS, STEPS, StepId, StepResult
+    from runtime.script_worker import CellDone, ScriptWorker
     from runtime.services.world import USERS, KeySource, World
     from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
     from runtime.signing import ORACLE_SIGNS, SIGN_CHOICES, SignWith

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from stack.clock import Clock
 from stack.errors import ExplorerError
 
 StackMode = Literal["embedded", "external"]
@@ -68,6 +69,11 @@ class Settings:
     @property
     def issuer(self) -> str:
         return f"{self.keycloak_url.rstrip('/')}/realms/{self.realm}"
+
+    def new_clock(self) -> Clock:
+        """The clock a session's tokens and hops go by: frozen in demos, the real one
+        otherwise."""
+        return Clock(fixed=DEMO_EPOCH) if self.demo else Clock()
 
     def with_(self, **changes: Any) -> Settings:
         clean = {k: v for k, v in changes.items() if v is not None}

@@ -1,6 +1,6 @@
 """DemoTour: `agent-auth --demo` plays a fixed tour for screencasts, through the app's actions.
 
-The runtime runs with a frozen clock and fixed keys (see `tui.session.session_clock` and
+The runtime runs with a frozen clock and fixed keys (see `Settings.new_clock` and
 `KeySource(fixed=True)`), so the tour shows the same tokens, keys and outcomes every time.
 Any key press by the viewer still works; the tour just keeps going around it.
 """

@@ -15,12 +15,12 @@ that loop's thread for each captured hop and must stay cheap. The heavy runtime 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime import (
-    DEMO_EPOCH,
     DecodedToken,
     ExplorerError,
     Hop,
@@ -31,7 +31,6 @@ from runtime import (
     WireTap,
     decode_unverified,
 )
-from stack.clock import Clock
 
 if TYPE_CHECKING:
     from runtime import (
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
         Progress,
         ProgressFn,
         ReplayResult,
+        ScriptWorker,
         Signer,
         StackHandle,
         StepResult,
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
         TurnResult,
         World,
     )
+
+#: A script run over this many patterns or more gives half of them to a second process.
+WORKER_FROM = 4
 
 HopSink = Callable[[str, Hop], None]
 SolvedSink = Callable[[str, str, str], None]   # (challenge id, pattern, what proved it)
@@ -59,10 +62,6 @@ def runtime_errors() -> tuple[type[BaseException], ...]:
     """What a failed runtime call may raise; the UI shows the message and carries on: the
     explorer's own errors, and the operating system's (a port, a file)."""
     return (ExplorerError, OSError)
-
-
-def session_clock(settings: Settings) -> Clock:
-    return Clock(fixed=DEMO_EPOCH) if settings.demo else Clock()
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,8 @@ class ScriptRun:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     taps: dict[str, WireTap] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    elsewhere: list[str] = field(default_factory=list)   # given to a second process
+    worker_pid: int | None = None
 
     def hops_for(self, cell: Cell) -> list[Hop]:
         tap = self.taps.get(cell.pattern)
@@ -139,7 +140,7 @@ class ExplorerSession:
         self.settings = settings
         self.progress, self._on_solved = progress, on_solved
         self.patterns = {p.id: p for p in patterns or []}
-        self.clock = session_clock(settings)
+        self.clock = settings.new_clock()
         self._stack: StackHandle | None = None
         self.taps: dict[str, WireTap] = {}
         # Users' tokens per pattern, kept across that pattern's runners: a switch restarts
@@ -355,26 +356,98 @@ class ExplorerSession:
 
     async def run_script(self, run: ScriptRun, progress: ProgressFn,
                          on_pattern_done: Callable[[str, ScriptRun], None]) -> ScriptRun:
-        """Fill `run` pattern by pattern; callbacks are called on the runtime thread."""
-        from runtime import PatternRunner, run_pattern
-
+        """Fill `run` pattern by pattern; callbacks are called on the runtime thread. A long
+        run gives every other pattern to a second process (`runtime.script_worker`): this
+        one's thread shares its core with the UI, the other core was idle."""
         self._script = asyncio.current_task()
         async with self.lock:
-            for pattern_id in run.patterns:
-                tap = self._new_tap()
-                run.taps[pattern_id] = tap
+            worker, remote, reading = None, run.patterns[1::2], None
+            if self._wants_worker(run):
+                from runtime import ScriptWorker
+
                 try:
-                    runner = PatternRunner(self._info(pattern_id), settings=self.settings,
-                                           stack=self.stack, tap=tap, keys=self._keys())
-                    async with runner:
-                        cells, columns = await run_pattern(runner, progress=progress)
-                except runtime_errors() as exc:
-                    run.errors[pattern_id] = str(exc)
+                    worker = await ScriptWorker.start(self.settings,
+                                                      [self._pattern_info(p) for p in remote])
+                except OSError:
+                    worker = None      # no second process: all of it here, as before
                 else:
-                    run.cells.update({(c.step, c.pattern): c for c in cells})
-                    run.columns[pattern_id] = columns
-                on_pattern_done(pattern_id, run)
+                    run.elsewhere, run.worker_pid = list(remote), worker.process.pid
+            try:
+                if worker is not None:
+                    reading = asyncio.ensure_future(
+                        self._read_worker(worker, remote, run, progress, on_pattern_done))
+                for pattern_id in run.patterns if worker is None else run.patterns[0::2]:
+                    await self._run_pattern(pattern_id, run, progress, on_pattern_done)
+                # what the worker could not run (it failed, or was killed) runs here
+                for pattern_id in await reading if reading is not None else []:
+                    await self._run_pattern(pattern_id, run, progress, on_pattern_done)
+            finally:
+                if reading is not None:
+                    reading.cancel()
+                if worker is not None:
+                    await worker.stop()
         return run
+
+    def _wants_worker(self, run: ScriptRun) -> bool:
+        """A second process pays for its start (~1 s of imports, on the other core) from a
+        few patterns on; a lab host keeps one process per student (memory)."""
+        return (len(run.patterns) >= WORKER_FROM and (os.cpu_count() or 1) > 1
+                and not self.settings.lab)
+
+    def _pattern_info(self, pattern_id: str) -> PatternInfo:
+        info = self._info(pattern_id)
+        if isinstance(info, str):
+            from runtime import find
+
+            return find(info)
+        return info
+
+    async def _run_pattern(self, pattern_id: str, run: ScriptRun, progress: ProgressFn,
+                           on_pattern_done: Callable[[str, ScriptRun], None]) -> None:
+        from runtime import PatternRunner, run_pattern
+
+        tap = self._new_tap()
+        run.taps[pattern_id] = tap
+        try:
+            runner = PatternRunner(self._info(pattern_id), settings=self.settings,
+                                   stack=self.stack, tap=tap, keys=self._keys())
+            async with runner:
+                cells, columns = await run_pattern(runner, progress=progress)
+        except runtime_errors() as exc:
+            run.errors[pattern_id] = str(exc)
+        else:
+            run.cells.update({(c.step, c.pattern): c for c in cells})
+            run.columns[pattern_id] = columns
+        on_pattern_done(pattern_id, run)
+
+    async def _read_worker(self, worker: ScriptWorker, patterns: list[str], run: ScriptRun,
+                           progress: ProgressFn,
+                           on_pattern_done: Callable[[str, ScriptRun], None]) -> list[str]:
+        """Take in what the worker measures, as the local patterns do; the patterns it did
+        not finish, in order."""
+        from runtime import CellDone
+
+        left = list(patterns)
+        measured: dict[str, list[Cell]] = {}
+        async for frame in worker.frames():
+            pattern_id = frame.cell.pattern if isinstance(frame, CellDone) else frame.pattern_id
+            if pattern_id not in left:
+                continue
+            run.taps.setdefault(pattern_id, self._new_tap()).hops.extend(frame.hops)
+            if isinstance(frame, CellDone):
+                measured.setdefault(pattern_id, []).append(frame.cell)
+                progress(pattern_id, frame.cell.step, frame.cell)
+                continue
+            if frame.error:
+                run.errors[pattern_id] = frame.error
+            else:
+                run.cells.update({(c.step, c.pattern): c for c in measured.get(pattern_id, [])})
+                run.columns[pattern_id] = frame.columns
+            left.remove(pattern_id)
+            on_pattern_done(pattern_id, run)
+        for pattern_id in left:      # measured there, but never finished: measured again here
+            run.taps.pop(pattern_id, None)
+        return left
 
     async def close(self) -> None:
         # A script run still going owns a runner, and a pattern may be starting: cancel them

@@ -112,3 +112,108 @@ async def test_quitting_at_any_moment_of_the_start_leaves_nothing_open(make_app,
     leaked = [w for w in recwarn if issubclass(w.category, ResourceWarning)]
     assert not leaked, [str(w.message) for w in leaked]
     assert not app.explorer.bridge._thread.is_alive()
+
+
+# A long script run: every other pattern in a second process (runtime.script_worker)
+
+FOUR = ["p01", "p02", "p03", "p04"]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def _run_script(settings, patterns=FOUR):
+    """The script over `patterns` in a session of its own, closed after."""
+    import asyncio
+
+    from tui.session import ExplorerSession, ScriptRun
+
+    session = ExplorerSession(settings, on_hop=lambda hop: None)
+    run, seen, done = ScriptRun(list(patterns)), [], []
+    try:   # a task of its own, as the explorer runs it (closing cancels a run going on)
+        await asyncio.create_task(session.run_script(
+            run, lambda p, s, cell: seen.append((p, s)), lambda p, _run: done.append(p)))
+    finally:
+        await session.close()
+    return run, seen, done
+
+
+def _check_complete(run, seen, done, patterns=FOUR):
+    from runtime import STEP_IDS
+
+    assert not run.errors
+    assert sorted(done) == sorted(patterns)
+    assert sorted(seen) == sorted((p, s) for p in patterns for s in STEP_IDS)
+    assert len(run.cells) == len(patterns) * len(STEP_IDS)
+    assert all(c.ok for c in run.cells.values())
+    for cell in run.cells.values():      # every cell drills down to the hops that decided it
+        hops = run.hops_for(cell)
+        assert hops and {h.trace_id for h in hops} <= set(cell.result.trace_ids), cell
+
+
+async def test_a_long_script_run_gives_every_other_pattern_to_a_second_process(demo_settings):
+    run, seen, done = await _run_script(demo_settings)
+    assert run.elsewhere == ["p02", "p04"] and run.worker_pid is not None
+    _check_complete(run, seen, done)
+    assert run.columns["p04"]["tool sees real user"] == "yes (string)"
+    assert not _alive(run.worker_pid)
+
+
+async def test_a_worker_that_dies_leaves_its_patterns_to_this_process(demo_settings,
+                                                                       monkeypatch):
+    from runtime.script_worker import ScriptWorker
+
+    frames = ScriptWorker.frames
+
+    async def dies_after_one(self):
+        async for frame in frames(self):
+            yield frame
+            self.process.kill()           # as the OOM killer would
+
+    monkeypatch.setattr(ScriptWorker, "frames", dies_after_one)
+    run, seen, done = await _run_script(demo_settings)
+    assert run.elsewhere == ["p02", "p04"]
+    assert seen.count(("p02", "L1")) == 2    # measured there first, then here again
+    _check_complete(run, list(dict.fromkeys(seen)), done)
+
+
+async def test_without_a_second_process_the_run_stays_here(demo_settings, monkeypatch):
+    from runtime.script_worker import ScriptWorker
+    from tui.session import ExplorerSession
+
+    async def cannot_start(*_args):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(ScriptWorker, "start", cannot_start)
+    run, seen, done = await _run_script(demo_settings)
+    assert run.elsewhere == [] and run.worker_pid is None
+    _check_complete(run, seen, done)
+    lab = ExplorerSession(demo_settings.with_(lab=True), on_hop=lambda hop: None)
+    assert not lab._wants_worker(run)     # a lab host: one process per student
+
+
+async def test_quitting_during_a_long_run_stops_the_worker(demo_settings):
+    import asyncio
+
+    from tui.session import ExplorerSession, ScriptRun
+
+    session = ExplorerSession(demo_settings, on_hop=lambda hop: None)
+    run, seen = ScriptRun(list(FOUR)), []
+    task = asyncio.create_task(session.run_script(run, lambda p, s, c: seen.append(p),
+                                                  lambda p, r: None))
+    for _ in range(3000):                 # until the worker has measured something
+        if "p02" in seen:
+            break
+        await asyncio.sleep(0.01)
+    assert "p02" in seen and run.worker_pid is not None
+    await session.close()
+    assert isinstance((await asyncio.gather(task, return_exceptions=True))[0],
+                      asyncio.CancelledError)
+    assert not _alive(run.worker_pid)
