@@ -67,11 +67,13 @@ def encode(frame: Any) -> bytes:
 
 
 async def read_frame(stream: asyncio.StreamReader) -> Any:
-    """The next frame, or None at the end of the stream (the worker ended or was stopped)."""
+    """The next frame, or None at the end of the stream (the worker ended or was stopped,
+    or wrote what does not read as a frame: the parent then runs the rest itself)."""
     try:
         (length,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
         return pickle.loads(await stream.readexactly(length))  # noqa: S301 - our own child
-    except asyncio.IncompleteReadError:
+    except (asyncio.IncompleteReadError, pickle.UnpicklingError, EOFError, ValueError,
+            TypeError, AttributeError, ImportError):
         return None
 
 

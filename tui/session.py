@@ -368,7 +368,7 @@ class ExplorerSession:
                 try:
                     worker = await ScriptWorker.start(self.settings,
                                                       [self._pattern_info(p) for p in remote])
-                except OSError:
+                except runtime_errors():
                     worker = None      # no second process: all of it here, as before
                 else:
                     run.elsewhere, run.worker_pid = list(remote), worker.process.pid
