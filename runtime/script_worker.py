@@ -30,7 +30,7 @@ from runtime.pattern_loader import PatternInfo
 from runtime.runner import PatternRunner
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
-from runtime.wire import Hop, Redactor, WireTap
+from runtime.wire import Hop
 
 _LENGTH = struct.Struct(">Q")
 NICE = 10      # the explorer's own threads (its UI above all) go first on a busy machine
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent   # where `runtime` imports from
 @dataclass(frozen=True)
 class Job:
     settings: Settings
-    patterns: list[PatternInfo]
+    patterns: list[PatternInfo | str]   # as PatternRunner takes them
 
 
 @dataclass(frozen=True)
@@ -77,26 +77,19 @@ async def read_frame(stream: asyncio.StreamReader) -> Any:
         return None
 
 
-def redactor(settings: Settings) -> Redactor:
-    return Redactor((settings.openai_api_key or "",))
-
-
 async def run_job(job: Job, send: Callable[[Frame], None]) -> None:
-    clock = job.settings.new_clock()
-    stack = StackHandle(job.settings, clock=clock)
+    stack = StackHandle(job.settings, clock=job.settings.new_clock())
     await stack.start()
     try:
         for info in job.patterns:
-            await _run_pattern(job.settings, info, stack,
-                               WireTap(redactor(job.settings), clock=clock.now), send)
+            await _run_pattern(job.settings, info, stack, send)
     finally:
         await stack.stop()
 
 
-async def _run_pattern(settings: Settings, info: PatternInfo, stack: StackHandle, tap: WireTap,
+async def _run_pattern(settings: Settings, info: PatternInfo | str, stack: StackHandle,
                        send: Callable[[Frame], None]) -> None:
     recorded: list[Hop] = []
-    tap.subscribe(recorded.append)
 
     def taken() -> list[Hop]:
         hops = recorded[:]
@@ -106,12 +99,14 @@ async def _run_pattern(settings: Settings, info: PatternInfo, stack: StackHandle
     columns: dict[str, str] = {}
     error = ""
     try:
-        async with PatternRunner(info, settings=settings, stack=stack, tap=tap) as runner:
+        runner = PatternRunner(info, settings=settings, stack=stack)  # its tap: the stack's clock
+        runner.tap.subscribe(recorded.append)
+        async with runner:
             _, columns = await run_pattern(
                 runner, progress=lambda _p, _s, cell: send(CellDone(cell, taken())))
     except (ExplorerError, OSError) as exc:
         error = str(exc)
-    send(PatternDone(info.id, columns, taken(), error))
+    send(PatternDone(info if isinstance(info, str) else info.id, columns, taken(), error))
 
 
 class ScriptWorker:
@@ -121,7 +116,8 @@ class ScriptWorker:
         self.process = process
 
     @classmethod
-    async def start(cls, settings: Settings, patterns: list[PatternInfo]) -> ScriptWorker:
+    async def start(cls, settings: Settings,
+                    patterns: list[PatternInfo | str]) -> ScriptWorker:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "runtime.script_worker", cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -367,7 +367,7 @@ class ExplorerSession:
 
                 try:
                     worker = await ScriptWorker.start(self.settings,
-                                                      [self._pattern_info(p) for p in remote])
+                                                      [self._info(p) for p in remote])
                 except runtime_errors():
                     worker = None      # no second process: all of it here, as before
                 else:
@@ -393,14 +393,6 @@ class ExplorerSession:
         few patterns on; a lab host keeps one process per student (memory)."""
         return (len(run.patterns) >= WORKER_FROM and (os.cpu_count() or 1) > 1
                 and not self.settings.lab)
-
-    def _pattern_info(self, pattern_id: str) -> PatternInfo:
-        info = self._info(pattern_id)
-        if isinstance(info, str):
-            from runtime import find
-
-            return find(info)
-        return info
 
     async def _run_pattern(self, pattern_id: str, run: ScriptRun, progress: ProgressFn,
                            on_pattern_done: Callable[[str, ScriptRun], None]) -> None:
@@ -445,9 +437,7 @@ class ExplorerSession:
                 run.columns[pattern_id] = frame.columns
             left.remove(pattern_id)
             on_pattern_done(pattern_id, run)
-        for pattern_id in left:      # measured there, but never finished: measured again here
-            run.taps.pop(pattern_id, None)
-        return left
+        return left     # measured there, but never finished: measured again here
 
     async def close(self) -> None:
         # A script run still going owns a runner, and a pattern may be starting: cancel them

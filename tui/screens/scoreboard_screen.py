@@ -64,7 +64,6 @@ class ScoreboardScreen(Screen[None]):
         self.explorer = explorer
         self.patterns = [p.id for p in explorer.patterns]
         self.running = False
-        self.done = 0   # cells on screen, the errored patterns' steps included
         self._run_on_mount = False
         self._shown: set[tuple[str, str]] = set()
         self._pending: dict[tuple[str, str], Cell] = {}
@@ -78,6 +77,11 @@ class ScoreboardScreen(Screen[None]):
         yield Static("Press r to run the whole script.", id="scoreboard-status")
         yield Static(id="scoreboard-legend")
         yield Footer()
+
+    @property
+    def done(self) -> int:
+        """Cells on screen, the failed patterns' steps included."""
+        return len(self._shown)
 
     @property
     def view(self) -> MatrixView:
@@ -110,7 +114,7 @@ class ScoreboardScreen(Screen[None]):
         if self.running:
             self.notify("The script is already running.", severity="warning")
             return
-        self.running, self.done = True, 0
+        self.running = True
         self._shown.clear()
         self._pending.clear()
         self.query_one(ScoreboardTable).clear_cells()
@@ -172,7 +176,6 @@ class ScoreboardScreen(Screen[None]):
         last = list(self._pending.values())[-1]
         self._shown.update(self._pending)
         self._pending.clear()
-        self.done = len(self._shown)
         self.query_one(ProgressBar).update(progress=self.done)
         if self.running:
             self._status(f"running… {last.pattern} {last.step}: {last.actual}")
@@ -184,7 +187,6 @@ class ScoreboardScreen(Screen[None]):
             for step in STEP_IDS:
                 table.show_cell(step, event.pattern_id, None, event.error)
             self._shown.update((step, event.pattern_id) for step in STEP_IDS)
-            self.done = len(self._shown)
             self.query_one(ProgressBar).update(progress=self.done)
             self.notify(event.error, title=f"{event.pattern_id} failed", severity="error")
             self.explorer.marks[event.pattern_id] = "!"
