@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.contract import expected
 from runtime.identity import Identity
+from runtime.pattern_api import AUDIENCES
 from runtime.pattern_loader import PatternInfo, discover
 from runtime.pattern_source import CODE_FILES, unified_diff
 from runtime.script import STEPS, StepResult
@@ -53,7 +54,7 @@ PLACEHOLDERS = {
     "x5t#S256": "<certificate thumbprint>",
 }
 _MAX_DEPTH = 64
-_SERVICES = ("records", "directory")
+_SERVICES = tuple(AUDIENCES)   # every tool service
 _IDENTITY_FIELDS = ("method", "user_id", "actor", "verified", "detail")
 # Jupyter right-aligns table cells; a notebook opened untrusted keeps inline styles only.
 _CELL = ' style="text-align:left;vertical-align:top"'
@@ -200,13 +201,19 @@ def _audit_hops(hops: Iterable[Hop]) -> list[Hop]:
     return [h for h in hops if h.kind == "audit" and h.source in _SERVICES and "audit" in h.data]
 
 
+def _answered(later: Sequence[Hop]) -> bool:
+    """A client that was challenged (401, no token) came back with one and got through."""
+    return any(h.kind == "mcp" and h.status == 200 for h in later)
+
+
 def service_saw(hops: Sequence[Hop]) -> View:
     """Every request a tool service audited in `hops`: the Identity it extracted, what it
     decided and who decided; or why nothing reached a service."""
     view = _heading("What the service saw")
     audits = _audit_hops(hops)
     if not audits:
-        gates = [h for h in hops if "gate" in h.data]
+        gates = [h for n, h in enumerate(hops) if "gate" in h.data
+                 and not (h.data["gate"].get("challenge") and _answered(hops[n + 1:]))]
         why = (f" The last refusal: {_short(gates[-1].data['gate'].get('reason', ''))}"
                if gates else "")
         return view + _paragraph(f"No request reached a tool service.{why}")

@@ -75,9 +75,12 @@ class ResourceServer:
             return
         status, challenge, reason = refusal
         headers = [(b"www-authenticate", challenge.encode())] if challenge else []
+        gate: dict[str, str | bool] = {"reason": reason, "decided_by": "runtime"}
+        if not _headers(scope, b"authorization"):   # the spec's first step, not a verdict
+            gate["challenge"] = True
         self.tap.record("audit", "mcp-server", "gate",
                         f"DENY at the MCP transport (runtime): {reason}", status=status,
-                        data={"gate": {"reason": reason, "decided_by": "runtime"}})
+                        data={"gate": gate})
         body = {"error": _error_of(challenge) if challenge else "temporarily_unavailable",
                 "error_description": reason}
         await _send_json(send, status, body, headers)

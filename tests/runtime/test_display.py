@@ -116,6 +116,17 @@ def test_when_no_request_reached_a_service_the_view_says_why():
     assert "(no identity extracted)" in repr(display.service_saw([_audit_hop(None, 401)]))
 
 
+def test_a_challenge_the_client_answered_is_not_the_refusal_shown():
+    challenge = _hop(1, kind="audit", source="mcp-server", target="gate", status=401,
+                     summary="DENY", data={"gate": {"reason": "no access token",
+                                                    "decided_by": "runtime",
+                                                    "challenge": True}})
+    answered = _hop(2, kind="mcp", source="agent", target="mcp-server", status=200)
+    assert repr(display.service_saw([challenge, answered])).endswith(
+        "No request reached a tool service.")
+    assert "The last refusal: no access token" in repr(display.service_saw([challenge]))
+
+
 def _step(step: str, succeeded: bool, audit: str = "alice") -> StepResult:
     return StepResult(step, "p06", (Part(f"{step} part", succeeded, "OPA", audit, "why"),))  # type: ignore[arg-type]
 
@@ -162,6 +173,16 @@ async def test_a_real_step_shows_what_the_service_saw(stack: StackHandle):
     assert not re.search(r"127\.0\.0\.1:\d", text + _markup(view))
     assert "dave" in repr(last) and "403 DENY" in repr(last) and turn.user == "dave"
     assert "| L1" in repr(summary)
+
+
+@pytest.mark.parametrize(("pattern", "decided_by"), [("p01", "nobody"), ("p10", "OPA")])
+async def test_what_the_knowledge_service_saw_on_a_search(stack: StackHandle, pattern,
+                                                          decided_by):
+    async with PatternRunner(pattern, stack=stack) as runner:
+        view = runner.show(await runner.run_step("L5"))
+    text = repr(view)
+    assert "No request reached a tool service" not in text
+    assert f"knowledge, search: 200 ALLOW, decided by {decided_by}" in text
 
 
 @pytest.mark.parametrize("pattern", ["p01", "p08"])
