@@ -49,12 +49,12 @@ def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:
 
     call = sub.add_parser(
         "call", parents=[common], help="call one MCP tool yourself, no model in the loop",
-        description="Call one of the MCP server's tools (read_data, write_data, manage_users; "
-        "search from p10 on) as a user under a pattern, with exactly the arguments given (the "
+        description="Call one of the MCP server's tools (read_data, write_data, manage_users, "
+        "search) as a user under a pattern, with exactly the arguments given (the "
         "pattern still adds its credentials).")
     call.add_argument("--pattern", "-p", required=True)
     call.add_argument("--user", "-u", default="alice")
-    call.add_argument("tool", help="read_data, write_data, manage_users (search from p10)")
+    call.add_argument("tool", help="read_data, write_data, manage_users or search")
     call.add_argument("arguments", nargs="?", default="{}",
                       help='the arguments as a JSON object: \'{"kind": "expenses"}\'')
     call.add_argument("--json", action="store_true")

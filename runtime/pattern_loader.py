@@ -89,7 +89,8 @@ def _title(folder: Path) -> str:
                     return line[2:].strip()
     except OSError:
         pass
-    return folder.name.split("_", 1)[1].replace("_", " ")
+    name = folder.name.split("_", 1)[1] if _FOLDER.match(folder.name) else folder.name
+    return name.replace("_", " ")
 
 
 def from_folder(folder: Path) -> PatternInfo:

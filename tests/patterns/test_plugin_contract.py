@@ -91,6 +91,14 @@ def test_cli_names_what_a_broken_folder_lacks_and_exits_2(capsys, tmp_path):
     assert "mcp_auth.py must define `auth_handler`" in err
 
 
+def test_a_folder_of_any_name_without_a_narrative_runs(capsys, tmp_path):
+    folder = _folder(tmp_path, "mine", {name: (WRITEUP_P01 / name).read_text()
+                                        for name in ("mcp_auth.py", "service_auth.py")})
+    assert main(["run", "--pattern", str(folder), "--json", "What are my expenses?"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pattern"] == "mine" and "8 expenses" in data["answer"]
+
+
 def test_cli_matrix_runs_a_pattern_folder_without_an_expectation(capsys):
     assert main(["matrix", "--json", "--patterns", str(WRITEUP_P01)]) == 0
     data = json.loads(capsys.readouterr().out)
