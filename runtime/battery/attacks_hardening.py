@@ -105,6 +105,20 @@ async def mcp_server_own_token(a: Arena) -> Outcome:
     return await a.try_token(cred, await a.client_credentials("mcp-server"))
 
 
+def service_account_subject(client: str) -> Callable[[Arena], Any]:
+    """The pattern's own credential, validly signed, every check but one passing: its
+    subject is `client`'s service account (as if the exchange had been fed a
+    client-credentials token). Only the person check can refuse it."""
+    async def run(a: Arena) -> Outcome:
+        cred = await a.credential()
+        _, claims, _ = split_token(cred.token)
+        _, account, _ = split_token(await a.client_credentials(client))
+        return await a.try_token(cred, a.idp_sign({
+            **claims, "sub": account["sub"],
+            "preferred_username": account.get("preferred_username")}))
+    return run
+
+
 # -- 6. the DPoP replay cache never forgets a live proof -------------------------------------
 
 async def replay_cache_flood(a: Arena) -> Outcome:
@@ -173,6 +187,9 @@ ATTACKS: tuple[Attack, ...] = (
               crafted_username(value), status=400) for name, value in USERNAMES.items()),
     _attack("service-account.mcp-server", "the MCP server's own client-credentials token "
             "where a user is required", mcp_server_own_token, status=401),
+    *(_attack(f"service-account.subject-{client}", f"{client}'s service account as the "
+              "subject of a token otherwise valid here", service_account_subject(client),
+              status=401, oracle=True) for client in ("agent", "mcp-server", "summarizer")),
     *(_attack(f"dpop.iat-{name}", f"DPoP proof iat = {value!r:.20}", proof_iat(value),
               status=401, patterns=("p08", "p09", "p10"), ref="RFC 9449 4.3")
       for name, value in (("nan", float("nan")), ("infinity", float("inf")),

@@ -86,6 +86,15 @@ def test_jku_x5u_and_shell_kid_never_reach_the_attacker(battery: BatteryResult) 
             assert "attacker" not in cell.detail or "hits: 0" in cell.detail, cell.detail
 
 
+@pytest.mark.parametrize("client", ["agent", "mcp-server", "summarizer"])
+def test_a_service_account_is_refused_as_a_user_by_the_person_check(
+        battery: BatteryResult, client: str) -> None:
+    for pattern in ("p05", "p06", "p07", "p08", "p09", "p10"):
+        cell = battery.cell(f"hardening.service-account.subject-{client}", pattern)
+        assert cell is not None and cell.status == 401, (pattern, cell)
+        assert f"(service-account-{client}) is not a person" in cell.detail, cell.detail
+
+
 def test_oversized_tokens_are_refused_for_size_before_decoding(battery: BatteryResult) -> None:
     for pattern in ("p05", "p06", "p07", "p08"):
         cell = battery.cell("jwt.oversized-token", pattern)
