@@ -1,13 +1,15 @@
 """Fuzzing (hypothesis): the token parsers and every service endpoint.
 
 Properties: the parsers raise only their own error types (never a crash), nothing but the
-genuine token verifies, and no request without a valid credential gets a 2xx or a 500.
+genuine token verifies, no request without a valid credential gets a 2xx, and nothing gets a
+5xx: not even a validly signed token whose claims are of the wrong JSON type or not finite.
 The services run on a background event loop (`live` fixture), so these tests are sync.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import string
 from typing import Any
 
@@ -229,10 +231,53 @@ def test_endpoints_never_500_and_never_allow_without_a_valid_credential(
         response = client.request(method, url, headers=clean, content=body)
     except (httpx.InvalidURL, httpx.LocalProtocolError, UnicodeEncodeError):
         return   # the client refused to send it; nothing reached the service
-    assert response.status_code != 500, (method, path, headers, response.text[:300])
+    assert response.status_code < 500, (method, path, headers, response.text[:300])
     allowed = 200 <= response.status_code < 300
     assert not allowed or path.split("?")[0] in PUBLIC_DOCS, (
         method, path, headers, response.status_code, response.text[:300])
+
+
+TIME_CLAIMS = ("exp", "iat", "nbf")
+CLAIMS = (*TIME_CLAIMS, "sub", "aud", "azp", "iss", "typ", "act", "scope", "role",
+          "preferred_username", "may_act")
+hostile_values = json_values | st.floats() | st.integers(-10**400, 10**400) | st.just(
+    "Infinity")
+
+
+def _finite_number(value: Any) -> bool:
+    """An RFC 7519 NumericDate: a JSON number a float can hold, not NaN or infinite."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:       # an integer too large for a float
+        return False
+
+
+@FEW
+@given(claim=st.sampled_from(CLAIMS), value=hostile_values,
+       target=st.sampled_from(["records", "mcp"]))
+def test_validly_signed_tokens_with_hostile_claims_get_a_clear_4xx(live, client, claim, value,
+                                                                    target) -> None:
+    """alice's genuine p05 token with one claim replaced and a valid IdP signature, so the
+    claim checks themselves are what meets it: at a service and at the MCP server's gate."""
+    runner = live.runners["p05"]
+    _, claims, _ = split_token(live.run(runner.login("alice")))
+    key = runner.stack.idp.provider.keys.active
+    body = json.dumps({**claims, claim: value}).encode()     # NaN, Infinity, 10**400 too
+    signing_input = f"{b64json({'alg': 'RS256', 'typ': 'JWT', 'kid': key.kid})}.{b64url(body)}"
+    signature = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(
+        signing_input.encode(), key.private_key)
+    headers = {"Authorization": f"Bearer {signing_input}.{b64url(signature)}"}
+    if target == "records":
+        response = client.get(runner.service_urls["records"] + "/expenses", headers=headers)
+    else:
+        response = client.post(runner.mcp_url, headers={
+            **headers, "Accept": "application/json, text/event-stream"}, json={
+            "jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert response.status_code < 500, (claim, value, response.text[:300])
+    if claim in TIME_CLAIMS and not _finite_number(value):
+        assert response.status_code == 401, (claim, value, response.text[:300])
 
 
 def test_the_fuzzer_reaches_real_handlers(live) -> None:
