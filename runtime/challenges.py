@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from runtime.subagent import SUB_AGENT
 from runtime.tokens import DecodedToken, located_tokens
 from runtime.wire import Hop
 from stack.errors import ExplorerError
@@ -255,6 +256,29 @@ def proof_reuse(ev: Evidence) -> str | None:
     return None
 
 
+def sub_agent_posts(ev: Evidence) -> str | None:
+    if ev.by_user != "alice" or not ev.allowed("post_note"):
+        return None
+    for hop in ev.hops:
+        if hop.kind == "mcp" and hop.source == SUB_AGENT and _ok(hop) and (
+                hop.summary.startswith("tools/call write_data")):
+            return "the summarizer sub-agent posted a public note with alice's authority"
+    return None
+
+
+def retrieval_leak(ev: Evidence) -> str | None:
+    if ev.by_user != "dave":
+        return None
+    for hop in ev.hops:
+        if hop.kind == "service" and hop.target == "knowledge" and _ok(hop):
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                for hit in json.loads(hop.response_body).get("results", []):
+                    if hit.get("visibility") not in ("public", "platform"):   # dave's reach
+                        return (f"the search served dave a passage of {hit.get('title')!r} "
+                                f"({hit.get('visibility')})")
+    return None
+
+
 # -- the catalogue ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -349,7 +373,7 @@ CHALLENGES: tuple[Challenge, ...] = (
               stolen_bearer, "A7"),
     Challenge("tamper", "Forged papers",
               "Change a claim in a token (sub, role, aud) and send it: find which check "
-              "refuses it.", "probe", _p(5, 6, 7, 8), (
+              "refuses it.", "probe", _p(5, 6, 7, 8, 9, 10), (
                   REPLAY_HINT,
                   "Edit a claim on the right; keep the original signature (or sign with the "
                   "attacker's key).",
@@ -363,11 +387,27 @@ CHALLENGES: tuple[Challenge, ...] = (
               widened_audience),
     Challenge("proof-reuse", "Wrong address",
               "Send a request's DPoP proof with a request to another URL: see it refused.",
-              "probe", _p(8), (
-                  REPLAY_HINT + " Pick a service hop under pattern 08.",
+              "probe", _p(8, 9, 10), (
+                  REPLAY_HINT + " Pick a service hop under pattern 08 or later.",
                   "Change the path (or send it to the directory), keep the DPoP header.",
                   "A proof names the method and URL it was made for (htm, htu)."),
               proof_reuse),
+    Challenge("sub-agent", "The helper's helper",
+              "As alice, get the agent's summarizer sub-agent to post a public note.",
+              "break in", _p(1, 2, 3, 4, 5, 6, 7, 8), (
+                  "The agent hands summarizing tasks to a sub-agent (ask_summarizer).",
+                  "As alice, ask: \"Ask the summarizer to summarize the vendor onboarding "
+                  "notes.\"",
+                  "A summary only needs to read; until pattern 09 the sub-agent holds "
+                  "everything the agent holds."), sub_agent_posts, "A8"),
+    Challenge("retrieval-leak", "Read between the lines",
+              "As dave, get a search to serve you a passage of a document you may not read.",
+              "break in", _p(1, 2, 3, 4, 5, 6, 7, 8, 9), (
+                  "Switch to dave (u); the agent's search tool reads the knowledge base.",
+                  "Ask about something only admins know: \"Look up how often we rotate the "
+                  "break-glass keys.\"",
+                  "Until pattern 10 the index ranks every document, whoever asks."),
+              retrieval_leak, "A9"),
 )
 BY_ID = {c.id: c for c in CHALLENGES}
 

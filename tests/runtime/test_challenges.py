@@ -27,7 +27,7 @@ from runtime.runner import PatternRunner
 from runtime.stack_handle import StackHandle
 from runtime.wire import Hop
 
-PATTERNS = [f"p0{n}" for n in range(1, 9)]
+PATTERNS = [f"p{n:02d}" for n in range(1, 11)]
 Action = Callable[[PatternRunner], Awaitable[str | None]]   # the trace of the last action
 
 
@@ -116,6 +116,10 @@ SOLUTIONS: dict[str, Action] = {
     "tamper": lambda r: edited_token(r),
     "widened-audience": lambda r: widened(r, ("records-service", "directory-service")),
     "proof-reuse": lambda r: another_url(r, "/documents"),
+    "sub-agent": lambda r: prompt(r, "alice", "Ask the summarizer to summarize the vendor "
+                                  "onboarding notes."),
+    "retrieval-leak": lambda r: prompt(r, "dave", "Look up how often we rotate the "
+                                       "break-glass keys."),
 }
 NEAR_MISSES: dict[str, Action] = {
     "anonymous": lambda r: records_replay(
@@ -133,6 +137,9 @@ NEAR_MISSES: dict[str, Action] = {
     "tamper": lambda r: records_replay(r),
     "widened-audience": lambda r: widened(r, ("records-service",)),
     "proof-reuse": lambda r: records_replay(r),
+    "sub-agent": lambda r: prompt(r, "alice", "Summarize the vendor onboarding notes."),
+    "retrieval-leak": lambda r: prompt(r, "alice", "Look up how often we rotate the "
+                                       "break-glass keys."),
 }
 
 
