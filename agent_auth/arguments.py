@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runtime.signing import SIGN_CHOICES
+from runtime import SIGN_CHOICES
 
 
 def hands_on(sub: Any, common: argparse.ArgumentParser) -> None:

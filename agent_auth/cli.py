@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtime import Settings, event_loop, pause_collector, settle_heap
+from runtime import Settings, pause_collector, run_main, settle_heap
 from stack.errors import ExplorerError
 
 
@@ -109,7 +109,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     battery = sub.add_parser("battery", parents=[common],
                              help="attack battery against the token patterns (p05-p10)")
     if command == "battery":      # its module loads the runtime: only when it runs
-        from runtime.battery.run import add_arguments
+        from runtime.battery import add_arguments
 
         add_arguments(battery)
     return parser
@@ -194,18 +194,18 @@ def _main(argv: Sequence[str] | None) -> int:
 
             return run_app(settings)
         if args.command == "battery":
-            from runtime.battery.run import cli_main
+            from runtime.battery import cli_main
 
             settle_heap()
             return cli_main(args, settings)
         if args.command == "matrix":   # forks its workers before any event loop exists
             from agent_auth import commands
-            from runtime.model_endpoint import load_sdk
+            from runtime import load_sdk
 
             load_sdk()   # every worker's agent needs it: loaded once, before the workers fork
             settle_heap()
             return commands.matrix(args, settings)
-        return event_loop.run(_dispatch(args, settings))
+        return run_main(_dispatch(args, settings))
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
         return 2

@@ -19,15 +19,17 @@ from runtime import (
     MatrixView,
     PatternRunner,
     Settings,
+    StackHandle,
     StepResult,
     TurnResult,
     hop_to_dict,
+    probe,
     run_matrix_forked,
+    stack_endpoints,
     to_har,
     to_jsonl,
     view_value,
 )
-from runtime.stack_handle import StackHandle, probe
 from stack.errors import ExplorerError
 
 
@@ -186,9 +188,7 @@ async def stack_status(settings: Settings) -> int:
         print(f"  IdP (Keycloak-compatible): {health['idp']}")
         print(f"  OPA (regopy):              {health['opa']}")
         return 0 if set(health.values()) == {"ok"} else 1
-    from runtime.stack_handle import _endpoints
-
-    endpoints = _endpoints(settings.keycloak_url, settings.opa_url, settings.realm)
+    endpoints = stack_endpoints(settings.keycloak_url, settings.opa_url, settings.realm)
     health = await probe(endpoints, settings.timeout)
     print(f"  Keycloak {settings.keycloak_url} realm {settings.realm}: {health['idp']}")
     print(f"  OPA {settings.opa_url}: {health['opa']}")

@@ -15,29 +15,29 @@ from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
     BY_ID,
     CHALLENGES,
+    ORACLE_SIGNS,
     Challenge,
+    Comparison,
     Hop,
+    HttpRequest,
     PatternRunner,
     Progress,
-    Settings,
-    brief,
-    hop_to_dict,
-    json_object,
-    printable,
-    progress_path,
-)
-from runtime.compare import Comparison, check_request, compare
-from runtime.replay import (
-    HttpRequest,
     ReplayError,
+    Settings,
     TokenEdit,
     apply_edits,
+    brief,
+    check_request,
+    compare_patterns,
+    hop_to_dict,
+    json_object,
     parse_assignment,
     parse_duration,
+    printable,
+    progress_path,
     retarget,
     send_to,
 )
-from runtime.signing import ORACLE_SIGNS
 
 # -- replay --------------------------------------------------------------------------------
 
@@ -230,7 +230,8 @@ async def compare_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.step and args.prompt:
         raise CliError("give a prompt or --step, not both")
     check_request(patterns, prompt, args.step)
-    result = await compare(settings, patterns, user=args.user, prompt=prompt, step=args.step)
+    result = await compare_patterns(settings, patterns, user=args.user, prompt=prompt,
+                                    step=args.step)
     if args.json:
         print(dump_json(result.to_json()))
     else:
@@ -341,7 +342,7 @@ def _show_challenge(challenge: Challenge, progress: Progress, patterns: list[str
 # -- the instructor's report ---------------------------------------------------------------------
 
 def lab_report(args: argparse.Namespace) -> int:
-    from runtime.challenges import read_reports, solved_patterns
+    from runtime import read_reports, solved_patterns
 
     report = read_reports(args.folder)
     if args.json:

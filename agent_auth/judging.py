@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime import PatternRunner
-from runtime.challenges import Judged, Progress, judge, progress_path
+from runtime import Judged, PatternRunner, Progress, judge, progress_path
 
 
 async def judged(runner: PatternRunner, trace_id: str) -> list[Judged]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime import event_loop
+from runtime import run_main
 
 if TYPE_CHECKING:
     from runtime import Settings
@@ -332,7 +332,7 @@ def doctor(settings: Settings) -> int:
     """`agent-auth doctor --lab`: the usual doctor, then the lab checks; 1 if anything fails."""
     from agent_auth import commands
 
-    code = event_loop.run(commands.doctor(settings))
+    code = run_main(commands.doctor(settings))
     lab_code = report(lab_findings())
     return 1 if code or lab_code else 0
 

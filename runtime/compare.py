@@ -1,6 +1,6 @@
 """Compare: the same prompt or script step under two patterns, hop by hop, differences marked.
 
-    comparison = await compare(Settings(), ("p05", "p06"), user="alice",
+    comparison = await compare_patterns(Settings(), ("p05", "p06"), user="alice",
                                prompt="What are my expenses?")
     for row in comparison.rows:      # left hop, right hop, what differs
         ...
@@ -244,7 +244,7 @@ async def compare_with(make_runner: Callable[[str], PatternRunner], patterns: Se
     return Comparison(user, what, sides[0], sides[1], align(sides[0].hops, sides[1].hops))
 
 
-async def compare(settings: Settings, patterns: Sequence[str], *, user: str = "alice",
+async def compare_patterns(settings: Settings, patterns: Sequence[str], *, user: str = "alice",
                   prompt: str | None = None, step: str | None = None,
                   stack: StackHandle | None = None) -> Comparison:
     """`compare_with` on runners sharing one stack (started here unless given)."""

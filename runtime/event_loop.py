@@ -28,7 +28,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run_main(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)` on the loop above. Interrupted (Ctrl-C), the loop is torn down
     quietly: what was cut off midway (an unawaited exit stack, the executor's shutdown
     thread) is expected then, and its warnings would bury the one line the CLI prints."""

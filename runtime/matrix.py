@@ -279,7 +279,7 @@ def run_matrix_forked(
     try:
         for share_infos in dealt[1:]:
             children.append(_fork_share(settings, share_infos, steps))
-        shares = [event_loop.run(_run_share(settings, dealt[0], steps, progress, None))]
+        shares = [event_loop.run_main(_run_share(settings, dealt[0], steps, progress, None))]
         while children:
             share = _collect(*children.pop(0))
             if progress:
@@ -306,7 +306,7 @@ def _fork_share(settings: Settings, infos: list[PatternInfo],
     os.close(reader)   # the child: run, report, and leave without the parent's exit handlers
     code = 0
     try:
-        payload: Share | str = event_loop.run(_run_share(settings, infos, steps, None, None))
+        payload: Share | str = event_loop.run_main(_run_share(settings, infos, steps, None, None))
     except BaseException as exc:  # noqa: BLE001 - any failure goes back to the parent as text
         payload, code = f"{type(exc).__name__}: {exc}", 1
     try:

@@ -162,7 +162,7 @@ def main(stdin: BinaryIO, stdout: BinaryIO) -> Outcome:
         stdout.flush()
 
     try:
-        event_loop.run(run_job(job, send))
+        event_loop.run_main(run_job(job, send))
     except (ExplorerError, OSError):
         return "failed"     # the parent runs what was not reported itself
     return "done"

@@ -58,9 +58,9 @@ class StackHandle:
             await idp.start()
             opa = self._opa = EmbeddedOPA()
             await opa.start()
-            self.endpoints = _endpoints(idp.base_url, opa.base_url, self.settings.realm)
+            self.endpoints = stack_endpoints(idp.base_url, opa.base_url, self.settings.realm)
         else:
-            endpoints = _endpoints(
+            endpoints = stack_endpoints(
                 self.settings.keycloak_url, self.settings.opa_url, self.settings.realm
             )
             await check_external(endpoints, self.settings.timeout)
@@ -81,7 +81,7 @@ class StackHandle:
         return self._opa
 
 
-def _endpoints(idp_base: str, opa_base: str, realm: str) -> StackEndpoints:
+def stack_endpoints(idp_base: str, opa_base: str, realm: str) -> StackEndpoints:
     issuer = f"{idp_base.rstrip('/')}/realms/{realm}"
     return StackEndpoints(
         issuer=issuer,

@@ -92,7 +92,7 @@ def matrix_wall(runs: int) -> tuple[float, float]:
 def hops_by_kind() -> tuple[dict[str, float], dict[str, int]]:
     """Median ms inside a hop per kind; MCP hops, discovers and tool listings in one matrix
     run."""
-    _, _, _, tap, ok, cells = event_loop.run(bench_matrix.one_run())
+    _, _, _, tap, ok, cells = event_loop.run_main(bench_matrix.one_run())
     if not ok:
         raise SystemExit("bench_all: the matrix does not match the expected table")
     kinds: dict[str, list[float]] = {}
@@ -198,7 +198,7 @@ def main() -> None:
     warm: dict[str, float] = {}
 
     def chain() -> tuple[str, bool]:
-        warm.update(event_loop.run(warm_calls(50)))
+        warm.update(event_loop.run_main(warm_calls(50)))
         return f"{warm['p01'] * 1000:.2f} ms", warm["p01"] <= 0.003
 
     def ratio() -> tuple[str, bool]:
@@ -218,7 +218,7 @@ def main() -> None:
             mb["after_script"] <= 120)
 
     def load() -> tuple[str, bool]:
-        rates = event_loop.run(tool_calls_per_second(32, runs))
+        rates = event_loop.run_main(tool_calls_per_second(32, runs))
         return (f"p07 {rates['p07']:.0f}/s, p08 {rates['p08']:.0f}/s",
                 min(rates.values()) >= 500)
 

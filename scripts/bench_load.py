@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--patterns", nargs="*", default=["p07", "p08"])
     args = parser.parse_args()
-    return event_loop.run(bench(args.patterns, args.sessions, args.rounds))
+    return event_loop.run_main(bench(args.patterns, args.sessions, args.rounds))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     totals = []
     for run in range(1, args.runs + 1):
-        seconds, per_pattern, per_step, tap, ok, cells = event_loop.run(one_run())
+        seconds, per_pattern, per_step, tap, ok, cells = event_loop.run_main(one_run())
         totals.append(seconds)
         print(f"run {run}: {seconds:.2f} s for {cells} cells ({'ok' if ok else 'MISMATCH'}), "
               f"{len(tap.hops)} hops")

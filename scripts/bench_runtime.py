@@ -94,4 +94,4 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
-    event_loop.run(main(parser.parse_args().calls))
+    event_loop.run_main(main(parser.parse_args().calls))

@@ -224,8 +224,7 @@ def setup_cells() -> list[NotebookNode]:
             "The IdP's discovery document and OPA's health endpoint. On the external stack, "
             "`start()` itself says what to do when Keycloak or OPA is not there."),
         new_code_cell(
-            "from runtime import StackHandle\n"
-            "from runtime.stack_handle import probe\n\n"
+            "from runtime import StackHandle, probe\n\n"
             "stack = StackHandle(settings)\n"
             "endpoints = await stack.start()\n"
             "health = await probe(endpoints, settings.timeout)\n"

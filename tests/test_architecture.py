@@ -7,6 +7,8 @@ still a cycle); imports only for type checking (`if TYPE_CHECKING:`) do not.
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,9 +124,37 @@ def test_the_checks_see_a_cycle_and_a_layer_breach():
     assert "tui.app" in _runtime_imports(tree, "runtime.cli", False)
 
 
-def test_the_explorer_uses_the_runtime_through_its_curated_api():
-    """tui/ imports `runtime` (its __init__'s names), never a runtime module directly."""
-    direct = sorted(f"{source} imports {target}" for source, targets in graph().items()
-                    if source.startswith("tui") for target in targets
-                    if target.startswith("runtime."))
+#: a package with a curated __init__ of its own, used as `from runtime.battery import ...`
+SUB_APIS = ("runtime.battery",)
+
+
+def _direct(targets: set[str]) -> list[str]:
+    return sorted(t for t in targets if t.startswith("runtime.")
+                  and not any(t == api or t.startswith(api + ".") and t.count(".") == 2
+                              for api in SUB_APIS))
+
+
+def test_the_explorer_and_the_cli_use_the_runtime_through_its_curated_api():
+    """tui/ and agent_auth/ import `runtime` (its __init__'s names), never a runtime module
+    directly (a name `from runtime.battery import` is the battery's own API)."""
+    direct = [f"{source} imports {target}" for source, targets in graph().items()
+              if source.startswith(("tui", "agent_auth")) for target in _direct(targets)]
     assert not direct, "\n".join(direct)
+
+
+def test_the_notebooks_use_the_runtime_through_its_curated_api():
+    """The code cells of every notebook (and the script that writes them) import only
+    `runtime` and `runtime.pattern_api`/`runtime.presets` (which a pattern's files use)."""
+    allowed = ("runtime.pattern_api", "runtime.presets")
+    found = []
+    sources = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+               for p in (ROOT / "scripts").glob("build_notebooks.py")}
+    for path in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("patterns/*/notebook.ipynb")]:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        sources[str(path.relative_to(ROOT))] = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    for name, text in sources.items():
+        for target in re.findall(r"^\s*\"?(?:from|import) (runtime\.[\w.]+)", text, re.M):
+            if not target.startswith(allowed):
+                found.append(f"{name} imports {target}")
+    assert sources and not found, "\n".join(found)

@@ -268,7 +268,7 @@ def cli_main(args: Sequence[str] | argparse.Namespace | None, settings: Settings
     opts = _options(args)
     patterns = tuple(getattr(opts, "patterns", None) or DEFAULT_PATTERNS)
     chosen = select(getattr(opts, "attack", None), getattr(opts, "family", None))
-    result = event_loop.run(run_battery(settings, patterns=patterns, attacks=chosen))
+    result = event_loop.run_main(run_battery(settings, patterns=patterns, attacks=chosen))
     if not result.cells:
         raise InputError(f"none of the {len(chosen)} attacks chosen applies to "
                          f"{', '.join(patterns)}: nothing was tried")

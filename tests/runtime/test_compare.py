@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from runtime.compare import align, check_request, compare, differences
+from runtime.compare import align, check_request, compare_patterns, differences
 from runtime.errors import InputError
 from runtime.settings import Settings
 from runtime.wire import Hop
@@ -77,7 +77,7 @@ def test_bad_requests_are_refused(patterns, prompt, step, message):
 
 
 async def test_p05_against_p06_shows_the_exchange_and_the_policy(stack):
-    result = await compare(Settings(), ["p05", "p06"], user="alice",
+    result = await compare_patterns(Settings(), ["p05", "p06"], user="alice",
                            prompt="What are my expenses?", stack=stack)
     only_right = [r.right.summary for r in result.rows if r.left is None and r.right]
     assert "token token-exchange" in only_right
@@ -90,6 +90,6 @@ async def test_p05_against_p06_shows_the_exchange_and_the_policy(stack):
 
 
 async def test_a_step_compares_outcomes(stack):
-    result = await compare(Settings(), ["p05", "p06"], step="A5", stack=stack)
+    result = await compare_patterns(Settings(), ["p05", "p06"], step="A5", stack=stack)
     assert result.left.outcome.startswith("ALLOW") and result.right.outcome.startswith("DENY")
     assert any("ALLOW -> DENY" in r.differences for r in result.rows)
