@@ -6,7 +6,8 @@ Prints:
   * per pattern, a warm tool call through the whole chain (MCP tools/call -> handler ->
     service -> IdP/OPA as the pattern needs) next to the bare HTTP hops it contains,
     so the overhead beyond the hops is visible;
-  * JWKS and exchanged-token caching: fetches and exchanges per N calls.
+  * JWKS and exchanged-token caching: fetches and exchanges per N calls;
+  * one decision of the embedded OPA (regopy, in process, no HTTP), which runs inline.
 
     uv run python scripts/bench_runtime.py [--calls N]
 """
@@ -27,6 +28,7 @@ from runtime.pattern_api import ACTOR_TOKEN_HEADER
 from runtime.runner import PatternRunner
 from runtime.settings import Settings
 from runtime.stack_handle import StackHandle
+from stack.opa import EmbeddedOPA
 
 PATTERNS = ("p01", "p02", "p04", "p05", "p06", "p07", "p08")
 
@@ -89,6 +91,18 @@ async def main(calls: int) -> None:
         print(f"{pattern}     {ms(median)} ({ms(p95)})   {ms(hop)}            {ms(median - hop)}"
               f"   jwks fetches {jwks}, exchanges {exchanges}")
     await stack.stop()
+    opa = EmbeddedOPA()
+    opa.load()
+    decision = {"action": "read_notes", "resource": {"type": "note"},
+                "token": {"sub": "8a1f6c1e-0000-4000-8000-00000000da7e", "azp": "mcp-server",
+                          "preferred_username": "dave"}}
+    timings = []
+    for _ in range(calls * 4):
+        started = time.perf_counter()
+        opa.evaluate("agentauth/rebac/decision", decision)
+        timings.append(time.perf_counter() - started)
+    print(f"\nembedded OPA decision (rebac, in process): median {ms(statistics.median(timings))}"
+          f"  (goal: < 5 ms, so it can run inline)")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from stack.errors import ExplorerError
+
 MAX_PAGE_BYTES = 1024 * 1024
 MAX_STEPS = 12  # requests in one login: the page, the form post and the IdP's own redirects
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -41,7 +43,7 @@ class AuthorizationResponse:
     location: str  # the full redirect Location
 
 
-class LoginFailed(Exception):
+class LoginFailed(ExplorerError):
     """The login did not produce a code; `reason` says why (wrong password, no login form,
     an error redirect with `error`/`error_description`, an error page, an unreachable IdP)."""
 

@@ -158,3 +158,25 @@ def test_the_notebooks_use_the_runtime_through_its_curated_api():
             if not target.startswith(allowed):
                 found.append(f"{name} imports {target}")
     assert sources and not found, "\n".join(found)
+
+
+def test_every_error_the_explorer_defines_is_an_explorer_error():
+    """One root: the CLI and the TUI catch `ExplorerError`, so every exception class the
+    project defines must be one (besides any built-in kind it also is)."""
+    import importlib
+    import inspect
+
+    from stack.errors import ExplorerError
+
+    outside = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = _module(path)
+            if name.endswith("__main__"):
+                continue
+            module = importlib.import_module(name)
+            for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+                if (cls.__module__ == name and issubclass(cls, BaseException)
+                        and not issubclass(cls, ExplorerError)):
+                    outside.append(f"{name}.{cls_name}")
+    assert not outside, "not under ExplorerError: " + ", ".join(outside)

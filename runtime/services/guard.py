@@ -26,6 +26,7 @@ from runtime.pattern_api import ServiceContext
 from runtime.plugin import PluginError, ServicePlugin
 from runtime.services.world import as_json
 from runtime.wire import WireTap, current_trace
+from stack.errors import ExplorerError
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class AuditRecord:
         return f"{self.user} (actor {self.actor}{chain})"
 
 
-class GuardError(HTTPException):
-    pass
+class GuardError(ExplorerError, HTTPException):
+    """A refusal the service answers with (401, 403, 503...), already audited."""
 
 
 class Guard:

@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from stack.errors import ExplorerError
+
 from .errors import OAuthError
 from .pkce import PkceRequestError, check_challenge
 from .realm import Client, Realm
@@ -28,7 +30,7 @@ MAX_PARAMS = 64
 MAX_VALUE_CHARS = 4096
 
 
-class AuthorizationPageError(Exception):
+class AuthorizationPageError(ExplorerError):
     """Refused before the redirect URI is trusted: shown as an error page (400)."""
 
     def __init__(self, message: str) -> None:
@@ -51,7 +53,7 @@ class ClientRedirect:
         return f"{self.uri}{'&' if urlsplit(self.uri).query else '?'}{urlencode(pairs)}"
 
 
-class AuthorizationRedirectError(Exception):
+class AuthorizationRedirectError(ExplorerError):
     """Refused after the redirect URI was checked: sent back to the client."""
 
     def __init__(

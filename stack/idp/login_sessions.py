@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from stack.clock import Clock
+from stack.errors import ExplorerError
 
 from .authz_request import AuthorizationRequest
 
@@ -98,7 +99,7 @@ class IssuedCode:
     expires: float
 
 
-class CodeNotValid(Exception):
+class CodeNotValid(ExplorerError):
     """Unknown, expired or already used code. `reused_session` is the session to revoke
     when the code was presented before."""
 

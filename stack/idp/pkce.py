@@ -8,10 +8,13 @@ prove the challenge with the verifier.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
+
+from jwt.utils import base64url_encode
+
+from stack.errors import ExplorerError
 
 from .errors import OAuthError
 
@@ -21,7 +24,7 @@ METHODS = (PLAIN, S256)  # what Keycloak's discovery lists, in its order
 _UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
-class PkceRequestError(ValueError):
+class PkceRequestError(ExplorerError, ValueError):
     """The authorization request's PKCE parameters are refused (Keycloak's description)."""
 
 
@@ -53,7 +56,7 @@ def check_challenge(required: str | None, challenge: str | None, method: str | N
 def s256(verifier: str) -> str:
     """BASE64URL(SHA256(ASCII(verifier))) without padding (RFC 7636 section 4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64url_encode(digest).decode("ascii")
 
 
 def verify_code_verifier(verifier: str | None, challenge: str | None, method: str | None) -> None:

@@ -11,7 +11,6 @@ secrets come from the realm file both stacks import.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import secrets
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from jwt.utils import base64url_decode
 from mcp.client.auth.oauth2 import PKCEParameters
 
 from stack.browser import AuthorizationResponse, log_in
@@ -64,7 +64,7 @@ class LoginRequest:
 def claims_of(token: str) -> dict[str, Any]:
     """The payload of a JWT, unverified (tests look; verification is tested separately)."""
     body = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    return json.loads(base64url_decode(body))
 
 
 class IdPTestClient:
