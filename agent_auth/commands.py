@@ -23,6 +23,7 @@ from runtime import (
     StepResult,
     TurnResult,
     hop_to_dict,
+    is_http,
     probe,
     run_matrix_forked,
     stack_endpoints,
@@ -237,7 +238,12 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
         args.output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot write {args.output}: {exc}") from None
-    print(f"wrote {len(hops)} hops to {args.output} ({args.format})")
+    if args.format == "har":
+        exchanges = sum(is_http(h) for h in hops)
+        print(f"wrote {args.output} (HAR): {exchanges} HTTP exchanges as entries; its _events "
+              f"hold the other {len(hops) - exchanges} hops (prompts, answers, audit records)")
+    else:
+        print(f"wrote {args.output} (JSON lines): all {len(hops)} hops, one per line")
     return 0
 
 

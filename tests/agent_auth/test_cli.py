@@ -78,7 +78,9 @@ def test_export_writes_har(tmp_path, capsys):
     assert main(["export", "-p", "p06", "-o", str(target), "What are my expenses?"]) == 0
     har = json.loads(target.read_text())
     assert har["log"]["version"] == "1.2" and har["log"]["entries"]
-    assert "wrote" in capsys.readouterr().out
+    entries, events = len(har["log"]["entries"]), len(har["log"]["_events"])
+    assert events and (f"{entries} HTTP exchanges as entries; its _events hold the other "
+                       f"{events} hops") in capsys.readouterr().out
 
 
 def test_stack_status_embedded(capsys):
