@@ -13,6 +13,7 @@ from typing import Any
 from agent_auth.commands import CliError, dump_json, hop_line
 from agent_auth.judging import judged, judged_json, say_judged
 from runtime import (
+    API_KEY,
     BY_ID,
     CHALLENGES,
     ORACLE_SIGNS,
@@ -137,7 +138,7 @@ async def replay(args: argparse.Namespace, settings: Settings) -> int:
         edits = _edits(args, runner.clock.now())
         if edits and edits[0].sign != "keep":
             edits = [_adopt_issuer(request, edits[0], runner)]
-        notes += _foreign_tokens(request, edits, runner)
+        notes += _foreign_tokens(request, edits, runner) + _foreign_keys(request, runner)
         request, changes = apply_edits(request, edits, runner.signer())
         oracle = any(e.sign in ORACLE_SIGNS for e in edits)
         result = await runner.replay(request, [*notes, *changes],
@@ -180,6 +181,19 @@ def _foreign_tokens(request: HttpRequest, edits: list[TokenEdit],
             f"an edited claim), re-sign it: --token {slot.index} --sign idp"
             for slot in request.tokens()
             if slot.index not in resigned and _another_runs(slot.token.claims.get("iss"), issuer)]
+
+
+def _foreign_keys(request: HttpRequest, runner: PatternRunner) -> list[str]:
+    """A note for each API key this run never issued: keys are made afresh every run
+    (except with --demo), so one captured in another run is unknown here."""
+    world = runner.world
+    known = {*world.api_keys, world.shared_key}
+    sent = API_KEY.findall(" ".join([request.body, *(v for _, v in request.headers)]))
+    return [f"the API key {key[:8]}... was issued in the run it was captured in; every run "
+            "makes new keys (--demo makes the same ones), so this run does not know it and "
+            "refuses it as any unknown key. Export and replay both with --demo, or send one "
+            "of this run's keys (--header 'X-API-Key: ...')"
+            for key in dict.fromkeys(sent) if key not in known]
 
 
 def _adopt_issuer(request: HttpRequest, edit: TokenEdit, runner: PatternRunner) -> TokenEdit:

@@ -81,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "to_jsonl": "runtime.export",
     "LoginCache": "runtime.login",
     "USERS": "runtime.services.world",
+    "API_KEY": "runtime.services.world",
     "KeySource": "runtime.services.world",
     "World": "runtime.services.world",
     "InputError": "runtime.errors",
@@ -137,6 +138,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "API_KEY",
     "AUDIENCES",
     "BY_ID",
     "CHALLENGES",
@@ -343,7 +345,7 @@ if TYPE_CHECKING:
     from runtime.runner import PatternRunner, ToolSchema
     from runtime.script import STEP_IDS, STEPS, StepId, StepResult
     from runtime.script_worker import CellDone, ScriptWorker
-    from runtime.services.world import USERS, KeySource, World
+    from runtime.services.world import API_KEY, USERS, KeySource, World
     from runtime.settings import DEMO_EPOCH, Settings, SettingsError, StackMode
     from runtime.signing import ORACLE_SIGNS, SIGN_CHOICES, SignWith
     from runtime.stack_handle import StackHandle, StackUnavailable, probe, stack_endpoints

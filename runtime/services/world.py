@@ -6,6 +6,7 @@ users, API keys and the audit log. The runner swaps in a new one before every sc
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -167,6 +168,10 @@ class World:
             api_keys={keys.user_key(u): u for u in USERS},
             shared_key=keys.shared_key(),
         )
+
+
+#: What KeySource makes: a user's key (`ak_alice_...`) or the agent's shared key (`sk_agent_...`)
+API_KEY = re.compile(r"\b(?:ak|sk)_[a-z]+_[0-9a-f]{10}\b")
 
 
 @dataclass

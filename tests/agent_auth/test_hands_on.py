@@ -217,6 +217,25 @@ def test_a_replay_an_hour_later_under_p04_solves_stale_replay(tmp_path, capsys):
     assert "-> 200" in out and "challenge solved: An hour too late" in out
 
 
+def test_a_key_from_another_run_is_named_as_such_before_it_is_refused(tmp_path, capsys):
+    path = tmp_path / "p02.jsonl"
+    assert main(["export", "-p", "p02", "--format", "jsonl", "-o", str(path),
+                 "What are my expenses?"]) == 0        # not --demo: this run's own keys
+    hops = [json.loads(line) for line in path.read_text().splitlines()]
+    seq = next(h["seq"] for h in hops if h["kind"] == "service")
+    capsys.readouterr()
+    assert main(["replay", str(path), "--hop", str(seq)]) == 0
+    out = capsys.readouterr().out
+    assert "was issued in the run it was captured in" in out and "--demo" in out
+    assert out.index("captured in") < out.index("-> 401")
+    assert main(["--demo", "export", "-p", "p02", "--format", "jsonl", "-o", str(path),
+                 "What are my expenses?"]) == 0
+    capsys.readouterr()
+    assert main(["--demo", "replay", str(path), "--hop", str(seq)]) == 0
+    out = capsys.readouterr().out
+    assert "-> 200" in out and "captured in" not in out
+
+
 def test_the_instructors_lab_report(capsys, tmp_path, monkeypatch):
     drop = tmp_path / "hand-in"
     drop.mkdir()
