@@ -111,3 +111,81 @@ def test_without_a_terminal_a_lab_session_says_so_and_ends(sshd, student):
     assert "needs a terminal: connect with `ssh -t`" in done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     _nothing_left(student, before)
+
+
+def _progress_file(student: Student) -> Path:
+    return student.home / ".local" / "state" / "agent-auth" / "challenges.json"
+
+
+def _solve_stale_replay_under_p04(login: TmuxLogin) -> None:
+    """As a student would: p04, alice's expenses, then the service hop replayed an hour
+    later (R, l, ctrl+s) from the Wire pane, filtered to service hops."""
+    login.keys("Escape")
+    time.sleep(1.0)   # a lone Esc: tmux waits 500 ms for an Alt sequence
+    for _ in range(3):
+        login.keys("n")
+        time.sleep(0.4)
+    login.wait_for("p04 User key via tool argument")
+    login.keys("3")
+    time.sleep(0.3)
+    login.keys("What are my expenses?", literal=True)
+    login.keys("Enter")
+    login.wait_for("You have 4 expenses")
+    login.keys("Escape")
+    time.sleep(1.0)
+    login.keys("/")
+    time.sleep(0.3)
+    login.keys("kind:service", literal=True)
+    login.keys("Enter")
+    login.wait_for("filter: kind:service")
+    login.keys("Escape")
+    time.sleep(1.0)
+    login.keys("4")
+    time.sleep(0.3)
+    login.keys("R")
+    login.wait_for("Replay hop")
+    login.keys("l")
+    time.sleep(0.3)
+    login.keys("C-s")
+    login.wait_for("Challenge solved", "An hour too late under p04")
+
+
+def test_a_challenge_solved_over_ssh_is_still_solved_at_the_next_login(
+        sshd, student, lab_folder):
+    progress = _progress_file(student)
+    progress.unlink(missing_ok=True)
+    before = files_of(student)
+    login = _log_in(sshd, student, lab_folder)
+    try:
+        _solve_stale_replay_under_p04(login)
+        login.keys("Escape")
+        time.sleep(1.0)
+        login.keys("q")
+        assert login.exit_code() == 0, login.screen()
+    finally:
+        login.close()
+        kill_all_of(student.uid)
+    # the one thing a session keeps: the student's own progress, readable by them alone
+    assert progress.is_file() and progress.stat().st_uid == student.uid
+    assert progress.stat().st_mode & 0o777 == 0o600
+    assert "stale-replay" in progress.read_text(encoding="utf-8")
+    written = sorted(set(files_of(student)) - set(before))
+    folders = {str(f) for f in progress.parents if f != student.home and student.home in f.parents}
+    assert str(progress) in written and set(written) <= {*folders, str(progress)}, written
+
+    again = _log_in(sshd, student, lab_folder)
+    try:
+        again.keys("Escape")
+        time.sleep(1.0)
+        again.keys("C")
+        board = again.wait_for("An hour too late")
+        row = next(line for line in board.splitlines() if "An hour too late" in line)
+        assert row.split("break in")[1].split() == ["·", "·", "·", "✓"], board   # p01-p04
+        again.keys("Escape")
+        time.sleep(1.0)
+        again.keys("q")
+        assert again.exit_code() == 0, again.screen()
+    finally:
+        again.close()
+        kill_all_of(student.uid)
+        progress.unlink(missing_ok=True)
