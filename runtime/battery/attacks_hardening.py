@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.battery.attacks_dpop import proof_variant, resigned_proof
-from runtime.battery.attacks_oauth import EXCHANGING
+from runtime.battery.attacks_oauth import EXCHANGING, idp_outcome
 from runtime.battery.core import Arena, Attack, Outcome, outcome_of, split_token
 from stack.jose import ReplayCache
 
@@ -73,6 +73,15 @@ WRONG_TYPES: dict[str, dict[str, Any]] = {
     "role-list": {"role": ["admin"]},
     "scope-number": {"scope": 7},
 }
+
+
+def subject_with(**changes: Any) -> Callable[[Arena], Any]:
+    """alice's login token, validly signed, with `changes`, offered to the IdP's token
+    exchange by the MCP server: the IdP must refuse the subject token (400)."""
+    async def run(a: Arena) -> Outcome:
+        _, claims, _ = split_token(await a.runner.login("alice"))
+        return idp_outcome(await a.exchange(a.idp_sign({**claims, **changes})))
+    return run
 
 
 # -- 4. tool arguments that reach a URL ------------------------------------------------------
@@ -179,6 +188,13 @@ ATTACKS: tuple[Attack, ...] = (
               signed_with(**{claim: value}), status=401, oracle=True, ref="RFC 7519 2")
       for claim in ("exp", "iat", "nbf") for name, value in TIME_VALUES.items()
       if not (claim == "nbf" and value is None)),
+    Attack("control.oracle-subject", "control", "IdP-signed copy of alice's login token at "
+           "the token exchange (oracle check: the IdP takes it)", subject_with(),
+           patterns=EXCHANGING, unprotected=frozenset(EXCHANGING), oracle=True),
+    *(_attack(f"numeric-date.subject-exp-{name}", f"subject token exp = {value!r:.20} at "
+              "the IdP's token exchange", subject_with(exp=value), status=400, oracle=True,
+              patterns=EXCHANGING, ref="RFC 7519 2")
+      for name, value in TIME_VALUES.items()),
     *(_attack(f"claim-type.{name}", f"{next(iter(change))} of the wrong JSON type "
               "(validly signed)", signed_with(**change), status=401, oracle=True,
               ref="RFC 8725 3.11")

@@ -33,7 +33,7 @@ SPOOF_HEADERS = ("X-User", "X-User-Id", "X-Forwarded-User", "X-Remote-User",
                  "X-Authenticated-User", "Remote-User", "X-Preferred-Username", "X-Subject")
 
 
-def _idp_outcome(response: httpx.Response, what: str = "") -> Outcome:
+def idp_outcome(response: httpx.Response, what: str = "") -> Outcome:
     if response.status_code == 200:
         return Outcome(True, 200, what or "the IdP issued a token")
     return Outcome(False, response.status_code, reason_of(response))
@@ -186,18 +186,18 @@ def mcp_action(tool: str, args: dict[str, Any], check: Callable[[Arena], bool]
 async def aud_lacks_requester(a: Arena) -> Outcome:
     login = await a.runner.login("alice")
     claims = {**split_token(login)[1], "aud": "records-service"}
-    return _idp_outcome(await a.exchange(a.idp_sign(claims)))
+    return idp_outcome(await a.exchange(a.idp_sign(claims)))
 
 
 async def public_client_exchange(a: Arena) -> Outcome:
     login = await a.runner.login("alice")
-    return _idp_outcome(await a.exchange(login, client_id="explorer-cli", secret=None))
+    return idp_outcome(await a.exchange(login, client_id="explorer-cli", secret=None))
 
 
 def bad_audience(audience: str) -> Callable[[Arena], Any]:
     async def run(a: Arena) -> Outcome:
         login = await a.runner.login("alice")
-        return _idp_outcome(await a.exchange(login, audience=audience))
+        return idp_outcome(await a.exchange(login, audience=audience))
     return run
 
 
@@ -215,20 +215,20 @@ async def scope_escalation(a: Arena) -> Outcome:
 
 async def refresh_as_subject(a: Arena) -> Outcome:
     body = await a.login_response("alice")
-    out = _idp_outcome(await a.exchange(body["refresh_token"]))
+    out = idp_outcome(await a.exchange(body["refresh_token"]))
     if out.allowed:
         return out
     typed = await a.exchange(body["refresh_token"], extra={
         "subject_token_type": "urn:ietf:params:oauth:token-type:refresh_token"})
-    return _idp_outcome(typed)
+    return idp_outcome(typed)
 
 
 async def id_token_as_subject(a: Arena) -> Outcome:
     body = await a.login_response("alice")
-    out = _idp_outcome(await a.exchange(body["id_token"]))
+    out = idp_outcome(await a.exchange(body["id_token"]))
     if out.allowed:
         return out
-    return _idp_outcome(await a.exchange(body["id_token"], extra={
+    return idp_outcome(await a.exchange(body["id_token"], extra={
         "subject_token_type": "urn:ietf:params:oauth:token-type:id_token"}))
 
 
@@ -253,15 +253,15 @@ async def idp_re_exchange(a: Arena) -> Outcome:
     login = await a.runner.login("alice")
     first = await a.exchange(login, audience="records-service")
     if first.status_code != 200:
-        return _idp_outcome(first)
-    return _idp_outcome(await a.exchange(first.json()["access_token"],
+        return idp_outcome(first)
+    return idp_outcome(await a.exchange(first.json()["access_token"],
                                          audience="directory-service"),
                         "records-service token re-exchanged for directory-service")
 
 
 async def agent_exchange(a: Arena) -> Outcome:
     login = await a.runner.login("alice")
-    return _idp_outcome(await a.exchange(login, client_id="agent",
+    return idp_outcome(await a.exchange(login, client_id="agent",
                                          secret=demo_realm().secret("agent")))
 
 
@@ -270,7 +270,7 @@ async def refresh_other_client(a: Arena) -> Outcome:
     response = await a.runner.mcp_context.http.post(a.token_url, data={
         "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
         "client_id": "mcp-server", "client_secret": demo_realm().secret("mcp-server")})
-    return _idp_outcome(response)
+    return idp_outcome(response)
 
 
 def bad_actor(kind: str) -> Callable[[Arena], Any]:
@@ -280,7 +280,7 @@ def bad_actor(kind: str) -> Callable[[Arena], Any]:
                  "id-token": (await a.login_response("alice"))["id_token"]}[kind]
         response = await a.exchange(login, audience="directory-service", extra={
             "actor_token": actor, "actor_token_type": ACCESS_TOKEN_TYPE})
-        return _idp_outcome(response, f"delegated token with actor = {kind}")
+        return idp_outcome(response, f"delegated token with actor = {kind}")
     return run
 
 
@@ -291,7 +291,7 @@ async def actor_forged_by_mcp_server(a: Arena) -> Outcome:
     own = await a.client_credentials("mcp-server")
     response = await a.exchange(login, audience="directory-service", extra={
         "actor_token": own, "actor_token_type": ACCESS_TOKEN_TYPE})
-    return _idp_outcome(response, "delegated token with the MCP server as its own actor")
+    return idp_outcome(response, "delegated token with the MCP server as its own actor")
 
 
 async def actor_missing(a: Arena) -> Outcome:
@@ -304,7 +304,7 @@ async def actor_missing(a: Arena) -> Outcome:
     response = await a.exchange(login, audience="directory-service",
                                 headers={"DPoP": proof} if proof else None)
     if response.status_code != 200:
-        return _idp_outcome(response)
+        return idp_outcome(response)
     token = response.json()["access_token"]
     if proof:
         headers = {"Authorization": f"DPoP {token}",
