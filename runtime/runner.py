@@ -45,6 +45,7 @@ from runtime.model_endpoint import ModelClient, RetryPolicy
 from runtime.pattern_api import AUDIENCES, McpContext, ServiceContext, ServiceName
 from runtime.pattern_loader import LoadedPattern, PatternInfo, load
 from runtime.plugin import PluginError
+from runtime.presets.dpop import PROOF_WINDOW, REPLAY_ENTRIES
 from runtime.presets.jwks import JwksCache
 from runtime.replay import HttpRequest, ReplayResult, Signer, verdict
 from runtime.script import StepResult, run_step
@@ -191,7 +192,7 @@ class PatternRunner:
                 jwks=JwksCache(stack.jwks_url, http, self.clock), clock=self.clock,
                 http=http, timeout=self.settings.timeout, service=name,
                 opa_url=stack.opa_url, world=lambda: self._world,
-                replay=ReplayCache(max_entries=10_000, ttl=120),
+                replay=ReplayCache(max_entries=REPLAY_ENTRIES, ttl=PROOF_WINDOW),
             )
             guard = Guard(self.loaded.service, ctx, self.tap)
             url = await self._serve(TraceMiddleware(builder(guard)), name)

@@ -18,6 +18,14 @@ from stack.jose import DPoPError, ReplayCacheFull, create_proof, verify_proof
 if TYPE_CHECKING:
     from runtime.pattern_api import McpContext, ServiceContext
 
+PROOF_MAX_AGE, PROOF_LEEWAY = 60.0, 5.0   # a service takes a proof up to 60 s old, 5 s skew
+#: A proof passes the freshness check for max_age + 2 x leeway seconds (stack/jose/replay.py),
+#: so its jti is kept that long, and 10 000 entries hold 10 000 / 70 s = 142 proofs per
+#: second at one service: about three times what one runner serves (~50 tool calls/s,
+#: docs/performance.md). Past that the service answers 503 rather than forget a live proof.
+PROOF_WINDOW = PROOF_MAX_AGE + 2 * PROOF_LEEWAY
+REPLAY_ENTRIES = 10_000
+
 
 def sign_dpop_proof(
     ctx: McpContext, method: str, url: str, *, access_token: str | None = None
@@ -40,7 +48,7 @@ def verify_dpop_proof(
         verify_proof(
             proofs[0], htm=request.method, htu=ctx.base_url + request.url.path,
             now=ctx.clock.now(), replay=ctx.replay, access_token=access_token,
-            expected_jkt=jkt,
+            expected_jkt=jkt, max_age=PROOF_MAX_AGE, leeway=PROOF_LEEWAY,
         )
     except DPoPError as exc:
         raise AuthError(f"DPoP proof rejected: {exc}", scheme="DPoP",

@@ -18,6 +18,7 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.presets.dpop import REPLAY_ENTRIES
 from runtime.runner import PatternRunner
 from runtime.stack_handle import StackHandle
 from stack.clock import Clock
@@ -202,4 +203,4 @@ async def test_a_burst_beyond_the_services_cache_is_refused_not_evicted(p08) -> 
         again = await arena.call("GET", "records", "/expenses", accepted[0])
         assert again.status_code == 401  # the flood did not make an accepted proof replayable
     finally:
-        ctx.replay.max_entries = 10_000
+        ctx.replay.max_entries = REPLAY_ENTRIES
