@@ -239,6 +239,20 @@ async def test_the_chat_request_is_the_model_the_conversation_and_the_tools_with
     assert fake.authorizations[0] == "Bearer sk-fake-key-000000000000000000"
 
 
+async def test_a_runner_given_only_a_model_reads_the_endpoint_and_key_from_the_environment(
+    fake, stack, monkeypatch
+):
+    """As the CLI does: `PatternRunner(model=...)` with no settings takes OPENAI_BASE_URL
+    and OPENAI_API_KEY from the environment."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.server.base_url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-key-0000000000000000000")
+    async with PatternRunner("p01", model="fake-1", stack=stack) as runner:
+        turn = await runner.run_as("alice", "What are my expenses?")
+    assert turn.error is None and turn.model == "fake-1" and turn.answer == "All done."
+    assert fake.requests and fake.requests[0]["model"] == "fake-1"
+    assert fake.authorizations[0] == "Bearer sk-env-key-0000000000000000000"
+
+
 LAZY_PROBE = """
 import asyncio, json, sys
 from runtime import PatternRunner
