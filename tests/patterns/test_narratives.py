@@ -187,7 +187,7 @@ def test_pattern_05_says_token_passthrough_is_forbidden_by_the_mcp_specification
     assert "token passthrough" in text
     assert "mcp specification" in text
     assert "must not pass through" in text
-    assert "both services" in _section(5, "What went wrong")
+    assert "names every service" in _section(5, "What went wrong")
 
 
 @pytest.mark.parametrize(("n", "facts"), [
