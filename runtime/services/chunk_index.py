@@ -78,12 +78,19 @@ def _tokens(texts: list[str]) -> Any:
 
 
 class ChunkIndex:
-    """BM25 over the chunks of a set of documents."""
+    """BM25 over the chunks of a set of documents.
+
+    Ranked among a subset (what a retrieval filter let through), the scores come from an
+    index of that subset alone: BM25's word weights count the chunks a word occurs in, so
+    weights computed over every chunk would let a score hint at chunks the caller may not
+    see. One index per subset, kept (a filter lets through a handful of distinct subsets).
+    """
 
     def __init__(self, chunks: list[Chunk]) -> None:
         bm25s = _bm25s()
         self.chunks = chunks
         self.by_id = {c.id: c for c in chunks}
+        self._subsets: dict[frozenset[str], ChunkIndex] = {}
         self._bm25 = bm25s.BM25()
         # the title is part of what a chunk is about: "Platform runbook" finds its body
         corpus = [f"{c.title}. {c.text}" for c in chunks]
@@ -97,12 +104,17 @@ class ChunkIndex:
 
     def rank(self, query: str, among: Iterable[str], k: int = TOP_K) -> list[Hit]:
         """The best `k` chunks for `query` among the chunk ids `among` (score > 0 only)."""
-        allowed = set(among)
+        allowed = frozenset(among).intersection(self.by_id)
+        if allowed != self.by_id.keys():
+            if not allowed:
+                return []
+            if allowed not in self._subsets:
+                self._subsets[allowed] = ChunkIndex([c for c in self.chunks if c.id in allowed])
+            return self._subsets[allowed].rank(query, allowed, k)
         words = _tokens([query[:MAX_QUERY_CHARS]])[0]
-        if not words or not allowed:
+        if not words:
             return []
         scores = self._bm25.get_scores(words)
-        hits = [Hit(c, float(s)) for c, s in zip(self.chunks, scores, strict=True)
-                if c.id in allowed and s > 0]
+        hits = [Hit(c, float(s)) for c, s in zip(self.chunks, scores, strict=True) if s > 0]
         hits.sort(key=lambda h: (-h.score, h.chunk.id))
         return hits[:k]

@@ -57,3 +57,18 @@ def test_building_an_index_prints_no_debug_lines(caplog):
     with caplog.at_level(logging.DEBUG):
         ChunkIndex.build(World.seed().documents).rank("runbook", [])
     assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
+
+
+def test_scores_among_what_may_be_seen_say_nothing_of_what_may_not():
+    """BM25's word weights count the chunks a word occurs in: computed over hidden chunks
+    too, a visible chunk's score would move with how many hidden ones share the word."""
+    public = [Document(1, "Rotation", "public", "We rotate the badge printer ribbon."),
+              Document(2, "Lunch", "public", "Lunch is at noon in the canteen.")]
+    hidden = [Document(10 + i, f"Secret {i}", "admin", "We rotate the break-glass keys.")
+              for i in range(5)]
+    visible_ids = [c.id for c in ChunkIndex.build(public).chunks]
+    alone = ChunkIndex.build(public).rank("rotate", among=visible_ids)
+    for extra in (hidden[:1], hidden):
+        among_all = ChunkIndex.build(public + extra).rank("rotate", among=visible_ids)
+        assert [(h.chunk.id, h.score) for h in among_all] == [
+            (h.chunk.id, h.score) for h in alone]
