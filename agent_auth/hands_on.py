@@ -188,7 +188,8 @@ def _foreign_keys(request: HttpRequest, runner: PatternRunner) -> list[str]:
     (except with --demo), so one captured in another run is unknown here."""
     world = runner.world
     known = {*world.api_keys, world.shared_key}
-    sent = API_KEY.findall(" ".join([request.body, *(v for _, v in request.headers)]))
+    text = " ".join([request.body, *(v for _, v in request.headers)])
+    sent = [m.group(0) for m in API_KEY.finditer(text)]
     return [f"the API key {key[:8]}... was issued in the run it was captured in; every run "
             "makes new keys (--demo makes the same ones), so this run does not know it and "
             "refuses it as any unknown key. Export and replay both with --demo, or send one "

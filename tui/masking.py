@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_API_KEY = re.compile(r"\b((?:ak|sk)_[a-z]+_)([0-9a-f]{10})\b")
+from runtime import API_KEY
+
 _FORM_SECRET = re.compile(r"((?:password|client_secret)=)([^&\s\"]+)")
 # the whole JSON string, escapes and all: stopping at an escaped quote showed the rest
 _JSON_SECRET = re.compile(r'("(?:password|client_secret|api_key)"\s*:\s*")((?:[^"\\]|\\.)+)(")')
@@ -35,8 +36,8 @@ class Masker:
     def text(self, value: str) -> str:
         """Mask secrets (unless revealed) and, in stable mode, run-specific values."""
         if not self.reveal:
-            if _API_KEY.search(value):
-                value = _API_KEY.sub(lambda m: m.group(1) + DOTS, value)
+            if API_KEY.search(value):
+                value = API_KEY.sub(lambda m: m.group(1) + DOTS, value)
             value = _FORM_SECRET.sub(lambda m: m.group(1) + DOTS, value)
             value = _JSON_SECRET.sub(lambda m: m.group(1) + DOTS + m.group(3), value)
         if self.stable:

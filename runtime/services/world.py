@@ -170,8 +170,9 @@ class World:
         )
 
 
-#: What KeySource makes: a user's key (`ak_alice_...`) or the agent's shared key (`sk_agent_...`)
-API_KEY = re.compile(r"\b(?:ak|sk)_[a-z]+_[0-9a-f]{10}\b")
+#: What KeySource makes: a user's key (`ak_alice_...`) or the agent's shared key
+#: (`sk_agent_...`); group 1 is the prefix that says whose, group 2 the secret part
+API_KEY = re.compile(r"\b((?:ak|sk)_[a-z]+_)([0-9a-f]{10})\b")
 
 
 @dataclass
