@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.battery.attacks_dpop import proof_variant, resigned_proof
-from runtime.battery.attacks_oauth import EXCHANGING, idp_outcome
+from runtime.battery.attacks_oauth import EXCHANGING, subject_with
 from runtime.battery.core import Arena, Attack, Outcome, outcome_of, split_token
 from stack.jose import ReplayCache
 
@@ -73,15 +73,6 @@ WRONG_TYPES: dict[str, dict[str, Any]] = {
     "role-list": {"role": ["admin"]},
     "scope-number": {"scope": 7},
 }
-
-
-def subject_with(**changes: Any) -> Callable[[Arena], Any]:
-    """alice's login token, validly signed, with `changes`, offered to the IdP's token
-    exchange by the MCP server: the IdP must refuse the subject token (400)."""
-    async def run(a: Arena) -> Outcome:
-        _, claims, _ = split_token(await a.runner.login("alice"))
-        return idp_outcome(await a.exchange(a.idp_sign({**claims, **changes})))
-    return run
 
 
 # -- 4. tool arguments that reach a URL ------------------------------------------------------

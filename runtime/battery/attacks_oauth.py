@@ -183,10 +183,13 @@ def mcp_action(tool: str, args: dict[str, Any], check: Callable[[Arena], bool]
 
 # -- at the IdP's token exchange ----------------------------------------------------------
 
-async def aud_lacks_requester(a: Arena) -> Outcome:
-    login = await a.runner.login("alice")
-    claims = {**split_token(login)[1], "aud": "records-service"}
-    return idp_outcome(await a.exchange(a.idp_sign(claims)))
+def subject_with(**changes: Any) -> Callable[[Arena], Any]:
+    """alice's login token, validly signed (the IdP's own key), with `changes`, offered to
+    the IdP's token exchange by the MCP server: only the changed claims can be refused."""
+    async def run(a: Arena) -> Outcome:
+        _, claims, _ = split_token(await a.runner.login("alice"))
+        return idp_outcome(await a.exchange(a.idp_sign({**claims, **changes})))
+    return run
 
 
 async def public_client_exchange(a: Arena) -> Outcome:
@@ -255,8 +258,8 @@ async def idp_re_exchange(a: Arena) -> Outcome:
     if first.status_code != 200:
         return idp_outcome(first)
     return idp_outcome(await a.exchange(first.json()["access_token"],
-                                         audience="directory-service"),
-                        "records-service token re-exchanged for directory-service")
+                                        audience="directory-service"),
+                       "records-service token re-exchanged for directory-service")
 
 
 async def agent_exchange(a: Arena) -> Outcome:
@@ -359,7 +362,7 @@ ATTACKS: tuple[Attack, ...] = (
            mcp_action("manage_users", {"action": "disable", "username": "bob"},
                       _bob_disabled), unprotected=("p05", "p06")),
     _oauth("exchange.aud-lacks-requester", "exchange of a token whose aud lacks mcp-server",
-           aud_lacks_requester, EXCHANGING, ref="RFC 8693 2.1, Keycloak STE v2",
+           subject_with(aud="records-service"), EXCHANGING, ref="RFC 8693 2.1, Keycloak STE v2",
            oracle=True),
     _oauth("exchange.public-client", "public client explorer-cli exchanges a token",
            public_client_exchange, EXCHANGING),
