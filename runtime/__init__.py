@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
     "PatternRunner": "runtime.runner",
+    "warm_tls": "runtime.http",
     "ClientCredentials": "runtime.connect",
     "client_credentials": "runtime.connect",
     "credential_lines": "runtime.connect",
@@ -260,6 +261,7 @@ __all__ = [
     "to_jsonl",
     "unified_diff",
     "view_value",
+    "warm_tls",
 ]
 
 if TYPE_CHECKING:
@@ -298,6 +300,7 @@ if TYPE_CHECKING:
     from runtime.event_loop import new_event_loop, run_main
     from runtime.export import hop_to_dict, is_http, to_curl, to_har, to_jsonl
     from runtime.heap import pause_collector, settle_heap
+    from runtime.http import warm_tls
     from runtime.identity import Decision, Identity
     from runtime.login import LoginCache
     from runtime.matrix import (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import secrets
 import ssl
 import time
@@ -36,6 +37,16 @@ _START = "agent_auth_started"
 #: shows it.
 OWN_REQUEST = "x-agent-auth-own"
 _OWN_MARK = secrets.token_hex(16)
+
+
+def _new_own_mark() -> None:
+    """A forked process (a lab session forked by `agent-auth lab host`, a matrix worker) is
+    another process: its mark must not be its parent's, which every sibling also has."""
+    global _OWN_MARK
+    _OWN_MARK = secrets.token_hex(16)
+
+
+os.register_at_fork(after_in_child=_new_own_mark)
 #: A request extension: fields for its hop's `data` (a replay names the hop it replays).
 HOP_DATA = "agent_auth_hop_data"
 MAX_BODY_SHOWN = 64_000
@@ -159,6 +170,11 @@ def _ssl_context() -> ssl.SSLContext:
     """One default TLS context per process: building one costs ~70 ms (CA bundle load),
     and a client is made per turn."""
     return ssl.create_default_context()
+
+
+def warm_tls() -> None:
+    """Build the TLS context now: the lab host does, once, for every session it forks."""
+    _ssl_context()
 
 
 def make_client(
