@@ -17,6 +17,8 @@ the runtime reaches the UI only by `Widget.post_message`, which is thread-safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -39,8 +41,12 @@ class RuntimeBridge:
     scripts/bench_tui.py can compare both designs.
     """
 
-    def __init__(self, name: str = "agent-auth-runtime", *, inline: bool = False) -> None:
+    def __init__(self, name: str = "agent-auth-runtime", *, inline: bool = False,
+                 nice: int = 0) -> None:
+        """`nice`: the runtime thread's lower priority (Linux: per thread), so the UI thread
+        answers keys first on a busy host (a lab of students starting at once)."""
         self.inline = inline
+        self.nice = nice
         self._loop: asyncio.AbstractEventLoop | None = None   # made when the thread starts
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
@@ -54,6 +60,9 @@ class RuntimeBridge:
 
     def _run(self) -> None:
         assert self._loop is not None
+        if self.nice:
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
         # Let cancelled tasks finish their cleanup before the loop goes away.
