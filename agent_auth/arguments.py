@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from agent_auth.lab_connect import DEFAULT_SOCKET
 from runtime import SIGN_CHOICES
 
 
@@ -97,13 +98,38 @@ def serve(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="one JSON line with the URLs and credentials, then one per hop")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100")
+    return value
+
+
 def lab(sub: Any, common: argparse.ArgumentParser) -> None:
-    """agent-auth lab report DIR: the instructor's view of the handed-in progress."""
-    lab_parser = sub.add_parser("lab", parents=[common], help="instructor tools for a lab",
+    """agent-auth lab report DIR (the instructor's view of the handed-in progress) and lab
+    host (the admin's service that forks each student's session)."""
+    lab_parser = sub.add_parser("lab", parents=[common], help="instructor and admin tools "
+                                "for a lab",
                                 description="`lab report DIR` reads the progress files "
                                 "students handed in (agent-auth challenges --hand-in, or H on "
-                                "the explorer's challenges board) and prints who solved what.")
+                                "the explorer's challenges board) and prints who solved what. "
+                                "`lab host` (root) loads the explorer once and forks each "
+                                "student's session.")
     action = lab_parser.add_subparsers(dest="lab_command", required=True)
     report = action.add_parser("report", parents=[common], help="who solved what")
     report.add_argument("folder", type=Path, help="the hand-in folder")
     report.add_argument("--json", action="store_true")
+    host = action.add_parser(
+        "host", parents=[common], help="as root: load the explorer once, fork each login",
+        description="The lab host (run as root, by the README's systemd unit): loads the "
+        "explorer once and forks a session for each student whose ForceCommand "
+        "(agent-auth-lab) connects, as that student.")
+    host.add_argument("--socket", type=Path, default=Path(DEFAULT_SOCKET),
+                      help=f"the Unix socket students' logins connect to ({DEFAULT_SOCKET})")
+    host.add_argument("--group", default="students",
+                      help="the group whose members get a session (students)")
+    host.add_argument("--per-student", type=_at_least_one, default=3, metavar="N",
+                      help="sessions one student may have open at once (3)")

@@ -205,6 +205,11 @@ def _main(argv: Sequence[str] | None) -> int:
             load_sdk()   # every worker's agent needs it: loaded once, before the workers fork
             settle_heap()
             return commands.matrix(args, settings)
+        if args.command == "lab" and args.lab_command == "host":   # forks: no event loop here
+            from agent_auth.lab_sessions import HostConfig, serve
+
+            return serve(HostConfig(socket=args.socket, group=args.group,
+                                    per_student=args.per_student), explorer=_lab_session)
         return run_main(_dispatch(args, settings))
     except ExplorerError as exc:   # bad input, an unavailable stack, a broken pattern...
         print(f"agent-auth: {exc}", file=sys.stderr)
@@ -212,6 +217,13 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:   # Ctrl-C in a headless command: say so, over any progress line
         print("\ragent-auth: interrupted, nothing finished" + " " * 8, file=sys.stderr)
         return 130
+
+
+def _lab_session() -> int:
+    """A session the lab host forked, now the student: `agent-auth --lab`, as `entry` runs
+    it (the collector paused while the runtime starts)."""
+    pause_collector()
+    return main(["--lab"])
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """Lab hosting: what `agent-auth doctor --lab` checks, and the guard of a lab session.
 
 An instructor installs the explorer once into a shared folder and students SSH in to a
-`ForceCommand` that runs `<install>/.venv/bin/agent-auth --lab` (README, "Demos and labs").
+`ForceCommand`, `<install>/.venv/bin/agent-auth-lab`, which hands the terminal to the lab
+host or else runs `agent-auth --lab` itself (README, "Demos and labs").
 Every student is another user, so what works for the admin can fail for all of them: a venv
 whose interpreter lives in root's home (pyenv, a uv-managed Python) answers every login with
 `bad interpreter: Permission denied`. The checks here look at the install as a student would
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("agent_auth", "tui", "runtime", "stack", "patterns")
 MIN_COLUMNS, MIN_LINES = 80, 24
 SHOWN = 3  # offending paths named in one line; the count says how many more
+FORCE_COMMAND = "agent-auth-lab"   # the students' sshd ForceCommand (agent_auth/lab_connect.py)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def shebang(script: Path) -> Path | None:
 def check_interpreter(venv: Path, stdlib: Path, root: Path) -> list[Finding]:
     """The ForceCommand script, the interpreter its `#!` names (through every symlink) and
     the standard library behind the venv: all reachable and usable by other users."""
-    launcher = venv / "bin" / "agent-auth"
+    launcher = venv / "bin" / FORCE_COMMAND
     if not launcher.is_file():
         return [failed(f"{launcher} (the ForceCommand) does not exist",
                        f"run `uv sync --frozen --compile-bytecode` in {root}")]
@@ -287,24 +289,51 @@ def check_as_student(venv: Path, user: str = "nobody") -> list[Finding]:
     except KeyError:
         return [passed(f"no user {user!r} to try a login as; permission bits checked only")]
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"}
-    launcher = venv / "bin" / "agent-auth"
     python = venv / "bin" / "python"
     started = time.perf_counter()
-    for argv in ([str(launcher), "--help"],
-                 [str(python), "-c", "import tui.app, runtime.runner"]):
+    # without a terminal the ForceCommand says so and exits 2: its interpreter did start
+    for argv, exit_code in (([str(venv / "bin" / FORCE_COMMAND)], 2),
+                            ([str(venv / "bin" / "agent-auth"), "--help"], 0),
+                            ([str(python), "-c", "import tui.app, runtime.runner"], 0)):
         try:
             done = subprocess.run(argv, user=user, extra_groups=[], cwd="/", env=env,
-                                  capture_output=True, text=True, timeout=120, check=False)
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=120, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
             return [failed(f"user {user!r} cannot start {argv[0]}: {exc}",
                            "see the lines above")]
-        if done.returncode != 0:
+        if done.returncode != exit_code:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             return [failed(f"as user {user!r}, `{' '.join(argv[:2])}` failed: {last}",
                            "see the lines above")]
     took = time.perf_counter() - started
     return [passed(f"as user {user!r}: the ForceCommand starts and the explorer loads "
                    f"({took:.1f} s)")]
+
+
+def check_host(path: Path) -> list[Finding]:
+    """The lab host (`agent-auth lab host`) answering on its socket: it refuses root, which
+    is an answer. Without a host each login loads the explorer itself, which also works."""
+    import socket
+
+    if not path.exists():
+        return [passed(f"no lab host on {path}: each login loads the explorer itself (twice "
+                       "the CPU); `systemctl enable --now agent-auth-lab` forks them from one "
+                       "(README, \"Demos and labs\")")]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5.0)
+        try:
+            sock.connect(str(path))
+            answer = sock.recv(512).decode("utf-8", "replace").strip()
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            return [failed(f"the lab host's socket {path} does not answer ({why})",
+                           "`systemctl restart agent-auth-lab` (`journalctl -u "
+                           "agent-auth-lab` says why it stopped)")]
+    if answer.startswith("refused "):   # as root, or not in the students' group: it is up
+        return [passed(f"lab host on {path}: answering ({answer[8:]})")]
+    return [failed(f"something else answers on {path}: {answer[:60]!r}",
+                   "stop it, then `systemctl restart agent-auth-lab`")]
 
 
 def lab_findings(root: Path = ROOT, venv: Path | None = None) -> list[Finding]:
@@ -318,6 +347,9 @@ def lab_findings(root: Path = ROOT, venv: Path | None = None) -> list[Finding]:
     findings += check_terminal(terminal_size())
     if all(f.ok for f in findings):   # the real trial only confirms what the bits say
         findings += check_as_student(venv)
+    from agent_auth.lab_connect import DEFAULT_SOCKET, SOCKET_ENV
+
+    findings += check_host(Path(os.environ.get(SOCKET_ENV, DEFAULT_SOCKET)))
     return findings
 
 

@@ -13,10 +13,12 @@ import pytest
 from lab_host import (
     FIGURES,
     LOUD,
+    ExplorerHost,
     LabUnavailable,
     SshServer,
     Student,
     ensure_student,
+    explorer_host,
     install_lab,
     kill_all_of,
     require_root,
@@ -65,7 +67,14 @@ def lab_install() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def sshd(lab_folder: Path, lab_install: Path) -> Iterator[SshServer]:
+def lab_host(lab_folder: Path, lab_install: Path) -> Iterator[ExplorerHost]:
+    """The README's systemd unit's ExecStart: loads the explorer once, forks each login."""
+    with explorer_host(lab_install, lab_folder) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def sshd(lab_folder: Path, lab_install: Path, lab_host: ExplorerHost) -> Iterator[SshServer]:
     try:
         with ssh_server(lab_folder, lab_install) as server:
             yield server

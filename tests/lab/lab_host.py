@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -67,6 +69,15 @@ def sshd_block(install: Path, section: str | None = None) -> str:
     return "\n".join(lines).replace(README_INSTALL, str(install)) + "\n"
 
 
+def host_argv(install: Path, section: str | None = None) -> list[str]:
+    """The README's systemd unit's ExecStart: the lab host that forks the sessions."""
+    block = next((b for b in _blocks(section or lab_section()) if "ExecStart=" in b), None)
+    if block is None:
+        raise AssertionError("the lab section has no systemd unit (with ExecStart=)")
+    line = next(x for x in block.splitlines() if x.startswith("ExecStart="))
+    return shlex.split(line.removeprefix("ExecStart=").replace(README_INSTALL, str(install)))
+
+
 def copy_tree(target: Path) -> None:
     """What `git clone` would give, plus uncommitted changes: the files git knows or would
     add (nothing ignored, so no .venv, caches or exports)."""
@@ -114,6 +125,7 @@ def install_lab(parent: Path = Path("/tmp")) -> Path:
 class Student:
     name: str
     uid: int
+    gid: int
     home: Path
     key: Path   # private key, readable by root only (the ssh client runs as root)
 
@@ -147,7 +159,7 @@ def ensure_student(name: str, keys: Path) -> Student:
     authorized.mkdir(mode=0o755, exist_ok=True)
     shutil.copy(key.with_suffix(".pub"), authorized / name)
     (authorized / name).chmod(0o644)
-    return Student(name, entry.pw_uid, Path(entry.pw_dir), key)
+    return Student(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir), key)
 
 
 def processes_of(uid: int) -> dict[int, str]:
@@ -168,9 +180,21 @@ def processes_of(uid: int) -> dict[int, str]:
     return found
 
 
+SESSION_COMM = "lab-session"   # what a session forked by the lab host is called
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def explorer_pid(uid: int) -> int | None:
-    return next((pid for pid, cmd in processes_of(uid).items() if "agent-auth" in cmd
-                 and "sshd" not in cmd), None)
+    """The student's explorer: a session the lab host forked, or one its ForceCommand
+    started itself (`python -m agent_auth --lab`), not the ForceCommand waiting for it."""
+    return next((pid for pid, cmd in processes_of(uid).items()
+                 if comm(pid) == SESSION_COMM or "--lab" in cmd.split()), None)
 
 
 def gone(pid: int) -> bool:
@@ -210,6 +234,68 @@ def files_of(student: Student) -> dict[str, tuple[int, int]]:
                 if place == student.home or info.st_uid == student.uid:
                     found[str(path)] = (info.st_size, info.st_mtime_ns)
     return found
+
+
+# -- the lab host (`agent-auth lab host`), as the README's systemd unit runs it ----------------
+
+HOST_SOCKET = Path("/run/agent-auth-lab/lab.sock")   # the host's default, the README's
+
+
+class ExplorerHost:
+    """The README's ExecStart, run as root; `paused()` stops it for a while (the ForceCommand
+    then starts the explorer itself)."""
+
+    def __init__(self, install: Path, folder: Path) -> None:
+        self.argv = host_argv(install)
+        self.log_path = folder / "lab-host.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        require_root()
+        before = len(self.log())
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the lab host exited ({self.process.returncode}):\n"
+                                     f"{self.log()}")
+            if "serving" in self.log()[before:] and HOST_SOCKET.is_socket():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the lab host did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+
+@contextmanager
+def explorer_host(install: Path, folder: Path) -> Iterator[ExplorerHost]:
+    host = ExplorerHost(install, folder)
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
 
 
 # -- the OpenSSH server ------------------------------------------------------------------------
@@ -353,6 +439,9 @@ class TmuxLogin:
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         self._tmux("send-keys", "-t", self.name, *(["-l"] if literal else []), *keys)
+
+    def resize(self, columns: int, lines: int) -> None:
+        self._tmux("resize-window", "-t", self.name, "-x", str(columns), "-y", str(lines))
 
     def alive(self) -> bool:
         return subprocess.run(["tmux", "has-session", "-t", self.name],

@@ -30,7 +30,7 @@ def _venv(base: Path, interpreter: Path) -> Path:
     venv = base / ".venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(interpreter)
-    launcher = venv / "bin" / "agent-auth"
+    launcher = venv / "bin" / lab.FORCE_COMMAND
     launcher.write_text(f"#!{venv}/bin/python\nimport sys\n")
     launcher.chmod(0o755)
     return venv
