@@ -3,8 +3,10 @@
     sudo uv run python scripts/bench_lab.py                 # N = 1, 10, 20
     sudo uv run python scripts/bench_lab.py --sessions 20 --install /tmp/agent-auth-explorer-x
 
-Installs the explorer the README's way (or uses --install), starts sshd on 127.0.0.1 with
-the README's block (tests/lab/lab_host.py, as the lab tests do), makes students
+Installs the explorer the README's way (or uses --install), starts the lab host as the
+README's systemd unit would (not with --direct: then each login's ForceCommand loads the
+explorer itself) and sshd on 127.0.0.1 with the README's block (tests/lab/lab_host.py, as
+the lab tests do), makes students
 `agent-auth-bench-NN` in the `students` group if missing (they stay), and for each N starts
 N `ssh -tt` logins at the same instant, each in its own 120x40 pseudo-terminal. From the
 bytes each terminal receives it times, per session, the first frame with the explorer's
@@ -19,6 +21,7 @@ useradd).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -42,6 +45,7 @@ from lab_host import (  # noqa: E402 - the lab tests' host, found through the pa
     SshServer,
     Student,
     ensure_student,
+    explorer_host,
     explorer_pid,
     install_lab,
     kill_all_of,
@@ -134,6 +138,26 @@ def rss_mb(pid: int | None) -> tuple[float, float]:
     return fields.get("VmRSS", float("nan")), fields.get("VmHWM", float("nan"))
 
 
+def pss_mb(pid: int | None) -> float:
+    """Proportional set size: shared pages (the lab host's modules, shared by every session
+    it forked) counted once across the sessions, not once in each, as RSS counts them."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (OSError, TypeError):
+        return float("nan")
+    return next((int(line.split()[1]) / 1024 for line in text.splitlines()
+                 if line.startswith("Pss:")), float("nan"))
+
+
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds `pid` has used."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def quit_one(login: Login) -> float | None:
     """Seconds from `q` to the end of the ssh session."""
     pressed = time.monotonic()
@@ -171,7 +195,10 @@ def round_of(server: SshServer, students: list[Student], timeout: float) -> dict
         pump(logins, lambda: all(lg.ready is not None or lg.process.poll() is not None
                                  for lg in logins), timeout)
         load = os.getloadavg()
-        memory = [rss_mb(explorer_pid(lg.student.uid)) for lg in logins]
+        pids = [explorer_pid(lg.student.uid) for lg in logins]
+        memory = [rss_mb(pid) for pid in pids]
+        pss = [pss_mb(pid) for pid in pids]
+        cpu = [cpu_s(pid) for pid in pids]
         quits = [quit_one(lg) for lg in logins]
         failed = [lg for lg in logins if lg.ready is None]
         for login in failed[:2]:
@@ -181,6 +208,7 @@ def round_of(server: SshServer, students: list[Student], timeout: float) -> dict
                 "interactive": [lg.interactive for lg in logins],
                 "ready": [lg.ready for lg in logins],
                 "rss": [m[0] for m in memory], "hwm": [m[1] for m in memory],
+                "pss": pss, "cpu": cpu,
                 "quit": quits, "load": load}
     finally:
         for login in logins:
@@ -198,6 +226,8 @@ def main() -> int:
     parser.add_argument("--install", type=Path, help="an install made the README's way "
                         "(default: make a fresh one in /tmp, removed at the end)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--direct", action="store_true", help="without the lab host: each "
+                        "login's ForceCommand loads the explorer itself (the fallback)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_lab: needs root (sshd logging students in, useradd)", file=sys.stderr)
@@ -214,9 +244,14 @@ def main() -> int:
     try:
         students = [ensure_student(f"agent-auth-bench-{i:02d}", folder / "keys")
                     for i in range(1, max(args.sessions) + 1)]
-        with ssh_server(folder, install) as server:
+        with contextlib.ExitStack() as stack:
+            if not args.direct:
+                host = stack.enter_context(explorer_host(install, folder))
+            server = stack.enter_context(ssh_server(folder, install))
+            how = ("each login loads the explorer itself (--direct)" if args.direct else
+                   f"the lab host forks each login ({' '.join(host.argv[1:])})")
             print(f"install {install}; sshd 127.0.0.1:{server.port}; {os.cpu_count()} cores; "
-                  f"terminals {SIZE[1]}x{SIZE[0]}; times in s from the ssh start")
+                  f"terminals {SIZE[1]}x{SIZE[0]}; times in s from the ssh start; {how}")
             for count in args.sessions:
                 busy = wait_for_quiet()
                 result = round_of(server, students[:count], args.timeout)
@@ -234,6 +269,10 @@ def main() -> int:
                 print(f"  RSS MB        {spread(rss)}   (peak: {spread(hwm)})")
                 print("  RSS MB each   " + " ".join(f"{m:.0f}" for m in rss)
                       + "   (peak " + " ".join(f"{m:.0f}" for m in hwm) + ")")
+                pss, cpu = result["pss"], result["cpu"]
+                assert isinstance(pss, list) and isinstance(cpu, list)
+                print(f"  PSS MB        {spread(pss)}   (shared pages split among sharers)")
+                print(f"  CPU s         {spread(cpu)}   (each session's, up to ready)")
                 print(f"  q to ssh end  {spread(quits)}")
                 print(f"  goal, all in within {GOAL_S:.0f} s: " + "; ".join(
                     f"{what} {_met(values)}" for what, values in (
