@@ -6,10 +6,11 @@ It loads nothing but the standard library (~30 ms), so a class logging in at onc
 host one fork per student instead of loading the explorer twenty times over. When no host
 answers, it starts the explorer in this process (`agent-auth --lab`): slower, but the same.
 
-The conversation over the host's Unix socket, one line each way:
+The conversation over the host's Unix socket:
     client -> host   {"version": 1, "env": {...}} + "\\n", with stdin/stdout/stderr (SCM_RIGHTS)
     client -> host   b"W" when the window changes size, b"I" for Ctrl-C
-    host -> client   "exit N\\n" when the session ends, or "refused <why>\\n"
+    host -> client   "started\\n" once the session has the terminal, "exit N\\n" when it
+                     ends; or "refused <why>\\n" instead
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SOCKET_ENV = "AGENT_AUTH_LAB_SOCKET"
 DEFAULT_SOCKET = "/run/agent-auth-lab/lab.sock"
 PROTOCOL = 1
 RESIZED, INTERRUPTED = b"W", b"I"
+STARTED = b"started\n"   # the session is the student and has the terminal
+ANSWER_WITHIN = 20.0   # seconds for a host to take the login (it forks at once)
 NO_TERMINAL = ("the lab explorer needs a terminal: connect with `ssh -t` (file copies and "
                "commands are not available in a lab session)")
 
@@ -49,7 +52,8 @@ def header(environ: dict[str, str]) -> bytes:
 
 def _direct() -> int:
     """No lab host: the explorer in this process, as `agent-auth --lab` would start it."""
-    os.execv(sys.executable, [sys.executable, "-m", "agent_auth", "--lab"])
+    # -I: not the working directory (the student's home) on the import path, no PYTHON*
+    os.execv(sys.executable, [sys.executable, "-I", "-m", "agent_auth", "--lab"])
     return 127   # not reached: execv replaces this process or raises
 
 
@@ -63,6 +67,22 @@ def _answer(line: bytes) -> int:
     print(f"agent-auth: the lab host ended the session without saying why ({text[:80]!r})",
           file=sys.stderr)
     return 1
+
+
+def _line(host: socket.socket) -> bytes:
+    """The host's next line, with its newline (b"" if the host closed the connection)."""
+    received = b""
+    while b"\n" not in received and len(received) < 4096:
+        try:
+            chunk = host.recv(1)   # a byte at a time: the line after this one stays queued
+        except TimeoutError:
+            raise
+        except OSError:   # the connection reset: as closed
+            chunk = b""
+        if not chunk:
+            break
+        received += chunk
+    return received
 
 
 def main() -> int:
@@ -85,19 +105,25 @@ def main() -> int:
             pass
 
     # The session is not in this terminal's process group: what the terminal sends this
-    # process (a new window size; Ctrl-C before the explorer owns the keys) is passed on.
+    # process (a new window size; Ctrl-C or Ctrl-\ before the explorer owns the keys) is
+    # passed on, and job control (Ctrl-Z) would only stop this process, so it is ignored.
     signal.signal(signal.SIGWINCH, lambda *_: tell(RESIZED))
     signal.signal(signal.SIGINT, lambda *_: tell(INTERRUPTED))
-    received = b""
-    while b"\n" not in received and len(received) < 4096:
-        try:
-            chunk = host.recv(4096)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        received += chunk
-    host.close()
+    signal.signal(signal.SIGQUIT, lambda *_: tell(INTERRUPTED))
+    for stop in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(stop, signal.SIG_IGN)
+    host.settimeout(ANSWER_WITHIN)   # a host that is stopped or stuck: say so, do not hang
+    try:
+        received = _line(host)
+        if received == STARTED:
+            host.settimeout(None)
+            received = _line(host)
+    except TimeoutError:
+        print(f"agent-auth: the lab host did not answer in {ANSWER_WITHIN:.0f} s; tell the "
+              "instructor", file=sys.stderr)
+        return 1
+    finally:
+        host.close()
     if not received:   # the session died without a word (killed): as a shell would say
         print("agent-auth: the lab session ended unexpectedly", file=sys.stderr)
         return 1

@@ -48,6 +48,7 @@ from agent_auth.lab_connect import (
     NO_TERMINAL,
     PROTOCOL,
     RESIZED,
+    STARTED,
     forwarded,
 )
 from stack.errors import ExplorerError
@@ -69,6 +70,7 @@ FIRST_LINE_DEADLINE = 10.0   # seconds for a client to send its first line
 ACCEPT_TICK = 0.5   # the host looks for ended sessions and SIGTERM at least this often
 SESSION_NAME = b"lab-session"   # what `ps -o comm` shows for a student's session
 PEERCRED = struct.Struct("3i")   # struct ucred: pid, uid, gid
+PR_SET_DUMPABLE = 4   # linux/prctl.h
 
 
 class LabHostError(ExplorerError):
@@ -214,7 +216,10 @@ def serve(config: HostConfig, explorer: Callable[[], int]) -> int:
             with contextlib.closing(conn):
                 conn.settimeout(None)
                 reap(sessions)
-                _serve_one(listener, conn, group_id, sessions, config, explorer)
+                try:
+                    _serve_one(listener, conn, group_id, sessions, config, explorer)
+                except Exception as exc:   # noqa: BLE001 - one login's problem, not the class's
+                    log(f"a login failed: {type(exc).__name__}: {exc}")
     finally:
         listener.close()
         with contextlib.suppress(OSError):
@@ -267,7 +272,15 @@ def _serve_one(listener: socket.socket, conn: socket.socket, group_id: int,
             conn.settimeout(1.0)
             conn.sendall(f"refused {exc}\n".encode())
         return
-    child = os.fork()
+    try:
+        child = os.fork()
+    except OSError as exc:   # EAGAIN at the unit's TasksMax, ENOMEM: this login only
+        log(f"refused {account.name}: fork failed: {exc.strerror or exc}")
+        with contextlib.suppress(OSError):
+            conn.settimeout(1.0)
+            conn.sendall(b"refused the lab host is out of processes or memory; try again "
+                         b"in a minute\n")
+        return
     if child == 0:
         _session(listener, conn, account, explorer)
     sessions[child] = uid
@@ -314,8 +327,22 @@ def become(account: Account) -> None:
     try:
         os.setuid(0)
     except PermissionError:
-        return
-    raise OSError(errno.EPERM, "the session could become root again")
+        pass
+    else:
+        raise OSError(errno.EPERM, "the session could become root again")
+    _not_dumpable()
+
+
+def _not_dumpable() -> None:
+    """The fork still holds the host's memory, its environment block first (what
+    /proc/<pid>/environ shows, whatever os.environ says now): the student may not read it.
+    Linux makes a process that changed its uid non-dumpable only when fs.suid_dumpable is
+    0; this does it either way (/proc/<pid>/environ, mem, fd then belong to root)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "the session could not be made non-dumpable")
 
 
 def _session(listener: socket.socket, conn: socket.socket, account: Account,
@@ -343,6 +370,7 @@ def _session(listener: socket.socket, conn: socket.socket, account: Account,
 
 def _first_line(conn: socket.socket) -> tuple[bytes, list[int]]:
     """The client's header line and the descriptors sent with it (its terminal)."""
+    deadline = time.monotonic() + FIRST_LINE_DEADLINE   # for the whole line, not each read
     conn.settimeout(FIRST_LINE_DEADLINE)
     try:
         data, fds, flags, _ = socket.recv_fds(conn, HEADER_MAX, 3)
@@ -356,6 +384,7 @@ def _first_line(conn: socket.socket) -> tuple[bytes, list[int]]:
         while b"\n" not in data:
             if len(data) >= HEADER_MAX:
                 raise Refused("the lab client's first line is too long")
+            conn.settimeout(max(0.001, deadline - time.monotonic()))
             more = conn.recv(HEADER_MAX - len(data))
             if not more:
                 raise Refused("the lab client hung up before its first line ended")
@@ -402,6 +431,8 @@ def _watch(conn: socket.socket, finished: threading.Event) -> None:
             if not finished.is_set():
                 os.kill(os.getpid(), signal.SIGHUP)
             return
+        if finished.is_set():   # the explorer is done: a late Ctrl-C must not cut the exit
+            continue
         if RESIZED in data:
             os.kill(os.getpid(), signal.SIGWINCH)
         if INTERRUPTED in data:
@@ -426,6 +457,7 @@ def _run(conn: socket.socket, account: Account, explorer: Callable[[], int]) -> 
         os.chdir("/")
     os.umask(0o022)
     conn.settimeout(None)
+    conn.sendall(STARTED)   # the client stops waiting for an answer: the explorer is coming
     finished = threading.Event()
     threading.Thread(target=_watch, args=(conn, finished), name="lab client",
                      daemon=True).start()

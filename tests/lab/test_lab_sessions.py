@@ -258,3 +258,140 @@ def test_a_per_student_cap_outside_1_to_100_is_a_usage_error(value, capsys):
         main(["lab", "host", "--per-student", value])
     assert exited.value.code == 2
     assert "--per-student" in capsys.readouterr().err
+
+
+def test_the_forcecommands_fallback_keeps_the_students_home_off_the_import_path(monkeypatch,
+                                                                               tmp_path):
+    seen: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: seen.append(argv))
+    lab_connect._direct()
+    assert seen == [[sys.executable, "-I", "-m", "agent_auth", "--lab"]]
+    # what -I buys: a planted `agent_auth` in the working directory is not the one that runs
+    (tmp_path / "agent_auth").mkdir()
+    (tmp_path / "agent_auth" / "__main__.py").write_text("print('planted')\n")
+    done = subprocess.run([sys.executable, "-I", "-m", "agent_auth", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0 and "planted" not in done.stdout
+    assert "usage: agent-auth" in done.stdout
+
+
+@pytest.fixture
+def client_signals():
+    """lab_connect.main installs handlers for the terminal's signals: put pytest's back."""
+    import signal
+
+    names = ("SIGWINCH", "SIGINT", "SIGQUIT", "SIGTSTP", "SIGTTIN", "SIGTTOU")
+    saved = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    yield
+    for name, handler in saved.items():
+        signal.signal(getattr(signal, name), handler)
+
+
+def _fake_host(path: Path, *lines: bytes) -> threading.Thread:
+    """A lab host that takes the client's line and terminal, then says `lines` (none: it
+    keeps the connection open and says nothing, as a stopped host's backlog would)."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        _data, fds, _flags, _ = socket.recv_fds(conn, 65536, 3)
+        for fd in fds:
+            os.close(fd)
+        for line in lines:
+            conn.sendall(line)
+        if not lines:
+            conn.recv(1)   # until the client gives up
+        conn.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(("lines", "code", "said"), [
+    ((b"started\n", b"exit 7\n"), 7, ""),
+    ((b"started\n",), 1, "the lab session ended unexpectedly"),
+    ((b"refused bob is not in the group 'students' of this lab\n",), 2,
+     "agent-auth: bob is not in the group 'students' of this lab"),
+    ((), 1, "the lab host did not answer in 0 s; tell the instructor"),
+])
+def test_the_forcecommand_waits_for_the_host_and_ends_as_it_says(
+        lines, code, said, tmp_path, monkeypatch, capsys, client_signals):
+    path = tmp_path / "lab.sock"
+    thread = _fake_host(path, *lines)
+    monkeypatch.setenv(lab_connect.SOCKET_ENV, str(path))
+    monkeypatch.setattr(os, "isatty", lambda fd: True)
+    monkeypatch.setattr(lab_connect, "ANSWER_WITHIN", 0.3)
+    assert lab_connect.main() == code
+    assert said in capsys.readouterr().err
+    thread.join(5)
+
+
+def test_a_failed_fork_refuses_that_login_and_the_host_serves_on(monkeypatch, nobody):
+    from agent_auth import lab_sessions
+
+    monkeypatch.setattr(lab_sessions, "admit", lambda *_: nobody)
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    host_side, client = socket.socketpair()
+    sessions: dict[int, int] = {}
+    with host_side, client:
+        lab_sessions._serve_one(host_side, host_side, 0, sessions, CONFIG, lambda: 0)
+        assert client.recv(200) == (b"refused the lab host is out of processes or memory; "
+                                    b"try again in a minute\n")
+    assert sessions == {}
+
+
+def _until(predicate, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_session_turns_the_clients_bytes_into_its_signals_until_the_explorer_is_done():
+    import signal
+
+    from agent_auth.lab_sessions import _watch
+
+    got: list[str] = []
+    wanted = {signal.SIGWINCH: "resize", signal.SIGINT: "ctrl-c", signal.SIGHUP: "hang-up"}
+    saved = {sig: signal.signal(sig, lambda signum, _f: got.append(wanted[signum]))
+             for sig in wanted}
+    try:
+        session, client = socket.socketpair()
+        finished = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(session, finished), daemon=True)
+        watcher.start()
+        client.send(b"W")
+        assert _until(lambda: got == ["resize"]), got
+        client.send(b"I")
+        assert _until(lambda: got == ["resize", "ctrl-c"]), got
+        client.close()   # the SSH connection dropped
+        assert _until(lambda: got == ["resize", "ctrl-c", "hang-up"]), got
+        watcher.join(5)
+        session.close()
+        got.clear()
+        session, client = socket.socketpair()
+        finished.set()   # the explorer has quit: its exit must not be cut short
+        watcher = threading.Thread(target=_watch, args=(session, finished), daemon=True)
+        watcher.start()
+        client.send(b"IW")
+        client.close()
+        watcher.join(5)
+        assert not watcher.is_alive() and not _until(lambda: bool(got), timeout=0.3), got
+        session.close()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -33,6 +33,19 @@ from lab_host import (
 from agent_auth.lab_connect import NO_TERMINAL
 
 
+def _sockets(pid: int) -> set[str]:
+    """The socket inodes among `pid`'s open descriptors."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
 def _session_dirs(student: Student) -> list[Path]:
     return [p for p in Path("/tmp").glob("agent-auth-lab-*") if p.stat().st_uid == student.uid]
 
@@ -213,6 +226,20 @@ def test_a_login_is_a_session_the_lab_host_forked_as_the_student(sshd, student, 
         assert ids["Groups"] == [str(student.gid)]
         assert os.getsid(pid) == pid, "a session of its own, away from the host's"
         assert f"session {pid} for {student.name}" in lab_host.log()
+        # nothing of the host's: not its listening socket (a student holding it could take
+        # other students' logins, terminals and all), not its environment or folder
+        assert lab_host.process is not None
+        hosts = _sockets(lab_host.process.pid)
+        assert hosts and not hosts & _sockets(pid), "the session kept one of the host's sockets"
+        # /proc/<pid>/environ is the block the host was started with, whatever the session's
+        # os.environ says: the session is not dumpable, so the student cannot read it (nor
+        # the rest of the host's memory)
+        peek = subprocess.run(["cat", f"/proc/{pid}/environ"], user=student.uid,
+                              group=student.gid, extra_groups=[], capture_output=True,
+                              timeout=30)
+        assert peek.returncode != 0 and b"Permission denied" in peek.stderr, peek
+        assert os.readlink(f"/proc/{pid}/cwd") == str(student.home)
+        assert "Umask:\t0022" in status
         # the window changes size: the ForceCommand passes it on, the explorer lays out again
         login.resize(90, 30)
         login.wait_for("1 Pattern  2 User  3 Chat  4 Wire")
