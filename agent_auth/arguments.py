@@ -4,6 +4,7 @@ parser must not load the runtime (every command, `--help` included, would pay fo
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +99,18 @@ def serve(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="one JSON line with the URLs and credentials, then one per hop")
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100")
-    return value
+def count(low: int, high: int, unit: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of `unit` from `low` to `high`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} {unit}: choose {low} to {high}")
+        return value
+
+    return parse
 
 
 def lab(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -131,5 +136,5 @@ def lab(sub: Any, common: argparse.ArgumentParser) -> None:
                       help=f"the Unix socket students' logins connect to ({DEFAULT_SOCKET})")
     host.add_argument("--group", default="students",
                       help="the group whose members get a session (students)")
-    host.add_argument("--per-student", type=_at_least_one, default=3, metavar="N",
+    host.add_argument("--per-student", type=count(1, 100, "sessions"), default=3, metavar="N",
                       help="sessions one student may have open at once (3)")

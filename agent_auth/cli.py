@@ -24,17 +24,6 @@ from runtime import Settings, pause_collector, run_main, settle_heap
 from stack.errors import ExplorerError
 
 
-def _workers(text: str) -> int:
-    """`--workers N`: a count of processes, 1 to 64."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= count <= 64:
-        raise argparse.ArgumentTypeError(f"{count} processes: choose 1 to 64")
-    return count
-
-
 def _common() -> argparse.ArgumentParser:
     """Flags accepted before or after the subcommand (`agent-auth matrix --stack external`)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -81,10 +70,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     what.add_argument("--preset", metavar="NAME",
                       help="the source of one preset (and what it calls in turn)")
 
+    from agent_auth.arguments import count, hands_on, lab, serve
+
     matrix = sub.add_parser("matrix", parents=[common], help="run the script under every pattern")
     matrix.add_argument("--json", action="store_true")
     matrix.add_argument("--patterns", nargs="*", help="only these patterns")
-    matrix.add_argument("--workers", type=_workers, default=0, metavar="N",
+    matrix.add_argument("--workers", type=count(1, 64, "processes"), default=0, metavar="N",
                         help="processes to run the patterns in (default: one per core, up "
                         "to 4)")
 
@@ -101,8 +92,6 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["har", "jsonl"], default="har")
     export.add_argument("--output", "-o", type=Path, required=True)
     export.add_argument("prompt")
-    from agent_auth.arguments import hands_on, lab, serve
-
     hands_on(sub, common)
     serve(sub, common)
     lab(sub, common)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent_auth.lab_connect import DEFAULT_SOCKET, FORCE_COMMAND, NO_TERMINAL, SOCKET_ENV
 from runtime import run_main
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("agent_auth", "tui", "runtime", "stack", "patterns")
 MIN_COLUMNS, MIN_LINES = 80, 24
 SHOWN = 3  # offending paths named in one line; the count says how many more
-FORCE_COMMAND = "agent-auth-lab"   # the students' sshd ForceCommand (agent_auth/lab_connect.py)
 
 
 @dataclass(frozen=True)
@@ -347,8 +347,6 @@ def lab_findings(root: Path = ROOT, venv: Path | None = None) -> list[Finding]:
     findings += check_terminal(terminal_size())
     if all(f.ok for f in findings):   # the real trial only confirms what the bits say
         findings += check_as_student(venv)
-    from agent_auth.lab_connect import DEFAULT_SOCKET, SOCKET_ENV
-
     findings += check_host(Path(os.environ.get(SOCKET_ENV, DEFAULT_SOCKET)))
     return findings
 
@@ -375,6 +373,5 @@ def session_problem(stdin_tty: bool, stdout_tty: bool) -> str | None:
     """Why a lab session cannot start, or None. Without a terminal (`ssh` without a TTY, an
     `scp` or `sftp` run into the ForceCommand) the explorer would wait for keys forever."""
     if not (stdin_tty and stdout_tty):
-        return ("the lab explorer needs a terminal: connect with `ssh -t` (file copies and "
-                "commands are not available in a lab session)")
+        return NO_TERMINAL
     return None

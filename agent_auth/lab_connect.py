@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 
+FORCE_COMMAND = "agent-auth-lab"   # this script, as pyproject.toml installs it
 SOCKET_ENV = "AGENT_AUTH_LAB_SOCKET"
 DEFAULT_SOCKET = "/run/agent-auth-lab/lab.sock"
 PROTOCOL = 1
